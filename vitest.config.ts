@@ -1,0 +1,48 @@
+/**
+ * Two test projects, both run by `npm test`:
+ * - "workers": integration tests inside workerd through @cloudflare/vitest-pool-workers (the Worker,
+ *   its Durable Objects, D1 with the checked-in migrations, R2, Queues). Storage is isolated per file.
+ * - "node": the client SDK, its cryptography (with published test vectors) and end-to-end tests that
+ *   start the real server with wrangler dev.
+ */
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        plugins: [
+          cloudflareTest(async () => ({
+            main: "./src/index.ts",
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: {
+              bindings: {
+                TEST_MIGRATIONS: await readD1Migrations("./migrations"),
+                // A fixed secret for tests only; real deployments set it with `wrangler secret put`.
+                AUTH_TOKEN_SECRET: "test-only-auth-token-secret-0123456789abcdef",
+              },
+              queueConsumers: {
+                "parley-fanout": { maxBatchTimeout: 0.05 },
+                "parley-push": { maxBatchTimeout: 0.05 },
+              },
+            },
+          })),
+        ],
+        test: {
+          name: "workers",
+          include: ["test/workers/**/*.test.ts"],
+          setupFiles: ["./test/workers/setup.ts"],
+        },
+      },
+      {
+        test: {
+          name: "node",
+          environment: "node",
+          include: ["test/node/**/*.test.ts", "test/crypto/**/*.test.ts", "src/client/**/*.test.ts"],
+          testTimeout: 30_000,
+        },
+      },
+    ],
+  },
+});
