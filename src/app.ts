@@ -1,0 +1,72 @@
+/**
+ * @module The HTTP API: mounts every /v1 resource, the single error handler, the body limit, and
+ * the OpenAPI document generated from the same zod schemas (GET /v1/openapi.json).
+ * `AppType` carries the route types to the SDK (import type only).
+ */
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { bodyLimit } from "hono/body-limit";
+import type { AppEnv } from "./app-env";
+import { ApiError, errorResponse } from "./errors";
+import { MAX_JSON_BODY_BYTES } from "./limits";
+import { accountRoutes } from "./routes/accounts";
+import { authRoutes } from "./routes/auth";
+import { deviceRoutes } from "./routes/devices";
+import { healthRoutes } from "./routes/health";
+import { keyRoutes } from "./routes/keys";
+
+/** Turns zod validation failures into one readable 400 listing each problem and where it is. */
+function validationHook(result: { success: boolean; error?: { issues: { path: PropertyKey[]; message: string }[] }; target?: string }) {
+  if (result.success) return;
+  const issues = (result.error?.issues ?? []).map((i) => ({ path: i.path.map(String).join("."), message: i.message }));
+  const where = result.target === "json" ? "body" : (result.target ?? "request");
+  const first = issues[0];
+  throw new ApiError("invalid_request", first ? `invalid ${where}: ${first.path || "(root)"}: ${first.message}` : `invalid ${where}`, { issues });
+}
+
+export function createApp() {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+
+  app.use("/v1/*", async (c, next) => {
+    const type = c.req.header("content-type");
+    if (c.req.method !== "GET" && c.req.method !== "DELETE" && c.req.method !== "HEAD" && type !== undefined && !/^application\/json\b/i.test(type)) {
+      throw new ApiError("unsupported_media_type", "request bodies must be application/json");
+    }
+    await next();
+  });
+  app.use(
+    "/v1/*",
+    bodyLimit({
+      maxSize: MAX_JSON_BODY_BYTES,
+      onError: () => {
+        throw new ApiError("payload_too_large", `request body exceeds ${MAX_JSON_BODY_BYTES} bytes`);
+      },
+    }),
+  );
+
+  const routes = app
+    .route("/v1", healthRoutes)
+    .route("/v1", accountRoutes)
+    .route("/v1", authRoutes)
+    .route("/v1", deviceRoutes)
+    .route("/v1", keyRoutes);
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
+    type: "http",
+    scheme: "bearer",
+    description: "Device token from POST /v1/accounts or POST /v1/auth/token (see docs/API.md)",
+  });
+  app.doc31("/v1/openapi.json", {
+    openapi: "3.1.0",
+    info: {
+      title: "Parley API",
+      version: "1.0.0",
+      description: "End-to-end-encrypted messaging relay. The server stores public keys and ciphertext only.",
+    },
+  });
+
+  app.notFound((c) => errorResponse(c, new ApiError("not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`)));
+  app.onError((err, c) => errorResponse(c, err));
+  return routes;
+}
+
+export type AppType = ReturnType<typeof createApp>;

@@ -1,0 +1,69 @@
+/**
+ * @module Typed, validated configuration from vars and secrets. Invalid configuration fails the
+ * request with a clear `config_invalid` error naming the offending variable (and is logged), rather
+ * than misbehaving quietly. Parsed once per env object.
+ */
+import { z } from "zod";
+import type { Env } from "./env";
+import { ApiError } from "./errors";
+
+const ConfigSchema = z
+  .object({
+    environment: z.enum(["development", "test", "staging", "production"]),
+    verificationSender: z.enum(["dev", "webhook"]),
+    verificationWebhookUrl: z.url({ protocol: /^https?$/ }).optional(),
+    verificationWebhookSecret: z.string().min(16).optional(),
+    authTokenSecret: z.string().min(32, "AUTH_TOKEN_SECRET must be at least 32 characters"),
+    authTokenTtlSeconds: z.coerce.number().int().min(60).max(3600),
+  })
+  .superRefine((cfg, ctx) => {
+    if (cfg.verificationSender === "webhook" && (!cfg.verificationWebhookUrl || !cfg.verificationWebhookSecret)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["verificationWebhookUrl"],
+        message: "VERIFICATION_SENDER=webhook needs VERIFICATION_WEBHOOK_URL and VERIFICATION_WEBHOOK_SECRET",
+      });
+    }
+    if (cfg.verificationSender === "dev" && cfg.environment === "production") {
+      ctx.addIssue({
+        code: "custom",
+        path: ["verificationSender"],
+        message: "the dev verification sender returns codes to the caller and is refused in production",
+      });
+    }
+  });
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+const ENV_NAMES: Record<keyof Config, string> = {
+  environment: "PARLEY_ENV",
+  verificationSender: "VERIFICATION_SENDER",
+  verificationWebhookUrl: "VERIFICATION_WEBHOOK_URL",
+  verificationWebhookSecret: "VERIFICATION_WEBHOOK_SECRET",
+  authTokenSecret: "AUTH_TOKEN_SECRET",
+  authTokenTtlSeconds: "AUTH_TOKEN_TTL_SECONDS",
+};
+
+const cache = new WeakMap<object, Config>();
+
+export function loadConfig(env: Env): Config {
+  const cached = cache.get(env);
+  if (cached) return cached;
+  const parsed = ConfigSchema.safeParse({
+    environment: env.PARLEY_ENV ?? "development",
+    verificationSender: env.VERIFICATION_SENDER ?? "dev",
+    verificationWebhookUrl: env.VERIFICATION_WEBHOOK_URL || undefined,
+    verificationWebhookSecret: env.VERIFICATION_WEBHOOK_SECRET || undefined,
+    authTokenSecret: env.AUTH_TOKEN_SECRET ?? "",
+    authTokenTtlSeconds: env.AUTH_TOKEN_TTL_SECONDS ?? "600",
+  });
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const key = issue.path[0] as keyof Config | undefined;
+      return `${key ? ENV_NAMES[key] : "config"}: ${issue.message}`;
+    });
+    throw new ApiError("config_invalid", `server configuration is invalid: ${problems.join("; ")}`);
+  }
+  cache.set(env, parsed.data);
+  return parsed.data;
+}

@@ -1,0 +1,81 @@
+/**
+ * @module D1 tables (drizzle). The source of the checked-in migrations in migrations/
+ * (`npm run db:generate`); append-only: change a table by adding a migration, never by editing one.
+ * Public keys are stored as the base64 text clients send and receive, so reads need no re-encoding.
+ * Times are Unix milliseconds.
+ */
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+export const accounts = sqliteTable(
+  "accounts",
+  {
+    id: text("id").primaryKey(),
+    handle: text("handle").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [uniqueIndex("accounts_handle_unique").on(t.handle)],
+);
+
+/** One row per verification attempt started; the code itself is only stored hashed. */
+export const verifications = sqliteTable(
+  "verifications",
+  {
+    id: text("id").primaryKey(),
+    handle: text("handle").notNull(),
+    codeHash: text("code_hash").notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    createdAt: integer("created_at").notNull(),
+    expiresAt: integer("expires_at").notNull(),
+    usedAt: integer("used_at"),
+  },
+  (t) => [index("verifications_handle_idx").on(t.handle, t.createdAt)],
+);
+
+/**
+ * Devices keep a tombstone (`removed_at`) when removed so that device ids are never reused: a
+ * stale token or session can then never address a different device under the same id.
+ */
+export const devices = sqliteTable(
+  "devices",
+  {
+    accountId: text("account_id")
+      .notNull()
+      .references(() => accounts.id, { onDelete: "cascade" }),
+    deviceId: integer("device_id").notNull(),
+    name: text("name"),
+    registrationId: integer("registration_id").notNull(),
+    identityKey: text("identity_key").notNull(),
+    signedPrekeyId: integer("signed_prekey_id").notNull(),
+    signedPrekey: text("signed_prekey").notNull(),
+    signedPrekeySignature: text("signed_prekey_signature").notNull(),
+    pqLastResortId: integer("pq_last_resort_id"),
+    pqLastResortKey: text("pq_last_resort_key"),
+    pqLastResortSignature: text("pq_last_resort_signature"),
+    createdAt: integer("created_at").notNull(),
+    removedAt: integer("removed_at"),
+  },
+  (t) => [primaryKey({ columns: [t.accountId, t.deviceId] })],
+);
+
+export const oneTimePrekeys = sqliteTable(
+  "one_time_prekeys",
+  {
+    accountId: text("account_id").notNull(),
+    deviceId: integer("device_id").notNull(),
+    keyId: integer("key_id").notNull(),
+    publicKey: text("public_key").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.accountId, t.deviceId, t.keyId] })],
+);
+
+export const pqPrekeys = sqliteTable(
+  "pq_prekeys",
+  {
+    accountId: text("account_id").notNull(),
+    deviceId: integer("device_id").notNull(),
+    keyId: integer("key_id").notNull(),
+    publicKey: text("public_key").notNull(),
+    signature: text("signature").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.accountId, t.deviceId, t.keyId] })],
+);

@@ -1,0 +1,43 @@
+/**
+ * @module The Worker's bindings, exactly as wrangler.toml declares them. Vars and secrets are read
+ * through src/config.ts (validated), never directly from here.
+ */
+import type { ChatRoom } from "../durable-objects/chat-room";
+import type { DeviceInbox } from "../durable-objects/device-inbox";
+import type { PresenceRoom } from "../durable-objects/presence-room";
+
+export interface RateLimiter {
+  limit(options: { key: string }): Promise<{ success: boolean }>;
+}
+
+export interface Env {
+  DB: D1Database;
+  MEDIA: R2Bucket;
+  DEVICE_INBOX: DurableObjectNamespace<DeviceInbox>;
+  CHAT_ROOM: DurableObjectNamespace<ChatRoom>;
+  PRESENCE_ROOM: DurableObjectNamespace<PresenceRoom>;
+  FANOUT_QUEUE: Queue<unknown>;
+  PUSH_QUEUE: Queue<unknown>;
+  RATE_LIMITER: RateLimiter;
+
+  // vars (wrangler.toml [vars]) and secrets (`wrangler secret put`, or .dev.vars locally)
+  PARLEY_ENV?: string;
+  VERIFICATION_SENDER?: string;
+  VERIFICATION_WEBHOOK_URL?: string;
+  VERIFICATION_WEBHOOK_SECRET?: string;
+  AUTH_TOKEN_SECRET?: string;
+  AUTH_TOKEN_TTL_SECONDS?: string;
+}
+
+declare global {
+  // Lets `env` from "cloudflare:workers" / "cloudflare:test" carry these types in tests.
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Cloudflare {
+    interface Env extends ParleyTestEnv {}
+  }
+}
+
+interface ParleyTestEnv extends Env {
+  /** Only in the workers test pool: the checked-in D1 migrations, applied by test/workers/setup.ts. */
+  TEST_MIGRATIONS: import("@cloudflare/vitest-pool-workers").D1Migration[];
+}

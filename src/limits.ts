@@ -1,0 +1,37 @@
+/**
+ * @module Every server-side limit in one place, each with its reason. Configuration (src/config.ts)
+ * holds what operators tune per deployment; these are protocol bounds that clients rely on.
+ */
+
+/** Request bodies beyond this are refused with 413 before parsing. Prekey uploads are the largest
+ * identity-layer bodies: 100 ML-KEM-768 keys (1184 B) with signatures are ~175 KB in base64. */
+export const MAX_JSON_BODY_BYTES = 256 * 1024;
+
+/** One-time prekeys per upload, as Signal-Server: bounds a request and keeps D1 batches small. */
+export const MAX_PREKEYS_PER_UPLOAD = 100;
+
+/** Stored one-time prekeys per device (each kind): stops a device from filling D1. */
+export const MAX_STORED_PREKEYS_PER_DEVICE = 1000;
+
+/** Key ids are unsigned 24-bit in Signal; we allow u32 (they are signed as u32 big-endian). */
+export const MAX_KEY_ID = 0xffff_ffff;
+
+/** Registration ids are 14-bit in libsignal; kept as a small positive integer. */
+export const MAX_REGISTRATION_ID = 0x3fff;
+
+/** Verification codes: 6 digits, valid 10 minutes, 5 guesses (1 in 200,000 to guess), one use. */
+export const VERIFICATION_CODE_DIGITS = 6;
+export const VERIFICATION_TTL_MS = 10 * 60 * 1000;
+export const VERIFICATION_MAX_ATTEMPTS = 5;
+
+/** An auth challenge must be answered within a minute; it is single-use (recorded in the inbox). */
+export const AUTH_CHALLENGE_TTL_MS = 60 * 1000;
+
+/** Tokens may arrive from clocks slightly ahead of ours. */
+export const AUTH_CLOCK_SKEW_MS = 30 * 1000;
+
+/** Devices per account (primary + 4 companions, as WhatsApp); issue 10 makes it configurable. */
+export const MAX_DEVICES_PER_ACCOUNT = 5;
+
+/** A device name is shown in the device list UI; anything longer is noise. */
+export const MAX_DEVICE_NAME_LENGTH = 64;

@@ -1,0 +1,188 @@
+/**
+ * @module Verification and registration by handle, and account lookup.
+ *
+ * Registration: POST /v1/verifications {handle} sends a code through the configured sender;
+ * POST /v1/accounts {verification_id, code, device keys} creates the account with its primary
+ * device (id 1) and returns the device's first bearer token. The identity key is proven by the
+ * signed prekey's signature, checked before anything is stored.
+ */
+import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
+import { z } from "zod";
+import type { AppEnv } from "../app-env";
+import { checkPqPrekeys, checkSignedPrekey, checkUniqueKeyIds } from "../auth/device-keys";
+import { issueToken } from "../auth/tokens";
+import { loadConfig } from "../config";
+import {
+  claimVerification,
+  countRecentVerifications,
+  findAccount,
+  findAccountByHandle,
+  findVerification,
+  insertAccountStatement,
+  insertDeviceStatement,
+  insertVerification,
+  runBatch,
+  spendVerificationAttempt,
+} from "../db/accounts";
+import { database } from "../db/client";
+import { prekeyInsertStatements } from "../db/prekeys";
+import { ApiError } from "../errors";
+import { VERIFICATION_MAX_ATTEMPTS, VERIFICATION_TTL_MS } from "../limits";
+import { requireDevice } from "../middleware/auth";
+import { clientIp, enforceRateLimit } from "../middleware/rate-limit";
+import { AccountLookup, Registered, RegistrationRequest, VerificationRequest, VerificationStarted } from "../protocol/accounts";
+import { AccountId } from "../protocol/common";
+import { Handle } from "../protocol/handles";
+import { randomBytes } from "../random";
+import { codeMatches, generateCode, hashCode } from "../verification/codes";
+import { senderFor } from "../verification/senders";
+import { authErrors, bearerSecurity, commonErrors, errorResponse, jsonBody, jsonResponse } from "./openapi-helpers";
+
+/** Codes a handle may request per hour: stops SMS pumping through one number. */
+const MAX_VERIFICATIONS_PER_HANDLE_PER_HOUR = 5;
+
+const startVerification = createRoute({
+  method: "post",
+  path: "/verifications",
+  tags: ["accounts"],
+  summary: "Send a verification code to a handle",
+  request: { body: jsonBody(VerificationRequest) },
+  responses: {
+    201: jsonResponse(VerificationStarted, "Code sent (with the dev sender, also returned as dev_code)"),
+    409: errorResponse("handle_taken: an account already uses this handle"),
+    502: errorResponse("upstream_failed: the verification gateway failed"),
+    ...commonErrors,
+  },
+});
+
+const register = createRoute({
+  method: "post",
+  path: "/accounts",
+  tags: ["accounts"],
+  summary: "Create an account with its primary device from a verified code",
+  request: { body: jsonBody(RegistrationRequest) },
+  responses: {
+    201: jsonResponse(Registered, "Account and primary device created"),
+    403: errorResponse("verification_failed: wrong code (details.attempts_left)"),
+    404: errorResponse("not_found: unknown verification_id"),
+    409: errorResponse("verification_used or handle_taken"),
+    410: errorResponse("verification_expired"),
+    ...commonErrors,
+  },
+});
+
+const lookupByHandle = createRoute({
+  method: "get",
+  path: "/accounts/by-handle/{handle}",
+  tags: ["accounts"],
+  summary: "Find an account id by handle",
+  security: bearerSecurity,
+  middleware: [requireDevice] as const,
+  request: { params: z.object({ handle: Handle }) },
+  responses: { 200: jsonResponse(AccountLookup, "The account"), 404: errorResponse("not_found"), ...authErrors },
+});
+
+const getAccount = createRoute({
+  method: "get",
+  path: "/accounts/{account_id}",
+  tags: ["accounts"],
+  summary: "Get an account's public profile (its handle)",
+  security: bearerSecurity,
+  middleware: [requireDevice] as const,
+  request: { params: z.object({ account_id: AccountId }) },
+  responses: { 200: jsonResponse(AccountLookup, "The account"), 404: errorResponse("not_found"), ...authErrors },
+});
+
+export const accountRoutes = new OpenAPIHono<AppEnv>()
+  .openapi(startVerification, async (c) => {
+    const { handle } = c.req.valid("json");
+    await enforceRateLimit(c.env, `verify-ip:${clientIp(c.req.raw)}`);
+    const db = database(c.env.DB);
+    const config = loadConfig(c.env);
+    const now = Date.now();
+    if (await findAccountByHandle(db, handle)) throw new ApiError("handle_taken", "an account already uses this handle");
+    if ((await countRecentVerifications(db, handle, now - 3_600_000)) >= MAX_VERIFICATIONS_PER_HANDLE_PER_HOUR) {
+      throw new ApiError("rate_limited", "too many codes requested for this handle; try again later", undefined, 3600);
+    }
+    const id = crypto.randomUUID();
+    const code = generateCode(randomBytes);
+    const expiresAt = now + VERIFICATION_TTL_MS;
+    await insertVerification(db, { id, handle, codeHash: await hashCode(config.authTokenSecret, id, code), createdAt: now, expiresAt });
+    const { devCode } = await senderFor(config).send({ handle, code, expiresAt });
+    return c.json({ verification_id: id, handle, expires_at: expiresAt, ...(devCode ? { dev_code: devCode } : {}) }, 201);
+  })
+  .openapi(register, async (c) => {
+    const body = c.req.valid("json");
+    const keys = body.device;
+    const db = database(c.env.DB);
+    const config = loadConfig(c.env);
+    const now = Date.now();
+
+    // Key checks first: a malformed upload must not burn a verification attempt.
+    checkUniqueKeyIds(keys.one_time_prekeys, "device.one_time_prekeys");
+    checkUniqueKeyIds(keys.pq_one_time_prekeys, "device.pq_one_time_prekeys");
+    await checkSignedPrekey(keys.identity_key, keys.signed_prekey, "device.signed_prekey");
+    await checkPqPrekeys(keys.identity_key, keys.pq_one_time_prekeys, false, "device.pq_one_time_prekeys");
+    if (keys.pq_last_resort_prekey) {
+      await checkPqPrekeys(keys.identity_key, [keys.pq_last_resort_prekey], true, "device.pq_last_resort_prekey");
+    }
+
+    const verification = await findVerification(db, body.verification_id);
+    if (!verification) throw new ApiError("not_found", "unknown verification_id");
+    if (verification.usedAt !== null) throw new ApiError("verification_used", "this code was already used");
+    if (now >= verification.expiresAt) throw new ApiError("verification_expired", "the code expired; request a new one");
+    if (!(await spendVerificationAttempt(db, verification.id, VERIFICATION_MAX_ATTEMPTS))) {
+      throw new ApiError("too_many_attempts", "too many wrong codes; request a new one");
+    }
+    if (!(await codeMatches(config.authTokenSecret, verification.id, body.code, verification.codeHash))) {
+      const attemptsLeft = Math.max(0, VERIFICATION_MAX_ATTEMPTS - verification.attempts - 1);
+      throw new ApiError("verification_failed", "wrong verification code", { attempts_left: attemptsLeft });
+    }
+    if (!(await claimVerification(db, verification.id, now))) throw new ApiError("verification_used", "this code was already used");
+    if (await findAccountByHandle(db, verification.handle)) throw new ApiError("handle_taken", "an account already uses this handle");
+
+    const accountId = crypto.randomUUID();
+    const ref = { accountId, deviceId: 1 };
+    try {
+      await runBatch(db, [
+        insertAccountStatement(db, { id: accountId, handle: verification.handle, createdAt: now }),
+        insertDeviceStatement(db, {
+          ...ref,
+          name: body.device_name ?? null,
+          registrationId: keys.registration_id,
+          identityKey: keys.identity_key,
+          signedPrekeyId: keys.signed_prekey.key_id,
+          signedPrekey: keys.signed_prekey.public_key,
+          signedPrekeySignature: keys.signed_prekey.signature,
+          pqLastResortId: keys.pq_last_resort_prekey?.key_id ?? null,
+          pqLastResortKey: keys.pq_last_resort_prekey?.public_key ?? null,
+          pqLastResortSignature: keys.pq_last_resort_prekey?.signature ?? null,
+          createdAt: now,
+        }),
+        ...prekeyInsertStatements(db, ref, keys.one_time_prekeys, keys.pq_one_time_prekeys),
+      ]);
+    } catch (err) {
+      // Two registrations for one handle racing past the check above: the unique index decides.
+      if (/UNIQUE constraint failed: accounts\.handle/.test(String(err))) {
+        throw new ApiError("handle_taken", "an account already uses this handle");
+      }
+      throw err;
+    }
+    const token = await issueToken(config.authTokenSecret, ref, config.authTokenTtlSeconds, now);
+    return c.json(
+      { account_id: accountId, device_id: 1, handle: verification.handle, token: token.token, token_expires_at: token.expiresAt },
+      201,
+    );
+  })
+  .openapi(lookupByHandle, async (c) => {
+    const { handle } = c.req.valid("param");
+    const account = await findAccountByHandle(database(c.env.DB), handle);
+    if (!account) throw new ApiError("not_found", "no account with this handle");
+    return c.json({ account_id: account.id, handle: account.handle }, 200);
+  })
+  .openapi(getAccount, async (c) => {
+    const { account_id } = c.req.valid("param");
+    const account = await findAccount(database(c.env.DB), account_id);
+    if (!account) throw new ApiError("not_found", "no such account");
+    return c.json({ account_id: account.id, handle: account.handle }, 200);
+  });
