@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+// `npm run dev`: the whole system locally and offline. Creates .dev.vars with a random token secret
+// on first run, applies the D1 migrations to the local database, then runs `wrangler dev` with local
+// D1, R2, Queues and Durable Objects on http://127.0.0.1:8787.
+// Options: --port N (default 8787), --persist-to DIR (local state; default .wrangler/state).
+import { spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const args = process.argv.slice(2);
+const option = (name, fallback) => {
+  const i = args.indexOf(name);
+  return i >= 0 && args[i + 1] ? args[i + 1] : fallback;
+};
+const port = option("--port", process.env.PORT ?? "8787");
+const persistTo = option("--persist-to", join(root, ".wrangler", "state"));
+
+const env = {
+  ...process.env,
+  // Offline: no Request.cf download, no telemetry, no banner.
+  CLOUDFLARE_CF_FETCH_ENABLED: "false",
+  WRANGLER_SEND_METRICS: "false",
+  WRANGLER_HIDE_BANNER: "true",
+  // Makes wrangler skip interactive confirmations.
+  CI: process.env.CI ?? "true",
+};
+
+const devVars = join(root, ".dev.vars");
+if (!existsSync(devVars)) {
+  writeFileSync(devVars, `# Local secrets for wrangler dev (not committed).\nAUTH_TOKEN_SECRET=${randomBytes(32).toString("hex")}\n`);
+  console.error("created .dev.vars with a random AUTH_TOKEN_SECRET");
+}
+
+const wrangler = join(root, "node_modules", ".bin", "wrangler");
+const migrate = spawnSync(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo], {
+  cwd: root,
+  env,
+  stdio: ["ignore", "inherit", "inherit"],
+});
+if (migrate.status !== 0) {
+  console.error("applying D1 migrations failed");
+  process.exit(migrate.status ?? 1);
+}
+
+const dev = spawn(wrangler, ["dev", "--ip", "127.0.0.1", "--port", port, "--persist-to", persistTo, "--show-interactive-dev-session=false"], {
+  cwd: root,
+  env,
+  stdio: ["ignore", "inherit", "inherit"],
+});
+for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => dev.kill(signal));
+dev.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
