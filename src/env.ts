@@ -19,6 +19,7 @@ export interface Env {
   FANOUT_QUEUE: Queue<unknown>;
   PUSH_QUEUE: Queue<unknown>;
   RATE_LIMITER: RateLimiter;
+  SEND_RATE_LIMITER: RateLimiter;
 
   // vars (wrangler.toml [vars]) and secrets (`wrangler secret put`, or .dev.vars locally)
   PARLEY_ENV?: string;
@@ -27,6 +28,9 @@ export interface Env {
   VERIFICATION_WEBHOOK_SECRET?: string;
   AUTH_TOKEN_SECRET?: string;
   AUTH_TOKEN_TTL_SECONDS?: string;
+  INBOX_RETENTION_DAYS?: string;
+  INBOX_MAX_ENTRIES?: string;
+  INBOX_MAX_BYTES?: string;
 }
 
 declare global {
@@ -34,6 +38,11 @@ declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
   namespace Cloudflare {
     interface Env extends ParleyTestEnv {}
+    // Types `exports` from "cloudflare:workers" (the Worker's own loopback, `exports.default.fetch`
+    // in tests) from the main module, as `wrangler types` would.
+    interface GlobalProps {
+      mainModule: typeof import("./index");
+    }
   }
 }
 

@@ -19,8 +19,11 @@ export const ERROR_STATUS = {
   handle_taken: 409,
   verification_used: 409,
   conflict: 409,
+  device_mismatch: 409,
   verification_expired: 410,
   device_removed: 410,
+  stale_devices: 410,
+  upgrade_required: 426,
   payload_too_large: 413,
   unsupported_media_type: 415,
   rate_limited: 429,
@@ -28,6 +31,7 @@ export const ERROR_STATUS = {
   internal: 500,
   config_invalid: 500,
   upstream_failed: 502,
+  delivery_pending: 503,
 } as const satisfies Record<string, ContentfulStatusCode>;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
@@ -61,6 +65,8 @@ export function errorBody(err: ApiError): ErrorBody {
 /** Converts Hono's own exceptions (body limit, validator JSON parsing) into ApiErrors. */
 function fromHttpException(err: HTTPException): ApiError {
   if (err.status === 413) return new ApiError("payload_too_large", "request body is too large");
+  // @hono/zod-openapi's media-type gate: a body sent without Content-Type, or with a non-JSON one.
+  if (err.status === 415) return new ApiError("unsupported_media_type", "request bodies must be application/json");
   if (err.status === 400 && /json/i.test(err.message)) return new ApiError("malformed_json", "request body is not valid JSON");
   if (err.status === 401) return new ApiError("unauthorized", err.message || "unauthorized");
   return new ApiError("invalid_request", err.message || "invalid request");

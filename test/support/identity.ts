@@ -4,7 +4,10 @@
  */
 import { ed25519, x25519 } from "@noble/curves/ed25519.js";
 import { ml_kem768 } from "@noble/post-quantum/ml-kem.js";
-import { exports } from "cloudflare:workers";
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
+import worker from "../../src/index";
+import type { Env } from "../../src/env";
 import { fromBase64, toBase64 } from "../../src/protocol/encoding";
 import { authChallengeSignedBytes, pqPrekeySignedBytes, signedPrekeySignedBytes } from "../../src/protocol/key-signatures";
 import type { DeviceKeysInput } from "../../src/protocol/keys";
@@ -59,15 +62,36 @@ export interface JsonResponse<T = any> {
   headers: Headers;
 }
 
-export async function call<T = any>(method: string, path: string, opts: { body?: unknown; token?: string; raw?: string; headers?: Record<string, string> } = {}): Promise<JsonResponse<T>> {
+export interface CallOptions {
+  body?: unknown;
+  token?: string;
+  /** Sent as the body verbatim (content-type defaults to JSON unless given in headers). */
+  raw?: BodyInit;
+  headers?: Record<string, string>;
+  /**
+   * Vars to override for this request only. The request then goes straight to the Worker's
+   * `fetch` with a modified env object (the test and the Worker share one isolate, so a
+   * `vi.spyOn(globalThis, "fetch")` in the test also sees the Worker's outbound calls).
+   */
+  env?: Partial<Env>;
+}
+
+/** One request to the Worker; the body is parsed as JSON when there is one. */
+export async function call<T = any>(method: string, path: string, opts: CallOptions = {}): Promise<JsonResponse<T>> {
   const headers: Record<string, string> = { ...(opts.headers ?? {}) };
-  if (opts.body !== undefined || opts.raw !== undefined) headers["content-type"] ??= "application/json";
+  const hasContentType = Object.keys(headers).some((h) => h.toLowerCase() === "content-type");
+  if ((opts.body !== undefined || opts.raw !== undefined) && !hasContentType) headers["content-type"] = "application/json";
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-  const res = await exports.default.fetch(`http://parley.test${path}`, {
-    method,
-    headers,
-    body: opts.raw ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body)),
-  });
+  const init: RequestInit = { method, headers, body: opts.raw ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body)) };
+  const url = `http://parley.test${path}`;
+  let res: Response;
+  if (opts.env) {
+    const ctx = createExecutionContext();
+    res = await worker.fetch(new Request(url, init), { ...env, ...opts.env }, ctx);
+    await waitOnExecutionContext(ctx);
+  } else {
+    res = await exports.default.fetch(url, init);
+  }
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : null, headers: res.headers };
 }
