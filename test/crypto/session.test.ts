@@ -280,7 +280,7 @@ describe("bounds, forward secrecy, post-compromise security, tampering, recovery
     const record = await bob.store.getSession(alice.address);
     record.current!.receiving[0]!.chainKey = new Uint8Array(32).fill(7); // corrupted on disk
     await bob.store.putSession(alice.address, record);
-    const e = await decryptMessage(bob.store, alice.address, await send(alice, bob, "two")).catch((x: unknown) => x as CryptoError);
+    const e = (await decryptMessage(bob.store, alice.address, await send(alice, bob, "two")).catch((x: unknown) => x)) as CryptoError;
     expect(e.code).toBe("INVALID_MESSAGE");
     expect(e.needsSessionReset).toBe(true);
     // Alice is told (retry receipt) and starts over.

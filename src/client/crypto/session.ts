@@ -16,6 +16,7 @@ import { addressKey, type ProtocolAddress, type ProtocolStore } from "../store/p
 import { parseRatchetMessage, ratchetDecrypt, ratchetEncrypt, RATCHET_MESSAGE_TYPE } from "./double-ratchet";
 import { CryptoError } from "./errors";
 import { MAX_ARCHIVED_SESSIONS } from "./limits";
+import { serialised } from "./serial";
 import { type Rng, systemRng } from "./primitives";
 import { type InitiateOptions, initiateSession, parsePreKeyMessage, PREKEY_MESSAGE_TYPE, type PreKeyBundle, respondToSession } from "./x3dh";
 
@@ -27,19 +28,7 @@ export function messageKind(bytes: Uint8Array): MessageKind {
   throw new CryptoError("UNSUPPORTED_VERSION", "not a version 1 session message");
 }
 
-const queues = new Map<string, Promise<unknown>>();
-
-/** Runs `task` after every earlier task for the same address (matrix-js-sdk serialises per room likewise). */
-function serialised<T>(address: ProtocolAddress, task: () => Promise<T>): Promise<T> {
-  const id = addressKey(address);
-  const run = (queues.get(id) ?? Promise.resolve()).then(task, task);
-  const tail = run.catch(() => undefined);
-  queues.set(id, tail);
-  void tail.then(() => {
-    if (queues.get(id) === tail) queues.delete(id);
-  });
-  return run;
-}
+const serialisedFor = <T>(address: ProtocolAddress, task: () => Promise<T>): Promise<T> => serialised(`session/${addressKey(address)}`, task);
 
 function promote(record: SessionRecord, state: SessionState): void {
   if (record.current === state) return;
@@ -51,7 +40,7 @@ function promote(record: SessionRecord, state: SessionState): void {
 
 /** Starts a session from the recipient device's bundle (verifying its signatures) and makes it current. */
 export function startSession(store: ProtocolStore, address: ProtocolAddress, bundle: PreKeyBundle, options: InitiateOptions = {}): Promise<void> {
-  return serialised(address, async () => {
+  return serialisedFor(address, async () => {
     await store.checkTrusted(address, bundle.identityKey);
     const state = await initiateSession(await store.getIdentity(), bundle, options);
     const record = await store.getSession(address);
@@ -62,7 +51,7 @@ export function startSession(store: ProtocolStore, address: ProtocolAddress, bun
 }
 
 export function encryptMessage(store: ProtocolStore, address: ProtocolAddress, plaintext: Uint8Array): Promise<Uint8Array> {
-  return serialised(address, async () => {
+  return serialisedFor(address, async () => {
     const record = await store.getSession(address);
     const state = record.current;
     if (!state) throw new CryptoError("NO_SESSION", `no session with ${addressKey(address)}`);
@@ -79,7 +68,7 @@ export interface DecryptOptions {
 
 export function decryptMessage(store: ProtocolStore, address: ProtocolAddress, bytes: Uint8Array, options: DecryptOptions = {}): Promise<Uint8Array> {
   const rng = options.rng ?? systemRng;
-  return serialised(address, () =>
+  return serialisedFor(address, () =>
     messageKind(bytes) === "prekey" ? decryptPreKeyMessage(store, address, bytes, rng) : decryptRatchetMessage(store, address, bytes, rng),
   );
 }
@@ -142,7 +131,7 @@ async function decryptRatchetMessage(store: ProtocolStore, address: ProtocolAddr
 
 /** Archives the current session so the next encrypt fails with NO_SESSION (the app fetches a bundle). */
 export function resetSession(store: ProtocolStore, address: ProtocolAddress): Promise<void> {
-  return serialised(address, async () => {
+  return serialisedFor(address, async () => {
     const record = await store.getSession(address);
     if (!record.current) return;
     record.archived.unshift(record.current);
