@@ -65,8 +65,10 @@ export interface JsonResponse<T = any> {
 export interface CallOptions {
   body?: unknown;
   token?: string;
-  /** Sent as the body verbatim (content-type defaults to JSON unless given in headers). */
+  /** Sent as the body verbatim. */
   raw?: BodyInit;
+  /** Content-Type of a body: application/json unless given; null sends none. */
+  contentType?: string | null;
   headers?: Record<string, string>;
   /**
    * Vars to override for this request only. The request then goes straight to the Worker's
@@ -79,8 +81,8 @@ export interface CallOptions {
 /** One request to the Worker; the body is parsed as JSON when there is one. */
 export async function call<T = any>(method: string, path: string, opts: CallOptions = {}): Promise<JsonResponse<T>> {
   const headers: Record<string, string> = { ...(opts.headers ?? {}) };
-  const hasContentType = Object.keys(headers).some((h) => h.toLowerCase() === "content-type");
-  if ((opts.body !== undefined || opts.raw !== undefined) && !hasContentType) headers["content-type"] = "application/json";
+  const contentType = opts.contentType === undefined ? "application/json" : opts.contentType;
+  if ((opts.body !== undefined || opts.raw !== undefined) && contentType !== null) headers["content-type"] = contentType;
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
   const init: RequestInit = { method, headers, body: opts.raw ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body)) };
   const url = `http://parley.test${path}`;
