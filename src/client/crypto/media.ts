@@ -1,0 +1,317 @@
+/**
+ * @module Media (attachment) encryption: a random key per file, AES-256-GCM over fixed-size
+ * chunks with counter nonces and a final-chunk flag (the STREAM construction of Hoang, Reyhanitabar,
+ * Rogaway and Vizár), so a file encrypts and decrypts as a stream and any byte range decrypts from
+ * the chunks that cover it. The key and the digest travel inside the end-to-end message; the
+ * server stores and serves the ciphertext only.
+ *
+ *   ciphertext = header || c_0 || ... || c_{n-1}
+ *   header     = 0x01 (version) || chunk size (u32 BE)                              5 bytes
+ *   c_i        = AES-256-GCM(k, nonce_i, p_i, AD = header)                           |p_i| + 16
+ *   nonce_i    = 7 zero bytes || i (u32 BE) || 0x01 if i = n-1 else 0x00
+ *   k          = HKDF-SHA-256(ikm = file key, salt = 32 zero bytes, info = "parley:media:keys:v1", 32)
+ *   digest     = SHA-512("parley:media-digest:v1" || header || h_0 || ... || h_{n-1})[0..32],
+ *                h_i = SHA-512(c_i)[0..32]
+ *
+ * Every chunk but the last holds exactly `chunk size` plaintext bytes; the last holds 1..chunk size
+ * (0 only for an empty file, which is one empty final chunk). Truncation at a chunk boundary fails
+ * (no final flag), reordering fails (wrong counter), any changed byte fails its tag. The digest is a
+ * collision-resistant commitment to the exact ciphertext (GCM alone is not committing): a full
+ * download is checked against it. A ranged read is authenticated by the per-chunk tags under the
+ * secret key; it cannot check the whole-file digest without every chunk hash.
+ */
+import { concatBytes, bytesEqual, utf8 } from "../../protocol/encoding";
+import { CryptoError, checkBytes } from "./errors";
+import { LABELS } from "./kdf";
+import { MEDIA_CHUNK_BYTES, MEDIA_MAX_CHUNK_BYTES, MEDIA_MIN_CHUNK_BYTES, MEDIA_PARALLEL_CHUNKS } from "./limits";
+import { AEAD_TAG_BYTES, type AesGcmKey, aesGcmKey, hkdfSha256, type Rng, sha512, sha512Async, systemRng } from "./primitives";
+
+export const MEDIA_FORMAT_VERSION = 1;
+export const MEDIA_HEADER_BYTES = 5;
+export const MEDIA_KEY_BYTES = 32;
+export const MEDIA_DIGEST_BYTES = 32;
+const DIGEST_LABEL = utf8("parley:media-digest:v1");
+const ZERO_SALT = new Uint8Array(32);
+
+export interface EncryptedMedia {
+  ciphertext: Uint8Array;
+  /** Random per file: send it (and the digest and plaintext size) inside the encrypted message. */
+  key: Uint8Array;
+  digest: Uint8Array;
+}
+
+function encodeHeader(chunkSize: number): Uint8Array {
+  const h = new Uint8Array(MEDIA_HEADER_BYTES);
+  h[0] = MEDIA_FORMAT_VERSION;
+  new DataView(h.buffer).setUint32(1, chunkSize, false);
+  return h;
+}
+
+/** Chunk size named by a header, refusing versions and sizes we do not accept. */
+export function parseMediaHeader(header: Uint8Array): number {
+  if (header.length < MEDIA_HEADER_BYTES) throw new CryptoError("MEDIA_CORRUPT", "media header truncated");
+  if (header[0] !== MEDIA_FORMAT_VERSION) throw new CryptoError("UNSUPPORTED_VERSION", `media format ${header[0]}`);
+  const size = new DataView(header.buffer, header.byteOffset).getUint32(1, false);
+  if (size < MEDIA_MIN_CHUNK_BYTES || size > MEDIA_MAX_CHUNK_BYTES) throw new CryptoError("MEDIA_CORRUPT", "media chunk size out of range");
+  return size;
+}
+
+function nonce(index: number, final: boolean): Uint8Array {
+  const n = new Uint8Array(12);
+  new DataView(n.buffer).setUint32(7, index, false);
+  n[11] = final ? 1 : 0;
+  return n;
+}
+
+/** The per-file cipher: AES key, header, and the running digest. */
+class ChunkCipher {
+  private readonly hashes: Uint8Array[] = [];
+
+  private constructor(
+    private readonly aes: AesGcmKey,
+    readonly header: Uint8Array,
+  ) {}
+
+  static async create(fileKey: Uint8Array, header: Uint8Array): Promise<ChunkCipher> {
+    checkBytes(fileKey, MEDIA_KEY_BYTES, "media key");
+    return new ChunkCipher(await aesGcmKey(hkdfSha256(fileKey, ZERO_SALT, LABELS.mediaKeys, 32)), header);
+  }
+
+  /** Seals chunks [first, first + plain.length) in parallel; records their hashes in order. */
+  async seal(first: number, plain: Uint8Array[], lastIndex: number | null): Promise<Uint8Array[]> {
+    const out = await Promise.all(
+      plain.map(async (p, k) => {
+        const c = await this.aes.seal(nonce(first + k, first + k === lastIndex), p, this.header);
+        return { c, h: (await sha512Async(c)).subarray(0, 32) };
+      }),
+    );
+    for (const o of out) this.hashes.push(o.h);
+    return out.map((o) => o.c);
+  }
+
+  /** Opens chunks in parallel; `hash` records their hashes (full reads only). */
+  async open(first: number, sealed: Uint8Array[], lastIndex: number | null, hash: boolean): Promise<Uint8Array[]> {
+    const out = await Promise.all(
+      sealed.map(async (c, k) => {
+        const [p, h] = await Promise.all([
+          this.aes.open(nonce(first + k, first + k === lastIndex), c, this.header),
+          hash ? sha512Async(c) : null,
+        ]);
+        if (!p) throw new CryptoError("MEDIA_CORRUPT", `media chunk ${first + k} fails authentication (tampered, reordered or truncated)`);
+        return { p, h };
+      }),
+    );
+    for (const o of out) if (o.h) this.hashes.push(o.h.subarray(0, 32));
+    return out.map((o) => o.p);
+  }
+
+  digest(): Uint8Array {
+    return sha512(concatBytes(DIGEST_LABEL, this.header, ...this.hashes)).subarray(0, MEDIA_DIGEST_BYTES);
+  }
+}
+
+function checkChunkSize(chunkSize: number): void {
+  if (!Number.isInteger(chunkSize) || chunkSize < MEDIA_MIN_CHUNK_BYTES || chunkSize > MEDIA_MAX_CHUNK_BYTES) {
+    throw new CryptoError("INVALID_INPUT", "media chunk size out of range");
+  }
+}
+
+export interface MediaOptions {
+  rng?: Rng;
+  chunkSize?: number;
+  /** Use this key instead of a random one (tests; re-encrypting a known file). */
+  key?: Uint8Array;
+}
+
+/** Splits a sealed body into chunk ciphertexts; the last may be shorter. */
+function sealedChunks(body: Uint8Array, chunkSize: number): Uint8Array[] {
+  const step = chunkSize + AEAD_TAG_BYTES;
+  const out: Uint8Array[] = [];
+  for (let o = 0; o < body.length; o += step) out.push(body.subarray(o, Math.min(body.length, o + step)));
+  if (out.length === 0 || out[out.length - 1]!.length < AEAD_TAG_BYTES) throw new CryptoError("MEDIA_CORRUPT", "media ciphertext truncated");
+  return out;
+}
+
+/** Encrypts a whole buffer (chunks in parallel batches). */
+export async function encryptMedia(plaintext: Uint8Array, options: MediaOptions = {}): Promise<EncryptedMedia> {
+  const chunkSize = options.chunkSize ?? MEDIA_CHUNK_BYTES;
+  checkChunkSize(chunkSize);
+  const key = options.key ?? (options.rng ?? systemRng)(MEDIA_KEY_BYTES);
+  const cipher = await ChunkCipher.create(key, encodeHeader(chunkSize));
+  const count = Math.max(1, Math.ceil(plaintext.length / chunkSize));
+  const out = new Uint8Array(MEDIA_HEADER_BYTES + plaintext.length + count * AEAD_TAG_BYTES);
+  out.set(cipher.header);
+  let offset = MEDIA_HEADER_BYTES;
+  for (let first = 0; first < count; first += MEDIA_PARALLEL_CHUNKS) {
+    const batch: Uint8Array[] = [];
+    for (let i = first; i < Math.min(count, first + MEDIA_PARALLEL_CHUNKS); i++) batch.push(plaintext.subarray(i * chunkSize, (i + 1) * chunkSize));
+    for (const c of await cipher.seal(first, batch, count - 1)) {
+      out.set(c, offset);
+      offset += c.length;
+    }
+  }
+  return { ciphertext: out, key, digest: cipher.digest() };
+}
+
+/** Decrypts a whole download after checking every chunk and the digest. */
+export async function decryptMedia(ciphertext: Uint8Array, key: Uint8Array, digest: Uint8Array): Promise<Uint8Array> {
+  checkBytes(digest, MEDIA_DIGEST_BYTES, "media digest");
+  const chunkSize = parseMediaHeader(ciphertext);
+  const cipher = await ChunkCipher.create(key, ciphertext.subarray(0, MEDIA_HEADER_BYTES));
+  const chunks = sealedChunks(ciphertext.subarray(MEDIA_HEADER_BYTES), chunkSize);
+  const out = new Uint8Array(ciphertext.length - MEDIA_HEADER_BYTES - chunks.length * AEAD_TAG_BYTES);
+  let offset = 0;
+  for (let first = 0; first < chunks.length; first += MEDIA_PARALLEL_CHUNKS) {
+    for (const p of await cipher.open(first, chunks.slice(first, first + MEDIA_PARALLEL_CHUNKS), chunks.length - 1, true)) {
+      out.set(p, offset);
+      offset += p.length;
+    }
+  }
+  if (!bytesEqual(cipher.digest(), digest)) throw new CryptoError("MEDIA_CORRUPT", "media digest does not match");
+  return out;
+}
+
+/** Regroups an async byte stream into pieces of exactly `size` bytes (the last may be shorter). */
+async function* rechunk(source: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Uint8Array> {
+  let buf = new Uint8Array(size);
+  let fill = 0;
+  for await (const piece of source) {
+    let o = 0;
+    while (o < piece.length) {
+      const n = Math.min(size - fill, piece.length - o);
+      buf.set(piece.subarray(o, o + n), fill);
+      fill += n;
+      o += n;
+      if (fill === size) {
+        yield buf;
+        buf = new Uint8Array(size);
+        fill = 0;
+      }
+    }
+  }
+  if (fill > 0) yield buf.subarray(0, fill);
+}
+
+/** Pieces of a stream in batches, knowing which batch holds the last piece (lookahead of one). */
+async function* batches(pieces: AsyncGenerator<Uint8Array>): AsyncGenerator<{ items: Uint8Array[]; last: boolean }> {
+  let pending: Uint8Array[] = [];
+  for await (const p of pieces) {
+    if (pending.length === MEDIA_PARALLEL_CHUNKS) {
+      yield { items: pending, last: false };
+      pending = [];
+    }
+    pending.push(p);
+  }
+  yield { items: pending, last: true };
+}
+
+/**
+ * Streaming encryption: yields the header, then each sealed chunk as soon as it is ready, holding
+ * at most MEDIA_PARALLEL_CHUNKS + 1 chunks in memory. `digest()` is valid once the stream ends.
+ */
+export class MediaEncryptStream {
+  private cipher: ChunkCipher | null = null;
+  readonly key: Uint8Array;
+  private readonly chunkSize: number;
+
+  constructor(options: MediaOptions = {}) {
+    this.chunkSize = options.chunkSize ?? MEDIA_CHUNK_BYTES;
+    checkChunkSize(this.chunkSize);
+    this.key = options.key ?? (options.rng ?? systemRng)(MEDIA_KEY_BYTES);
+  }
+
+  async *encrypt(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+    const cipher = (this.cipher = await ChunkCipher.create(this.key, encodeHeader(this.chunkSize)));
+    yield cipher.header;
+    let index = 0;
+    for await (const { items, last } of batches(rechunk(source, this.chunkSize))) {
+      if (last && items.length === 0 && index > 0) break;
+      const plain = items.length === 0 ? [new Uint8Array(0)] : items;
+      yield* await cipher.seal(index, plain, last ? index + plain.length - 1 : null);
+      index += plain.length;
+    }
+  }
+
+  digest(): Uint8Array {
+    if (!this.cipher) throw new CryptoError("INVALID_INPUT", "stream not encrypted yet");
+    return this.cipher.digest();
+  }
+}
+
+/**
+ * Streaming decryption: yields plaintext chunk by chunk, each authenticated before it is yielded;
+ * throws MEDIA_CORRUPT on truncation, reordering, tampering, or (after the last chunk) a digest
+ * mismatch. Treat the output as provisional until the generator finishes without throwing.
+ */
+export async function* decryptMediaStream(source: AsyncIterable<Uint8Array>, key: Uint8Array, digest: Uint8Array): AsyncGenerator<Uint8Array> {
+  checkBytes(digest, MEDIA_DIGEST_BYTES, "media digest");
+  const input = source[Symbol.asyncIterator]();
+  let head: Uint8Array = new Uint8Array(0);
+  while (head.length < MEDIA_HEADER_BYTES) {
+    const r = await input.next();
+    if (r.done) throw new CryptoError("MEDIA_CORRUPT", "media ciphertext truncated");
+    head = concatBytes(head, r.value);
+  }
+  const header = head.slice(0, MEDIA_HEADER_BYTES);
+  const chunkSize = parseMediaHeader(header);
+  const cipher = await ChunkCipher.create(key, header);
+  async function* body(): AsyncGenerator<Uint8Array> {
+    if (head.length > MEDIA_HEADER_BYTES) yield head.subarray(MEDIA_HEADER_BYTES);
+    for (let r = await input.next(); !r.done; r = await input.next()) yield r.value;
+  }
+  let index = 0;
+  for await (const { items, last } of batches(rechunk(body(), chunkSize + AEAD_TAG_BYTES))) {
+    if (items.length === 0 && index === 0) throw new CryptoError("MEDIA_CORRUPT", "media ciphertext truncated");
+    if (items.some((c) => c.length < AEAD_TAG_BYTES)) throw new CryptoError("MEDIA_CORRUPT", "media ciphertext truncated");
+    yield* await cipher.open(index, items, last ? index + items.length - 1 : null, true);
+    index += items.length;
+  }
+  if (!bytesEqual(cipher.digest(), digest)) throw new CryptoError("MEDIA_CORRUPT", "media digest does not match");
+}
+
+/** Which ciphertext bytes a plaintext range needs, for an HTTP Range request. */
+export interface MediaRangePlan {
+  /** Byte range [cipherStart, cipherEnd) of the stored ciphertext to fetch. */
+  cipherStart: number;
+  cipherEnd: number;
+  firstChunk: number;
+  totalChunks: number;
+  /** Bytes to drop from the front of the decrypted chunks, then bytes to keep. */
+  skip: number;
+  take: number;
+}
+
+/**
+ * Plans a ranged read of plaintext bytes [start, end) from a ciphertext of `ciphertextLength`
+ * bytes whose header names `chunkSize` (the client fetches the 5 header bytes first, or knows them).
+ */
+export function planMediaRange(ciphertextLength: number, chunkSize: number, start: number, end: number): MediaRangePlan {
+  checkChunkSize(chunkSize);
+  const step = chunkSize + AEAD_TAG_BYTES;
+  const body = ciphertextLength - MEDIA_HEADER_BYTES;
+  const totalChunks = Math.max(1, Math.ceil(body / step));
+  const plainLength = body - totalChunks * AEAD_TAG_BYTES;
+  if (plainLength < 0) throw new CryptoError("MEDIA_CORRUPT", "media ciphertext truncated");
+  if (!(Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start <= end && end <= plainLength)) {
+    throw new CryptoError("INVALID_INPUT", "range outside the file");
+  }
+  const firstChunk = Math.floor(start / chunkSize);
+  const lastChunk = Math.min(totalChunks - 1, Math.max(firstChunk, Math.ceil(end / chunkSize) - 1));
+  return {
+    cipherStart: MEDIA_HEADER_BYTES + firstChunk * step,
+    cipherEnd: Math.min(ciphertextLength, MEDIA_HEADER_BYTES + (lastChunk + 1) * step),
+    firstChunk,
+    totalChunks,
+    skip: start - firstChunk * chunkSize,
+    take: end - start,
+  };
+}
+
+/** Decrypts the bytes fetched for `plan` (header = the file's first 5 bytes). */
+export async function decryptMediaRange(key: Uint8Array, header: Uint8Array, plan: MediaRangePlan, fetched: Uint8Array): Promise<Uint8Array> {
+  const chunkSize = parseMediaHeader(header);
+  if (fetched.length !== plan.cipherEnd - plan.cipherStart) throw new CryptoError("MEDIA_CORRUPT", "range response has the wrong length");
+  const cipher = await ChunkCipher.create(key, header.subarray(0, MEDIA_HEADER_BYTES));
+  const plain = await cipher.open(plan.firstChunk, sealedChunks(fetched, chunkSize), plan.totalChunks - 1, false);
+  return concatBytes(...plain).subarray(plan.skip, plan.skip + plan.take);
+}

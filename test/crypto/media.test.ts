@@ -1,0 +1,124 @@
+/**
+ * Media encryption: round trips (buffer and stream, several sizes), ranged decryption against the
+ * plaintext, and rejection of truncation, reordering, tampering and a wrong digest.
+ */
+import { describe, expect, it } from "vitest";
+import { CryptoError } from "../../src/client/crypto/errors";
+import {
+  decryptMedia,
+  decryptMediaRange,
+  decryptMediaStream,
+  encryptMedia,
+  MEDIA_HEADER_BYTES,
+  MediaEncryptStream,
+  planMediaRange,
+} from "../../src/client/crypto/media";
+import { seededRandom, seededRng } from "./support";
+
+const CHUNK = 1024; // the smallest allowed, so tests cross many chunk boundaries cheaply
+const file = (n: number) => seededRng(n)(n);
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return "ok";
+  } catch (e) {
+    if (e instanceof CryptoError) return e.code;
+    throw e;
+  }
+}
+
+async function* pieces(bytes: Uint8Array, rand: () => number): AsyncGenerator<Uint8Array> {
+  for (let o = 0; o < bytes.length; ) {
+    const n = Math.min(bytes.length - o, 1 + Math.floor(rand() * 3000));
+    yield bytes.subarray(o, o + n);
+    o += n;
+  }
+}
+
+async function collect(gen: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  for await (const p of gen) parts.push(p.slice());
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+describe("media encryption", () => {
+  for (const size of [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK, 20_000]) {
+    it(`round trips ${size} bytes as a buffer and as a stream, with identical output`, async () => {
+      const plain = file(size);
+      const enc = await encryptMedia(plain, { chunkSize: CHUNK });
+      expect(enc.ciphertext.length).toBe(MEDIA_HEADER_BYTES + size + Math.max(1, Math.ceil(size / CHUNK)) * 16);
+      expect(await decryptMedia(enc.ciphertext, enc.key, enc.digest)).toEqual(plain);
+
+      const stream = new MediaEncryptStream({ chunkSize: CHUNK, key: enc.key });
+      const streamed = await collect(stream.encrypt(pieces(plain, seededRandom(size))));
+      expect(streamed).toEqual(enc.ciphertext);
+      expect(stream.digest()).toEqual(enc.digest);
+      expect(await collect(decryptMediaStream(pieces(streamed, seededRandom(size + 1)), enc.key, enc.digest))).toEqual(plain);
+    });
+  }
+
+  it("decrypts any range from just the chunks that cover it", async () => {
+    const plain = file(10 * CHUNK + 123);
+    const enc = await encryptMedia(plain, { chunkSize: CHUNK });
+    const rand = seededRandom(9);
+    const header = enc.ciphertext.subarray(0, MEDIA_HEADER_BYTES);
+    const ranges: [number, number][] = [[0, 0], [0, 1], [CHUNK - 1, CHUNK + 1], [plain.length - 1, plain.length], [0, plain.length]];
+    for (let i = 0; i < 30; i++) {
+      const a = Math.floor(rand() * plain.length);
+      ranges.push([a, a + Math.floor(rand() * (plain.length - a))]);
+    }
+    for (const [start, end] of ranges) {
+      const plan = planMediaRange(enc.ciphertext.length, CHUNK, start, end);
+      expect(plan.cipherEnd - plan.cipherStart).toBeLessThanOrEqual((Math.ceil((end - start) / CHUNK) + 1) * (CHUNK + 16));
+      const got = await decryptMediaRange(enc.key, header, plan, enc.ciphertext.subarray(plan.cipherStart, plan.cipherEnd));
+      expect(got).toEqual(plain.subarray(start, end));
+    }
+  });
+
+  it("rejects truncation at and between chunk boundaries, reordering, tampering, and a wrong digest", async () => {
+    const plain = file(4 * CHUNK);
+    const { ciphertext, key, digest } = await encryptMedia(plain, { chunkSize: CHUNK });
+    const step = CHUNK + 16;
+    const cut = (n: number) => ciphertext.subarray(0, ciphertext.length - n);
+    for (const n of [step, 2 * step, 1, 17, ciphertext.length - MEDIA_HEADER_BYTES, ciphertext.length - 2]) {
+      expect(await codeOf(decryptMedia(cut(n), key, digest))).toBe("MEDIA_CORRUPT");
+      expect(await codeOf(collect(decryptMediaStream(pieces(cut(n), seededRandom(n)), key, digest)))).toBe("MEDIA_CORRUPT");
+    }
+    const swapped = ciphertext.slice();
+    swapped.set(ciphertext.subarray(MEDIA_HEADER_BYTES, MEDIA_HEADER_BYTES + step), MEDIA_HEADER_BYTES + step);
+    swapped.set(ciphertext.subarray(MEDIA_HEADER_BYTES + step, MEDIA_HEADER_BYTES + 2 * step), MEDIA_HEADER_BYTES);
+    expect(await codeOf(decryptMedia(swapped, key, digest))).toBe("MEDIA_CORRUPT");
+    for (let i = 0; i < ciphertext.length; i += 97) {
+      const bad = ciphertext.slice();
+      bad[i]! ^= 1;
+      expect(await codeOf(decryptMedia(bad, key, digest))).not.toBe("ok");
+    }
+    const badDigest = digest.slice();
+    badDigest[0]! ^= 1;
+    expect(await codeOf(decryptMedia(ciphertext, key, badDigest))).toBe("MEDIA_CORRUPT");
+    const wrongKey = key.slice();
+    wrongKey[31]! ^= 1;
+    expect(await codeOf(decryptMedia(ciphertext, wrongKey, digest))).toBe("MEDIA_CORRUPT");
+    // A range ending in what should be the final chunk, served without its final flag, fails too.
+    const plan = planMediaRange(ciphertext.length, CHUNK, 0, 10);
+    const truncatedPlan = { ...plan, totalChunks: plan.totalChunks + 1 };
+    expect(await codeOf(decryptMediaRange(key, ciphertext.subarray(0, 5), { ...truncatedPlan, firstChunk: 3, cipherStart: 5 + 3 * step, cipherEnd: 5 + 4 * step }, ciphertext.subarray(5 + 3 * step)))).toBe("MEDIA_CORRUPT");
+  });
+
+  it("refuses headers with unknown versions or absurd chunk sizes", async () => {
+    const { ciphertext, key, digest } = await encryptMedia(file(10), { chunkSize: CHUNK });
+    const v2 = ciphertext.slice();
+    v2[0] = 2;
+    expect(await codeOf(decryptMedia(v2, key, digest))).toBe("UNSUPPORTED_VERSION");
+    const huge = ciphertext.slice();
+    new DataView(huge.buffer).setUint32(1, 0xffff_ffff, false);
+    expect(await codeOf(decryptMedia(huge, key, digest))).toBe("MEDIA_CORRUPT");
+  });
+});
