@@ -46,6 +46,8 @@ const EXAMPLE_PARAMS: Record<string, string> = {
   account_id: "6f1c2a9e-2f4b-4c7d-9a1e-0b2c3d4e5f60",
   device_id: "2",
   handle: "alice",
+  chat_id: "d_00112233445566778899aabbccddeeff",
+  chat_seq: "1",
 };
 
 export function examplePath(openApiPath: string): string {
