@@ -1,22 +1,12 @@
 /** Signed device lists: sign/verify, and rejection of unsigned, foreign, stale, future and rolled-back lists. */
 import { describe, expect, it } from "vitest";
 import { type DeviceList, signDeviceList, verifyDeviceList } from "../../src/client/crypto/device-list";
-import { CryptoError } from "../../src/client/crypto/errors";
 import { DEVICE_LIST_MAX_AGE_MS } from "../../src/client/crypto/limits";
 import { ed25519GenerateKeyPair } from "../../src/client/crypto/primitives";
-import { seededRng } from "./support";
+import { codeOf, seededRng } from "./support";
 
 const NOW = 1_800_000_000_000;
 
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return "ok";
-  } catch (e) {
-    if (e instanceof CryptoError) return e.code;
-    throw e;
-  }
-}
 
 async function setup() {
   const primary = await ed25519GenerateKeyPair(seededRng(1));

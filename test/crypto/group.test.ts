@@ -3,13 +3,12 @@
  * out-of-order and duplicate delivery, tampering, rotation on membership change, bounded states.
  */
 import { describe, expect, it } from "vitest";
-import { CryptoError } from "../../src/client/crypto/errors";
 import { groupDecrypt, groupEncrypt, processSenderKeyDistribution, rotateSenderKey, senderKeyDistribution } from "../../src/client/crypto/group-cipher";
 import { MAX_FORWARD_JUMPS, MAX_SENDER_KEY_STATES } from "../../src/client/crypto/limits";
 import { ed25519GenerateKeyPair, ed25519Sign } from "../../src/client/crypto/primitives";
 import { MemoryKeyValueStore } from "../../src/client/store/memory-store";
 import { type ProtocolAddress, ProtocolStore } from "../../src/client/store/protocol-store";
-import { seededRandom, text, utf8 } from "./support";
+import { codeOf, seededRandom, text, utf8 } from "./support";
 
 const group = Uint8Array.from({ length: 16 }, (_, i) => i + 1);
 
@@ -17,15 +16,6 @@ function member(accountId: string): { address: ProtocolAddress; store: ProtocolS
   return { address: { accountId, deviceId: 1 }, store: new ProtocolStore(new MemoryKeyValueStore()) };
 }
 
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return "ok";
-  } catch (e) {
-    if (e instanceof CryptoError) return e.code;
-    throw e;
-  }
-}
 
 async function setup() {
   const alice = member("alice");

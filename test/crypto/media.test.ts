@@ -3,7 +3,6 @@
  * plaintext, and rejection of truncation, reordering, tampering and a wrong digest.
  */
 import { describe, expect, it } from "vitest";
-import { CryptoError } from "../../src/client/crypto/errors";
 import {
   decryptMedia,
   decryptMediaRange,
@@ -13,20 +12,11 @@ import {
   MediaEncryptStream,
   planMediaRange,
 } from "../../src/client/crypto/media";
-import { seededRandom, seededRng } from "./support";
+import { codeOf, seededRandom, seededRng } from "./support";
 
 const CHUNK = 1024; // the smallest allowed, so tests cross many chunk boundaries cheaply
 const file = (n: number) => seededRng(n)(n);
 
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return "ok";
-  } catch (e) {
-    if (e instanceof CryptoError) return e.code;
-    throw e;
-  }
-}
 
 async function* pieces(bytes: Uint8Array, rand: () => number): AsyncGenerator<Uint8Array> {
   for (let o = 0; o < bytes.length; ) {

@@ -10,7 +10,7 @@ import { decryptMessage, encryptMessage, messageKind, resetSession, sessionInfo,
 import { MemoryKeyValueStore } from "../../src/client/store/memory-store";
 import { ProtocolStore } from "../../src/client/store/protocol-store";
 import { createDevice, snapshot, type TestDevice } from "./devices";
-import { seededRandom, seededRng, text, utf8 } from "./support";
+import { codeOf, seededRandom, seededRng, text, utf8 } from "./support";
 
 async function pair(options: { pq?: boolean; oneTime?: boolean } = {}): Promise<[TestDevice, TestDevice]> {
   const alice = await createDevice("alice-0000");
@@ -22,15 +22,6 @@ async function pair(options: { pq?: boolean; oneTime?: boolean } = {}): Promise<
 const send = (from: TestDevice, to: TestDevice, msg: string) => encryptMessage(from.store, to.address, utf8(msg));
 const recv = async (to: TestDevice, from: TestDevice, bytes: Uint8Array) => text(await decryptMessage(to.store, from.address, bytes));
 
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return "ok";
-  } catch (e) {
-    if (e instanceof CryptoError) return e.code;
-    throw e;
-  }
-}
 
 describe("session setup", () => {
   it("PQXDH: the first messages are prekey messages, one-time keys are spent, both sides see postQuantum", async () => {

@@ -3,6 +3,7 @@
  * small byte utilities. Not a test file itself.
  */
 import { sha256 } from "@noble/hashes/sha2.js";
+import { CryptoError } from "../../src/client/crypto/errors";
 import type { Rng } from "../../src/client/crypto/primitives";
 
 export const hex = (s: string): Uint8Array => Uint8Array.from(s.match(/../g) ?? [], (h) => parseInt(h, 16));
@@ -36,3 +37,14 @@ export function seededRandom(seed: number): () => number {
 
 export const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 export const text = (b: Uint8Array): string => new TextDecoder().decode(b);
+
+/** Settles `p` and names the outcome: "ok" or the CryptoError code (anything else is rethrown). */
+export async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return "ok";
+  } catch (e) {
+    if (e instanceof CryptoError) return e.code;
+    throw e;
+  }
+}
