@@ -33,6 +33,7 @@ export default defineConfig({
           name: "workers",
           include: ["test/workers/**/*.test.ts"],
           setupFiles: ["./test/workers/setup.ts"],
+          testTimeout: 60_000,
         },
       },
       {

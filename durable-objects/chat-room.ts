@@ -1,14 +1,412 @@
 /**
- * ChatRoom: one Durable Object per chat (per-chat sequence, idempotency keys, membership snapshot,
- * receipt state, fanout). Declared in wrangler.toml from the start so the binding and its SQLite
- * migration are stable; its behaviour is built by the delivery work (issue 3). Until then it
- * answers every request with 501, never a fake success.
+ * ChatRoom: one Durable Object per chat, the single writer of the chat's total order.
+ *
+ * Owns: the gap-free `chat_seq`, the idempotency record of every accepted message (sender device +
+ * msg_id), the device-set check of each send, the durable fanout to recipient inboxes, and compact
+ * receipt state (per recipient device: delivered-up-to and read-up-to seq).
+ * Does not own: accounts and devices (D1; the Worker passes the current device set in), the
+ * inbox queues (DeviceInbox), or anything readable: envelopes are ciphertext, kept only until the
+ * recipient inbox has them.
+ *
+ * Fanout is a durable outbox: a message's per-device entries are written to `pending` in the same
+ * synchronous transaction that assigns its seq, then one flusher at a time hands them to the inboxes
+ * in id order (so every inbox receives the chat in `chat_seq` order) and deletes what landed. The
+ * "sent" ack returns only after every entry of the message is durable in its inbox. If an inbox
+ * call fails the rows stay, an alarm retries, and a client retry with the same msg_id waits for them.
  */
 import { DurableObject } from "cloudflare:workers";
+import { loadConfig } from "../src/config";
 import type { Env } from "../src/env";
+import { inboxStub } from "../src/inbox";
+import {
+  ReceiptInput,
+  SubmitInput,
+  type InboxEntryInputBody,
+  type ReceiptInputBody,
+  type SubmitInputBody,
+  type SubmitResult,
+} from "../src/protocol/internal";
+
+const SCHEMA = [
+  `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
+  `CREATE TABLE IF NOT EXISTS messages (
+     seq INTEGER PRIMARY KEY,
+     msg_id TEXT NOT NULL,
+     sender_account TEXT NOT NULL,
+     sender_device INTEGER NOT NULL,
+     server_ts INTEGER NOT NULL,
+     recipients TEXT NOT NULL,
+     UNIQUE (sender_account, sender_device, msg_id))`,
+  `CREATE INDEX IF NOT EXISTS messages_ts ON messages (server_ts)`,
+  `CREATE TABLE IF NOT EXISTS pending (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     seq INTEGER,
+     account_id TEXT NOT NULL,
+     device_id INTEGER NOT NULL,
+     entry TEXT NOT NULL)`,
+  `CREATE INDEX IF NOT EXISTS pending_seq ON pending (seq)`,
+  `CREATE TABLE IF NOT EXISTS receipts (
+     account_id TEXT NOT NULL,
+     device_id INTEGER NOT NULL,
+     delivered_up_to INTEGER NOT NULL DEFAULT 0,
+     read_up_to INTEGER NOT NULL DEFAULT 0,
+     PRIMARY KEY (account_id, device_id))`,
+];
+
+/** Pending rows handed to inboxes per flush round; bounds one round's memory and RPC size. */
+const FLUSH_BATCH_ROWS = 2000;
+/** Inline retries of a failed fanout before the send answers "pending" (the alarm keeps going). */
+const INLINE_FLUSH_ATTEMPTS = 3;
+/** Delay before the alarm retries a fanout that failed. */
+const FANOUT_RETRY_MS = 2000;
+/** How often old idempotency records are pruned. */
+const PRUNE_INTERVAL_MS = 24 * 3600 * 1000;
+/** A receipt names at most this many of the sender's msg_ids (up_to_seq is authoritative). */
+const MAX_RECEIPT_MSG_IDS = 100;
+
+type Address = { account_id: string; device_id: number };
+
+/** Expected failures cross the RPC boundary as values (thrown errors lose their type on the way). */
+export type RoomResult<T> = { ok: true; value: T } | { ok: false; code: "forbidden" | "not_found"; message: string };
+const NOT_A_MEMBER = { ok: false, code: "forbidden", message: "not a member of this chat" } as const;
+
+export interface MessageReceiptState {
+  chat_seq: number;
+  msg_id: string;
+  sender: Address;
+  recipients: { account_id: string; device_id: number; delivered: boolean; read: boolean }[];
+}
+type RecipientList = [string, number][];
+
+function deviceKey(a: Address): string {
+  return `${a.account_id}.${a.device_id}`;
+}
 
 export class ChatRoom extends DurableObject<Env> {
-  override async fetch(): Promise<Response> {
-    return Response.json({ error: { code: "not_implemented", message: "chat delivery is not built yet" } }, { status: 501 });
+  private readonly sql: SqlStorage;
+  /** When the alarm is armed (null: not armed; undefined: not read since this wake). */
+  private alarmAt: number | null | undefined = undefined;
+  private flushing: Promise<void> | null = null;
+  private flushAgain = false;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    for (const statement of SCHEMA) this.sql.exec(statement);
   }
+
+  private meta(key: string): string | null {
+    const row = this.sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = ?`, key).toArray()[0];
+    return row ? row.value : null;
+  }
+
+  private setMeta(key: string, value: string): void {
+    this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`, key, value);
+  }
+
+  private members(): string[] {
+    const raw = this.meta("members");
+    return raw ? (JSON.parse(raw) as string[]) : [];
+  }
+
+  /** Highest assigned chat_seq (0 before the first message). */
+  private lastSeq(): number {
+    return Number(this.meta("last_seq") ?? "0");
+  }
+
+  /**
+   * Accepts one message: idempotency, device-set check, seq assignment and durable fanout.
+   * The ack (or the original ack, for a repeated msg_id) returns once every inbox has the message.
+   */
+  async submit(raw: SubmitInputBody): Promise<SubmitResult> {
+    const input = SubmitInput.parse(raw);
+    const chatId = input.chat_id;
+
+    // Everything up to the insert is synchronous: no other event can interleave, so two concurrent
+    // submits of one msg_id see each other's row and the second becomes a duplicate.
+    const existing = this.sql
+      .exec<{ seq: number; server_ts: number }>(
+        `SELECT seq, server_ts FROM messages WHERE sender_account = ? AND sender_device = ? AND msg_id = ?`,
+        input.sender.account_id,
+        input.sender.device_id,
+        input.msg_id,
+      )
+      .toArray()[0];
+    if (existing) {
+      if (!(await this.deliverUpTo(existing.seq))) return { ok: false, code: "delivery_pending" };
+      return {
+        ok: true,
+        created: false,
+        ack: { chat_id: chatId, msg_id: input.msg_id, chat_seq: existing.seq, server_ts: existing.server_ts, duplicate: true },
+      };
+    }
+
+    const mismatch = checkDeviceSet(input.envelopes, input.expected);
+    if (mismatch) return mismatch;
+
+    const created = this.meta("members") === null;
+    if (created) this.setMeta("members", JSON.stringify([...new Set(input.members)].sort()));
+    const seq = this.lastSeq() + 1;
+    const serverTs = Date.now();
+    const recipients: RecipientList = input.envelopes.map((e) => [e.account_id, e.device_id]);
+    this.ctx.storage.transactionSync(() => {
+      this.setMeta("last_seq", String(seq));
+      this.sql.exec(
+        `INSERT INTO messages (seq, msg_id, sender_account, sender_device, server_ts, recipients) VALUES (?, ?, ?, ?, ?, ?)`,
+        seq,
+        input.msg_id,
+        input.sender.account_id,
+        input.sender.device_id,
+        serverTs,
+        JSON.stringify(recipients),
+      );
+      for (const envelope of input.envelopes) {
+        const entry: InboxEntryInputBody = {
+          kind: "message",
+          chat_id: chatId,
+          chat_seq: seq,
+          msg_id: input.msg_id,
+          sender: input.sender,
+          server_ts: serverTs,
+          type: envelope.type,
+          content: envelope.content,
+        };
+        this.sql.exec(
+          `INSERT INTO pending (seq, account_id, device_id, entry) VALUES (?, ?, ?, ?)`,
+          seq,
+          envelope.account_id,
+          envelope.device_id,
+          JSON.stringify(entry),
+        );
+      }
+      if (!this.meta("chat_id")) this.setMeta("chat_id", chatId);
+    });
+    await this.ensureAlarm(Date.now() + FANOUT_RETRY_MS);
+
+    if (!(await this.deliverUpTo(seq))) return { ok: false, code: "delivery_pending" };
+    return { ok: true, created, ack: { chat_id: chatId, msg_id: input.msg_id, chat_seq: seq, server_ts: serverTs, duplicate: false } };
+  }
+
+  /**
+   * Records that a device received ("delivered", from its inbox ACK) or read everything up to a
+   * seq, and queues receipts to the senders' devices of the messages newly covered. Read implies
+   * delivered. Idempotent: a lower or equal seq than already recorded changes nothing.
+   */
+  async recordReceipt(raw: ReceiptInputBody): Promise<RoomResult<null>> {
+    const input = ReceiptInput.parse(raw);
+    const chatId = this.meta("chat_id");
+    if (!chatId || !this.members().includes(input.reader.account_id)) return NOT_A_MEMBER;
+    const upTo = Math.min(input.up_to_seq, this.lastSeq());
+    const current = this.sql
+      .exec<{ delivered_up_to: number; read_up_to: number }>(
+        `SELECT delivered_up_to, read_up_to FROM receipts WHERE account_id = ? AND device_id = ?`,
+        input.reader.account_id,
+        input.reader.device_id,
+      )
+      .toArray()[0] ?? { delivered_up_to: 0, read_up_to: 0 };
+    const previous = input.status === "read" ? current.read_up_to : current.delivered_up_to;
+    if (upTo <= previous) return { ok: true, value: null };
+
+    const covered = this.sql
+      .exec<{ seq: number; msg_id: string; sender_account: string; sender_device: number; recipients: string }>(
+        `SELECT seq, msg_id, sender_account, sender_device, recipients FROM messages WHERE seq > ? AND seq <= ? AND sender_account != ? ORDER BY seq`,
+        previous,
+        upTo,
+        input.reader.account_id,
+      )
+      .toArray();
+    const readerKey = deviceKey(input.reader);
+    // Per sender account: the msg_ids newly covered, and every device of that account that took
+    // part (the sending device and the account's other devices it encrypted for).
+    const bySender = new Map<string, { msgIds: string[]; devices: Map<string, Address> }>();
+    for (const m of covered) {
+      const recipients = JSON.parse(m.recipients) as RecipientList;
+      if (!recipients.some(([a, d]) => `${a}.${d}` === readerKey)) continue;
+      let group = bySender.get(m.sender_account);
+      if (!group) bySender.set(m.sender_account, (group = { msgIds: [], devices: new Map() }));
+      if (group.msgIds.length < MAX_RECEIPT_MSG_IDS) group.msgIds.push(m.msg_id);
+      const senderDevice = { account_id: m.sender_account, device_id: m.sender_device };
+      group.devices.set(deviceKey(senderDevice), senderDevice);
+      for (const [account, device] of recipients) {
+        if (account === m.sender_account) group.devices.set(`${account}.${device}`, { account_id: account, device_id: device });
+      }
+    }
+
+    const serverTs = Date.now();
+    this.ctx.storage.transactionSync(() => {
+      const delivered = Math.max(current.delivered_up_to, upTo);
+      const read = input.status === "read" ? upTo : current.read_up_to;
+      this.sql.exec(
+        `INSERT OR REPLACE INTO receipts (account_id, device_id, delivered_up_to, read_up_to) VALUES (?, ?, ?, ?)`,
+        input.reader.account_id,
+        input.reader.device_id,
+        delivered,
+        read,
+      );
+      for (const group of bySender.values()) {
+        const entry: InboxEntryInputBody = {
+          kind: "receipt",
+          chat_id: chatId,
+          status: input.status,
+          reader: input.reader,
+          up_to_seq: upTo,
+          msg_ids: group.msgIds,
+          server_ts: serverTs,
+        };
+        for (const device of group.devices.values()) {
+          this.sql.exec(
+            `INSERT INTO pending (seq, account_id, device_id, entry) VALUES (NULL, ?, ?, ?)`,
+            device.account_id,
+            device.device_id,
+            JSON.stringify(entry),
+          );
+        }
+      }
+    });
+    if (bySender.size > 0) {
+      await this.ensureAlarm(Date.now() + FANOUT_RETRY_MS);
+      // Receipts are best-effort fast: no caller waits on them, and the alarm retries failures.
+      this.ctx.waitUntil(this.flush());
+    }
+    return { ok: true, value: null };
+  }
+
+  /** Per-message receipt state, for members of the chat. */
+  messageReceipts(requesterAccount: string, seq: number): RoomResult<MessageReceiptState> {
+    if (!this.members().includes(requesterAccount)) return NOT_A_MEMBER;
+    const message = this.sql
+      .exec<{ msg_id: string; sender_account: string; sender_device: number; recipients: string }>(
+        `SELECT msg_id, sender_account, sender_device, recipients FROM messages WHERE seq = ?`,
+        seq,
+      )
+      .toArray()[0];
+    if (!message) return { ok: false, code: "not_found", message: "no such message (never sent, or older than the retention window)" };
+    const state = new Map(
+      this.sql
+        .exec<{ account_id: string; device_id: number; delivered_up_to: number; read_up_to: number }>(`SELECT * FROM receipts`)
+        .toArray()
+        .map((r) => [`${r.account_id}.${r.device_id}`, r] as const),
+    );
+    const recipients = (JSON.parse(message.recipients) as RecipientList).map(([account, device]) => {
+      const r = state.get(`${account}.${device}`);
+      return { account_id: account, device_id: device, delivered: (r?.delivered_up_to ?? 0) >= seq, read: (r?.read_up_to ?? 0) >= seq };
+    });
+    return {
+      ok: true,
+      value: { chat_seq: seq, msg_id: message.msg_id, sender: { account_id: message.sender_account, device_id: message.sender_device }, recipients },
+    };
+  }
+
+  /** Retries fanout that failed, and prunes idempotency records older than the retention window. */
+  override async alarm(): Promise<void> {
+    this.alarmAt = null; // This alarm has fired; whatever is needed next is armed below.
+    await this.flush();
+    const retentionMs = loadConfig(this.env).inboxRetentionDays * 24 * 3600 * 1000;
+    this.sql.exec(`DELETE FROM messages WHERE server_ts < ? AND seq NOT IN (SELECT seq FROM pending WHERE seq IS NOT NULL)`, Date.now() - retentionMs);
+    const pendingLeft = this.sql.exec(`SELECT 1 FROM pending LIMIT 1`).toArray().length > 0;
+    const messagesLeft = this.sql.exec(`SELECT 1 FROM messages LIMIT 1`).toArray().length > 0;
+    if (pendingLeft) await this.ensureAlarm(Date.now() + FANOUT_RETRY_MS);
+    else if (messagesLeft) await this.ensureAlarm(Date.now() + PRUNE_INTERVAL_MS);
+  }
+
+  /**
+   * Arms the alarm for `at` unless it is already due earlier. The armed time is cached in memory
+   * (read once per wake) so the hot path costs no storage round trip; setAlarm is not awaited
+   * because storage operations are ordered and the output gate holds replies until it is durable.
+   */
+  private async ensureAlarm(at: number): Promise<void> {
+    if (this.alarmAt === undefined) this.alarmAt = await this.ctx.storage.getAlarm();
+    if (this.alarmAt === null || this.alarmAt > at) {
+      this.alarmAt = at;
+      void this.ctx.storage.setAlarm(at);
+    }
+  }
+
+  /** Flushes until no pending row of any message with seq <= `seq` remains; false if that failed. */
+  private async deliverUpTo(seq: number): Promise<boolean> {
+    for (let attempt = 0; attempt < INLINE_FLUSH_ATTEMPTS; attempt++) {
+      await this.flush();
+      const left = this.sql.exec(`SELECT 1 FROM pending WHERE seq IS NOT NULL AND seq <= ? LIMIT 1`, seq).toArray().length;
+      if (left === 0) return true;
+      await new Promise((resolve) => setTimeout(resolve, 50 * (attempt + 1)));
+    }
+    return false;
+  }
+
+  /**
+   * Single-flight flusher: callers arriving while a round is in progress make it run once more, so
+   * whatever they inserted before calling is attempted before their promise resolves.
+   */
+  private flush(): Promise<void> {
+    if (this.flushing) {
+      this.flushAgain = true;
+      return this.flushing;
+    }
+    this.flushing = (async () => {
+      try {
+        do {
+          this.flushAgain = false;
+          await this.flushRound();
+        } while (this.flushAgain);
+      } finally {
+        this.flushing = null;
+      }
+    })();
+    return this.flushing;
+  }
+
+  private async flushRound(): Promise<void> {
+    const rows = this.sql
+      .exec<{ id: number; account_id: string; device_id: number; entry: string }>(
+        `SELECT id, account_id, device_id, entry FROM pending ORDER BY id LIMIT ?`,
+        FLUSH_BATCH_ROWS,
+      )
+      .toArray();
+    if (rows.length === 0) return;
+    const byDevice = new Map<string, { address: Address; maxId: number; entries: InboxEntryInputBody[] }>();
+    for (const row of rows) {
+      const key = `${row.account_id}.${row.device_id}`;
+      let batch = byDevice.get(key);
+      if (!batch) byDevice.set(key, (batch = { address: { account_id: row.account_id, device_id: row.device_id }, maxId: 0, entries: [] }));
+      batch.entries.push(JSON.parse(row.entry) as InboxEntryInputBody);
+      batch.maxId = row.id;
+    }
+    const batches = [...byDevice.values()];
+    const results = await Promise.allSettled(
+      batches.map((b) => inboxStub(this.env, { accountId: b.address.account_id, deviceId: b.address.device_id }).enqueue(b.entries)),
+    );
+    results.forEach((result, i) => {
+      const batch = batches[i]!;
+      if (result.status === "fulfilled") {
+        // Rows of this device with id <= maxId were all in this round (ids only grow).
+        this.sql.exec(`DELETE FROM pending WHERE account_id = ? AND device_id = ? AND id <= ?`, batch.address.account_id, batch.address.device_id, batch.maxId);
+      } else {
+        console.error(JSON.stringify({ level: "warn", event: "fanout_failed", device: deviceKey(batch.address), error: String(result.reason) }));
+      }
+    });
+    if (rows.length === FLUSH_BATCH_ROWS) this.flushAgain = true;
+  }
+}
+
+/**
+ * The device-set check (as Signal-Server's): the envelopes must address exactly the expected
+ * devices, with the registration ids the server knows. 409 lists missing and extra devices;
+ * 410 lists devices whose registration id changed (re-registered: the sender's session is stale).
+ */
+function checkDeviceSet(envelopes: { account_id: string; device_id: number; registration_id: number }[], expected: { account_id: string; device_id: number; registration_id: number }[]): SubmitResult | null {
+  const expectedByKey = new Map(expected.map((d) => [deviceKey(d), d]));
+  const given = new Map<string, { account_id: string; device_id: number; registration_id: number }>();
+  const extra: Address[] = [];
+  for (const e of envelopes) {
+    const key = deviceKey(e);
+    if (given.has(key) || !expectedByKey.has(key)) extra.push({ account_id: e.account_id, device_id: e.device_id });
+    given.set(key, e);
+  }
+  const missing = expected.filter((d) => !given.has(deviceKey(d))).map((d) => ({ account_id: d.account_id, device_id: d.device_id }));
+  if (missing.length > 0 || extra.length > 0) return { ok: false, code: "device_mismatch", missing, extra };
+  const stale = envelopes
+    .filter((e) => expectedByKey.get(deviceKey(e))!.registration_id !== e.registration_id)
+    .map((e) => ({ account_id: e.account_id, device_id: e.device_id }));
+  if (stale.length > 0) return { ok: false, code: "stale_devices", stale };
+  return null;
 }

@@ -1,60 +1,540 @@
 /**
- * DeviceInbox: one Durable Object per device ("<account_id>.<device_id>").
+ * DeviceInbox: one Durable Object per device ("<account_id>.<device_id>"), the single writer of the
+ * device's durable queue.
  *
- * Owns everything that must have exactly one writer per device: the record of used authentication
- * challenges and whether the device is still active. (The durable message queue, the hibernated
- * socket and cursor ACKs live here too once delivery lands.) It knows nothing about accounts or
- * keys: D1 is the source of truth for those, and the Worker tells the inbox when its device is removed.
+ * Owns: the queue (SQLite `entries`, each with an inbox `seq` that only grows), the device's one
+ * hibernated WebSocket, cursor ACKs (acknowledged entries are deleted and become "delivered"
+ * receipts for their senders), retention (expired or overflowing entries become gap markers), the
+ * record of used authentication challenges, and whether the device is still active.
+ * Does not own: accounts, keys or chat order (D1 and ChatRoom). It never reads the ciphertext.
+ *
+ * Socket protocol (docs/API.md): the client connects with its last acknowledged cursor; the inbox
+ * replays everything after it in batches (at most WINDOW_ENTRIES un-acknowledged at a time), sends
+ * `queue_empty`, then streams new entries live. All per-socket state is in the socket attachment so
+ * the object can hibernate between frames; "ping" is answered by the runtime without waking it.
  */
 import { DurableObject } from "cloudflare:workers";
+import { loadConfig } from "../src/config";
 import type { Env } from "../src/env";
+import { ApiError, errorBody, toApiError } from "../src/errors";
+import { recordRead, sendDirectMessage } from "../src/messaging/send";
+import { ClientFrame, MAX_FRAME_BYTES, PING_FRAME, PONG_FRAME, type ServerFrameBody } from "../src/protocol/frames";
+import { EnqueueInput, type InboxEntryInputBody } from "../src/protocol/internal";
 
 const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS auth_nonces (nonce TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)`,
+  // AUTOINCREMENT: a seq is never reused, even after the newest entries are deleted, so a cursor
+  // always means the same position.
+  `CREATE TABLE IF NOT EXISTS entries (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     kind TEXT NOT NULL,
+     dedupe_key TEXT UNIQUE,
+     coalesce_key TEXT,
+     chat_id TEXT NOT NULL,
+     chat_seq INTEGER,
+     sender_account TEXT,
+     sender_device INTEGER,
+     body TEXT NOT NULL,
+     bytes INTEGER NOT NULL,
+     expires_at INTEGER)`,
+  `CREATE INDEX IF NOT EXISTS entries_expiry ON entries (expires_at) WHERE expires_at IS NOT NULL`,
+  `CREATE INDEX IF NOT EXISTS entries_coalesce ON entries (coalesce_key) WHERE coalesce_key IS NOT NULL`,
+  // "delivered" receipts owed to chats, kept until their ChatRoom has them.
+  `CREATE TABLE IF NOT EXISTS outgoing_receipts (chat_id TEXT PRIMARY KEY, up_to_seq INTEGER NOT NULL)`,
 ];
 
-/** Close code sent to a removed device's socket; clients must not reconnect after it. */
+/** Close codes: 4000 replaced by a newer connection of the same device; 4403 device removed. */
+export const CLOSE_REPLACED = 4000;
 export const CLOSE_DEVICE_REMOVED = 4403;
+
+/** Entries sent but not yet acknowledged, at most: bounds memory on both ends during replay. */
+const WINDOW_ENTRIES = 1000;
+/** Entries per frame, and bytes per frame (framing overhead vs. head-of-line blocking). */
+const BATCH_ENTRIES = 200;
+const BATCH_BYTES = 512 * 1024;
+/** Retry delay for delivered receipts a ChatRoom did not take. */
+const RECEIPT_RETRY_MS = 5000;
+
+/** Who is connected and how far the stream has got; survives hibernation with the socket. */
+interface SocketState {
+  account_id: string;
+  device_id: number;
+  /** Highest seq the device has acknowledged on this connection. */
+  acked: number;
+  /** Highest seq sent on this connection. */
+  sent: number;
+  /** false while replaying the backlog; true once `queue_empty` was sent. */
+  live: boolean;
+}
+
+interface Address {
+  account_id: string;
+  device_id: number;
+}
 
 export class DeviceInbox extends DurableObject<Env> {
   private readonly sql: SqlStorage;
+  /** When the alarm is armed (null: not armed; undefined: not read since this wake). */
+  private alarmAt: number | null | undefined = undefined;
+  /** Entry count and byte total, rebuilt from storage on every wake. */
+  private count: number;
+  private bytes: number;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     for (const statement of SCHEMA) this.sql.exec(statement);
+    const totals = this.sql.exec<{ n: number; b: number }>(`SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b FROM entries`).one();
+    this.count = totals.n;
+    this.bytes = totals.b;
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
+  }
+
+  // ---- device state -------------------------------------------------------------------------
+
+  private meta(key: string): string | null {
+    return this.sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = ?`, key).toArray()[0]?.value ?? null;
   }
 
   private get removed(): boolean {
-    return this.sql.exec(`SELECT 1 FROM meta WHERE key = 'removed'`).toArray().length > 0;
+    return this.meta("removed") !== null;
   }
 
-  /**
-   * Records an authentication challenge nonce; false if it was seen before (replay) or the device
-   * was removed. Expired nonces are purged on the way: a nonce cannot verify after its expiry anyway.
-   */
+  /** Records an auth challenge nonce; false if seen before (replay) or the device was removed. */
   consumeAuthNonce(nonce: string, expiresAt: number): boolean {
     if (this.removed) return false;
     this.sql.exec(`DELETE FROM auth_nonces WHERE expires_at <= ?`, Date.now());
-    const inserted = this.sql.exec(`INSERT OR IGNORE INTO auth_nonces (nonce, expires_at) VALUES (?, ?)`, nonce, expiresAt);
-    return inserted.rowsWritten > 0;
+    return this.sql.exec(`INSERT OR IGNORE INTO auth_nonces (nonce, expires_at) VALUES (?, ?)`, nonce, expiresAt).rowsWritten > 0;
   }
 
-  /** The device was removed: close its sockets, drop everything stored, refuse it from now on. */
-  deactivate(): void {
-    for (const ws of this.ctx.getWebSockets()) {
-      try {
-        ws.close(CLOSE_DEVICE_REMOVED, "device removed");
-      } catch {
-        // Already closing: nothing to do.
-      }
-    }
-    this.sql.exec(`DELETE FROM auth_nonces`);
-    this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('removed', ?)`, String(Date.now()));
+  /** The device was removed: close its socket, drop everything stored, refuse it from now on. */
+  async deactivate(): Promise<void> {
+    for (const ws of this.ctx.getWebSockets()) closeQuietly(ws, CLOSE_DEVICE_REMOVED, "device removed");
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec(`DELETE FROM entries`);
+      this.sql.exec(`DELETE FROM auth_nonces`);
+      this.sql.exec(`DELETE FROM outgoing_receipts`);
+      this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('removed', ?)`, String(Date.now()));
+    });
+    this.count = 0;
+    this.bytes = 0;
+    await this.ctx.storage.deleteAlarm();
+    this.alarmAt = null;
   }
 
   isActive(): boolean {
     return !this.removed;
+  }
+
+  // ---- the queue ------------------------------------------------------------------------------
+
+  /**
+   * Appends entries (from a ChatRoom's fanout). Idempotent: a message already queued (same chat and
+   * chat_seq) is not queued twice. Returns once the entries are durable (the output gate holds the
+   * RPC reply until the write is committed), then pushes them to a live socket.
+   */
+  async enqueue(raw: InboxEntryInputBody[]): Promise<void> {
+    if (this.removed) return; // A removed device's messages have nowhere to go.
+    const entries = EnqueueInput.parse(raw);
+    const now = Date.now();
+    const retentionMs = loadConfig(this.env).inboxRetentionDays * 24 * 3600 * 1000;
+    this.ctx.storage.transactionSync(() => {
+      for (const entry of entries) {
+        if (entry.kind === "message") {
+          this.insertEntry(entry, {
+            dedupeKey: `m:${entry.chat_id}:${entry.chat_seq}`,
+            chatSeq: entry.chat_seq,
+            sender: entry.sender,
+            expiresAt: now + retentionMs,
+          });
+        } else {
+          this.insertReceipt(entry, now + retentionMs);
+        }
+      }
+      this.enforceCaps(now);
+    });
+    await this.ensureAlarm(now + retentionMs);
+    this.pumpAll();
+  }
+
+  private insertEntry(
+    entry: InboxEntryInputBody | GapEntry,
+    opts: { dedupeKey?: string; coalesceKey?: string; chatSeq?: number; sender?: Address; expiresAt: number | null },
+  ): void {
+    const body = JSON.stringify(entry);
+    const written = this.sql.exec(
+      `INSERT OR IGNORE INTO entries (kind, dedupe_key, coalesce_key, chat_id, chat_seq, sender_account, sender_device, body, bytes, expires_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      entry.kind,
+      opts.dedupeKey ?? null,
+      opts.coalesceKey ?? null,
+      entry.chat_id,
+      opts.chatSeq ?? null,
+      opts.sender?.account_id ?? null,
+      opts.sender?.device_id ?? null,
+      body,
+      body.length,
+      opts.expiresAt,
+    ).rowsWritten;
+    if (written > 0) {
+      this.count++;
+      this.bytes += body.length;
+    }
+  }
+
+  /** Receipts coalesce: a newer receipt for the same chat, reader and status replaces older ones. */
+  private insertReceipt(entry: Extract<InboxEntryInputBody, { kind: "receipt" }>, expiresAt: number): void {
+    const coalesceKey = `r:${entry.chat_id}:${entry.reader.account_id}.${entry.reader.device_id}:${entry.status}`;
+    const older = this.sql
+      .exec<{ seq: number; body: string; bytes: number }>(`SELECT seq, body, bytes FROM entries WHERE coalesce_key = ?`, coalesceKey)
+      .toArray();
+    let merged = entry;
+    for (const old of older) {
+      const previous = JSON.parse(old.body) as typeof entry;
+      if (previous.up_to_seq > merged.up_to_seq) merged = { ...merged, up_to_seq: previous.up_to_seq };
+      merged = { ...merged, msg_ids: [...new Set([...previous.msg_ids, ...merged.msg_ids])].slice(-100) };
+      this.deleteEntry(old.seq, old.bytes);
+    }
+    this.insertEntry(merged, { coalesceKey, expiresAt });
+  }
+
+  private deleteEntry(seq: number, bytes: number): void {
+    this.sql.exec(`DELETE FROM entries WHERE seq = ?`, seq);
+    this.count--;
+    this.bytes -= bytes;
+  }
+
+  /**
+   * Overflow policy: past the entry or byte cap, the oldest message entries are dropped and
+   * reported to the device as gap markers (reason "overflow"), so it knows what it missed.
+   */
+  private enforceCaps(now: number): void {
+    const { inboxMaxEntries, inboxMaxBytes } = loadConfig(this.env);
+    if (this.count <= inboxMaxEntries && this.bytes <= inboxMaxBytes) return;
+    const victims: { seq: number; chat_id: string; sender_account: string; sender_device: number; bytes: number }[] = [];
+    let count = this.count;
+    let bytes = this.bytes;
+    for (const row of this.sql.exec<(typeof victims)[number]>(
+      `SELECT seq, chat_id, sender_account, sender_device, bytes FROM entries WHERE kind = 'message' ORDER BY seq`,
+    )) {
+      if (count <= inboxMaxEntries && bytes <= inboxMaxBytes) break;
+      victims.push(row);
+      count--;
+      bytes -= row.bytes;
+    }
+    this.dropAsGaps(victims, "overflow", now);
+  }
+
+  /** Deletes message entries and queues one gap marker per chat and sender for them. */
+  private dropAsGaps(
+    victims: { seq: number; chat_id: string; sender_account: string; sender_device: number; bytes: number }[],
+    reason: "expired" | "overflow",
+    now: number,
+  ): void {
+    const gaps = new Map<string, GapEntry>();
+    for (const v of victims) {
+      this.deleteEntry(v.seq, v.bytes);
+      const key = `g:${v.chat_id}:${v.sender_account}.${v.sender_device}:${reason}`;
+      const gap = gaps.get(key);
+      if (gap) gap.count++;
+      else {
+        gaps.set(key, {
+          kind: "gap",
+          chat_id: v.chat_id,
+          sender: { account_id: v.sender_account, device_id: v.sender_device },
+          count: 1,
+          reason,
+          server_ts: now,
+        });
+      }
+    }
+    const sent = this.highestSent();
+    for (const [coalesceKey, gap] of gaps) {
+      // Merge into an earlier marker for the same chat and sender if the device has not seen it yet.
+      const unsent = this.sql
+        .exec<{ seq: number; body: string; bytes: number }>(`SELECT seq, body, bytes FROM entries WHERE coalesce_key = ? AND seq > ?`, coalesceKey, sent)
+        .toArray();
+      for (const old of unsent) {
+        gap.count += (JSON.parse(old.body) as GapEntry).count;
+        this.deleteEntry(old.seq, old.bytes);
+      }
+      // Gap markers do not expire: they are the record that something did.
+      this.insertEntry(gap, { coalesceKey, expiresAt: null });
+    }
+  }
+
+  // ---- alarm: expiry and receipt retries ---------------------------------------------------------
+
+  /**
+   * Arms the alarm for `at` unless it is already due earlier. The armed time is cached in memory
+   * (read once per wake) so the hot path costs no storage round trip; setAlarm is not awaited
+   * because storage operations are ordered and the output gate holds replies until it is durable.
+   */
+  private async ensureAlarm(at: number): Promise<void> {
+    if (this.alarmAt === undefined) this.alarmAt = await this.ctx.storage.getAlarm();
+    if (this.alarmAt === null || this.alarmAt > at) {
+      this.alarmAt = at;
+      void this.ctx.storage.setAlarm(at);
+    }
+  }
+
+  override async alarm(): Promise<void> {
+    this.alarmAt = null; // This alarm has fired; whatever is needed next is armed below.
+    const now = Date.now();
+    const expired = this.sql
+      .exec<{ seq: number; kind: string; chat_id: string; sender_account: string; sender_device: number; bytes: number }>(
+        `SELECT seq, kind, chat_id, sender_account, sender_device, bytes FROM entries WHERE expires_at IS NOT NULL AND expires_at <= ? ORDER BY seq`,
+        now,
+      )
+      .toArray();
+    if (expired.length > 0) {
+      this.ctx.storage.transactionSync(() => {
+        for (const e of expired) if (e.kind !== "message") this.deleteEntry(e.seq, e.bytes);
+        this.dropAsGaps(expired.filter((e) => e.kind === "message"), "expired", now);
+      });
+      this.pumpAll();
+    }
+    await this.flushReceipts();
+    const next = this.sql.exec<{ t: number | null }>(`SELECT MIN(expires_at) AS t FROM entries WHERE expires_at IS NOT NULL`).one().t;
+    const receiptsOwed = this.sql.exec(`SELECT 1 FROM outgoing_receipts LIMIT 1`).toArray().length > 0;
+    const at = Math.min(next ?? Infinity, receiptsOwed ? now + RECEIPT_RETRY_MS : Infinity);
+    if (at !== Infinity) await this.ensureAlarm(at);
+  }
+
+  // ---- the socket ----------------------------------------------------------------------------------
+
+  /**
+   * WebSocket upgrade, forwarded by the Worker after it authenticated the token; the Worker sets
+   * x-parley-account / x-parley-device (clients cannot reach this object directly).
+   */
+  override async fetch(request: Request): Promise<Response> {
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") return errorJson(new ApiError("upgrade_required", "expected a WebSocket upgrade"));
+    if (this.removed) return errorJson(new ApiError("device_removed", "this device was removed"));
+    const account = request.headers.get("x-parley-account");
+    const device = Number(request.headers.get("x-parley-device"));
+    if (!account || !Number.isInteger(device)) return errorJson(new ApiError("unauthorized", "missing device identity"));
+    this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('address', ?)`, JSON.stringify({ account_id: account, device_id: device }));
+
+    const cursorParam = new URL(request.url).searchParams.get("cursor") ?? "0";
+    if (!/^[0-9]{1,15}$/.test(cursorParam)) return errorJson(new ApiError("invalid_request", "cursor must be a non-negative integer"));
+    const cursor = Math.min(Number(cursorParam), this.lastAssignedSeq());
+
+    // One connection per device: a new one replaces the old.
+    for (const ws of this.ctx.getWebSockets()) closeQuietly(ws, CLOSE_REPLACED, "replaced by a newer connection");
+
+    const address = { account_id: account, device_id: device };
+    this.acknowledge(cursor, address);
+    const pair = new WebSocketPair();
+    const server = pair[1];
+    this.ctx.acceptWebSocket(server);
+    const state: SocketState = { ...address, acked: cursor, sent: cursor, live: false };
+    server.serializeAttachment(state);
+    this.pump(server, state);
+    return new Response(null, { status: 101, webSocket: pair[0] });
+  }
+
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    const state = ws.deserializeAttachment() as SocketState | null;
+    if (!state) return closeQuietly(ws, 1011, "lost state");
+    if (typeof message !== "string") return this.sendError(ws, new ApiError("invalid_request", "frames are JSON text"));
+    if (message.length > MAX_FRAME_BYTES) return this.sendError(ws, new ApiError("payload_too_large", `frames are at most ${MAX_FRAME_BYTES} bytes`));
+    let json: unknown;
+    try {
+      json = JSON.parse(message);
+    } catch {
+      return this.sendError(ws, new ApiError("malformed_json", "frame is not valid JSON"));
+    }
+    const parsed = ClientFrame.safeParse(json);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      return this.sendError(ws, new ApiError("invalid_request", `invalid frame: ${issue ? `${issue.path.join(".") || "(root)"}: ${issue.message}` : "unknown"}`));
+    }
+    const frame = parsed.data;
+    const principal = { accountId: state.account_id, deviceId: state.device_id };
+    switch (frame.type) {
+      case "ack": {
+        const cursor = Math.min(frame.cursor, state.sent);
+        if (cursor > state.acked) {
+          this.acknowledge(cursor, state);
+          state.acked = cursor;
+          ws.serializeAttachment(state);
+        }
+        this.pump(ws, state);
+        return;
+      }
+      case "send":
+        return this.answer(ws, frame.req_id, async () => [200, await sendDirectMessage(this.env, principal, frame.message)]);
+      case "read":
+        return this.answer(ws, frame.req_id, async () => {
+          await recordRead(this.env, principal, frame.chat_id, frame.up_to_seq);
+          return [200, {}];
+        });
+    }
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    closeQuietly(ws, code === 1005 ? 1000 : code, reason);
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    closeQuietly(ws, 1011, "socket error");
+  }
+
+  /** Runs a request made over the socket and answers with the status/body HTTP would give. */
+  private async answer(ws: WebSocket, reqId: string, run: () => Promise<[number, ResultBody]>): Promise<void> {
+    let frame: ServerFrameBody;
+    try {
+      const [status, body] = await run();
+      frame = { type: "result", req_id: reqId, status, body };
+    } catch (err) {
+      const apiError = toApiError(err);
+      frame = { type: "result", req_id: reqId, status: apiError.status, body: errorBody(apiError) };
+    }
+    sendQuietly(ws, JSON.stringify(frame));
+  }
+
+  private sendError(ws: WebSocket, error: ApiError): void {
+    sendQuietly(ws, JSON.stringify({ type: "error", error: errorBody(error).error } satisfies ServerFrameBody));
+  }
+
+  /**
+   * Deletes every entry up to `cursor` and owes a "delivered" receipt to each chat whose messages
+   * (from other accounts) were among them. One synchronous transaction: the receipts owed and the
+   * deletion commit together, so a crash can neither lose the receipt nor deliver twice.
+   */
+  private acknowledge(cursor: number, self: Address): void {
+    if (cursor <= 0) return;
+    const covered = this.sql
+      .exec<{ chat_id: string; up_to: number }>(
+        `SELECT chat_id, MAX(chat_seq) AS up_to FROM entries WHERE seq <= ? AND kind = 'message' AND sender_account != ? GROUP BY chat_id`,
+        cursor,
+        self.account_id,
+      )
+      .toArray();
+    const removed = this.sql.exec<{ n: number; b: number }>(`SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b FROM entries WHERE seq <= ?`, cursor).one();
+    this.ctx.storage.transactionSync(() => {
+      for (const c of covered) {
+        this.sql.exec(
+          `INSERT INTO outgoing_receipts (chat_id, up_to_seq) VALUES (?, ?)
+           ON CONFLICT (chat_id) DO UPDATE SET up_to_seq = MAX(up_to_seq, excluded.up_to_seq)`,
+          c.chat_id,
+          c.up_to,
+        );
+      }
+      this.sql.exec(`DELETE FROM entries WHERE seq <= ?`, cursor);
+    });
+    this.count -= removed.n;
+    this.bytes -= removed.b;
+    if (covered.length > 0) this.ctx.waitUntil(this.flushReceipts());
+  }
+
+  /** Hands owed "delivered" receipts to their ChatRooms; what fails stays for the alarm. */
+  private async flushReceipts(): Promise<void> {
+    const rawAddress = this.meta("address");
+    if (!rawAddress) return;
+    const reader = JSON.parse(rawAddress) as Address;
+    const owed = this.sql.exec<{ chat_id: string; up_to_seq: number }>(`SELECT chat_id, up_to_seq FROM outgoing_receipts`).toArray();
+    let failed = false;
+    await Promise.all(
+      owed.map(async ({ chat_id, up_to_seq }) => {
+        try {
+          await this.env.CHAT_ROOM.getByName(chat_id).recordReceipt({ reader, status: "delivered", up_to_seq });
+          this.sql.exec(`DELETE FROM outgoing_receipts WHERE chat_id = ? AND up_to_seq = ?`, chat_id, up_to_seq);
+        } catch (err) {
+          failed = true;
+          console.error(JSON.stringify({ level: "warn", event: "receipt_flush_failed", chat_id, error: String(err) }));
+        }
+      }),
+    );
+    if (failed) await this.ensureAlarm(Date.now() + RECEIPT_RETRY_MS);
+  }
+
+  private lastAssignedSeq(): number {
+    return this.sql.exec<{ seq: number }>(`SELECT seq FROM sqlite_sequence WHERE name = 'entries'`).toArray()[0]?.seq ?? 0;
+  }
+
+  /** The highest seq sent on the live connection (0 without one). */
+  private highestSent(): number {
+    let sent = 0;
+    for (const ws of this.ctx.getWebSockets()) {
+      const state = ws.deserializeAttachment() as SocketState | null;
+      if (state) sent = Math.max(sent, state.sent);
+    }
+    return sent;
+  }
+
+  private pumpAll(): void {
+    for (const ws of this.ctx.getWebSockets()) {
+      const state = ws.deserializeAttachment() as SocketState | null;
+      if (state) this.pump(ws, state);
+    }
+  }
+
+  /**
+   * Sends entries after `state.sent` while fewer than WINDOW_ENTRIES are unacknowledged; when the
+   * backlog is exhausted for the first time, sends `queue_empty`. Synchronous: reads are consumed
+   * before any other event can run, and sends are ordered.
+   */
+  private pump(ws: WebSocket, state: SocketState): void {
+    if (ws.readyState !== WebSocket.OPEN) return;
+    let changed = false;
+    for (;;) {
+      const inFlight = this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM entries WHERE seq > ? AND seq <= ?`, state.acked, state.sent).one().n;
+      const room = Math.min(WINDOW_ENTRIES - inFlight, BATCH_ENTRIES);
+      if (room <= 0) break;
+      const rows = this.sql.exec<{ seq: number; body: string }>(`SELECT seq, body FROM entries WHERE seq > ? ORDER BY seq LIMIT ?`, state.sent, room).toArray();
+      if (rows.length === 0) {
+        if (!state.live) {
+          state.live = true;
+          changed = true;
+          sendQuietly(ws, JSON.stringify({ type: "queue_empty", cursor: state.sent } satisfies ServerFrameBody));
+        }
+        break;
+      }
+      let frameBytes = 0;
+      const parts: string[] = [];
+      for (const row of rows) {
+        if (parts.length > 0 && frameBytes + row.body.length > BATCH_BYTES) break;
+        // Splice the seq into the stored JSON instead of parsing and re-serialising the envelope.
+        parts.push(`{"seq":${row.seq},${row.body.slice(1)}`);
+        frameBytes += row.body.length;
+        state.sent = row.seq;
+      }
+      changed = true;
+      sendQuietly(ws, `{"type":"entries","entries":[${parts.join(",")}]}`);
+    }
+    if (changed) ws.serializeAttachment(state);
+  }
+}
+
+type ResultBody = Extract<ServerFrameBody, { type: "result" }>["body"];
+
+type GapEntry = {
+  kind: "gap";
+  chat_id: string;
+  sender: Address;
+  count: number;
+  reason: "expired" | "overflow";
+  server_ts: number;
+};
+
+function errorJson(error: ApiError): Response {
+  return Response.json(errorBody(error), { status: error.status });
+}
+
+function sendQuietly(ws: WebSocket, data: string): void {
+  try {
+    ws.send(data);
+  } catch {
+    // The peer went away; the entries stay queued and are replayed on the next connection.
+  }
+}
+
+function closeQuietly(ws: WebSocket, code: number, reason: string): void {
+  try {
+    ws.close(code, reason);
+  } catch {
+    // Already closing or closed.
   }
 }

@@ -7,12 +7,13 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import type { AppEnv } from "./app-env";
 import { ApiError, errorResponse } from "./errors";
-import { MAX_JSON_BODY_BYTES } from "./limits";
+import { MAX_JSON_BODY_BYTES, MAX_MESSAGE_BODY_BYTES } from "./limits";
 import { accountRoutes } from "./routes/accounts";
 import { authRoutes } from "./routes/auth";
 import { deviceRoutes } from "./routes/devices";
 import { healthRoutes } from "./routes/health";
 import { keyRoutes } from "./routes/keys";
+import { messageRoutes } from "./routes/messages";
 
 /** Turns zod validation failures into one readable 400 listing each problem and where it is. */
 function validationHook(result: { success: boolean; error?: { issues: { path: PropertyKey[]; message: string }[] }; target?: string }) {
@@ -33,22 +34,24 @@ export function createApp() {
     }
     await next();
   });
-  app.use(
-    "/v1/*",
+  const limitBody = (maxSize: number) =>
     bodyLimit({
-      maxSize: MAX_JSON_BODY_BYTES,
+      maxSize,
       onError: () => {
-        throw new ApiError("payload_too_large", `request body exceeds ${MAX_JSON_BODY_BYTES} bytes`);
+        throw new ApiError("payload_too_large", `request body exceeds ${maxSize} bytes`);
       },
-    }),
-  );
+    });
+  const messageBodyLimit = limitBody(MAX_MESSAGE_BODY_BYTES);
+  const jsonBodyLimit = limitBody(MAX_JSON_BODY_BYTES);
+  app.use("/v1/*", (c, next) => (c.req.path === "/v1/messages" ? messageBodyLimit : jsonBodyLimit)(c, next));
 
   const routes = app
     .route("/v1", healthRoutes)
     .route("/v1", accountRoutes)
     .route("/v1", authRoutes)
     .route("/v1", deviceRoutes)
-    .route("/v1", keyRoutes);
+    .route("/v1", keyRoutes)
+    .route("/v1", messageRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",

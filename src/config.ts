@@ -15,6 +15,9 @@ const ConfigSchema = z
     verificationWebhookSecret: z.string().min(16).optional(),
     authTokenSecret: z.string().min(32, "AUTH_TOKEN_SECRET must be at least 32 characters"),
     authTokenTtlSeconds: z.coerce.number().int().min(60).max(3600),
+    inboxRetentionDays: z.coerce.number().int().min(1).max(365),
+    inboxMaxEntries: z.coerce.number().int().min(100).max(10_000_000),
+    inboxMaxBytes: z.coerce.number().int().min(1_000_000).max(8_000_000_000),
   })
   .superRefine((cfg, ctx) => {
     if (cfg.verificationSender === "webhook" && (!cfg.verificationWebhookUrl || !cfg.verificationWebhookSecret)) {
@@ -42,6 +45,9 @@ const ENV_NAMES: Record<keyof Config, string> = {
   verificationWebhookSecret: "VERIFICATION_WEBHOOK_SECRET",
   authTokenSecret: "AUTH_TOKEN_SECRET",
   authTokenTtlSeconds: "AUTH_TOKEN_TTL_SECONDS",
+  inboxRetentionDays: "INBOX_RETENTION_DAYS",
+  inboxMaxEntries: "INBOX_MAX_ENTRIES",
+  inboxMaxBytes: "INBOX_MAX_BYTES",
 };
 
 const cache = new WeakMap<object, Config>();
@@ -56,6 +62,9 @@ export function loadConfig(env: Env): Config {
     verificationWebhookSecret: env.VERIFICATION_WEBHOOK_SECRET || undefined,
     authTokenSecret: env.AUTH_TOKEN_SECRET ?? "",
     authTokenTtlSeconds: env.AUTH_TOKEN_TTL_SECONDS ?? "600",
+    inboxRetentionDays: env.INBOX_RETENTION_DAYS ?? "30",
+    inboxMaxEntries: env.INBOX_MAX_ENTRIES ?? "100000",
+    inboxMaxBytes: env.INBOX_MAX_BYTES ?? String(1024 * 1024 * 1024),
   });
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {

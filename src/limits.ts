@@ -7,6 +7,9 @@
  * identity-layer bodies: 100 ML-KEM-768 keys (1184 B) with signatures are ~175 KB in base64. */
 export const MAX_JSON_BODY_BYTES = 256 * 1024;
 
+/** A send carries up to 16 envelopes of 96 KiB, base64-encoded (~2.1 MB at the extreme). */
+export const MAX_MESSAGE_BODY_BYTES = 2 * 1024 * 1024 + 256 * 1024;
+
 /** One-time prekeys per upload, as Signal-Server: bounds a request and keeps D1 batches small. */
 export const MAX_PREKEYS_PER_UPLOAD = 100;
 
