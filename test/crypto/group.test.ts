@@ -110,6 +110,15 @@ describe("sender keys", () => {
     expect(await codeOf(open(bob, m))).toBe("DUPLICATE_MESSAGE");
   });
 
+  it("concurrent bursts: encrypts get distinct iterations and every message opens once", async () => {
+    const { bob, send, open } = await setup();
+    const sent = await Promise.all(Array.from({ length: 40 }, (_, i) => send(`burst ${i}`)));
+    const iterations = new Set(sent.map((m) => new DataView(m.buffer, m.byteOffset).getUint32(21, false)));
+    expect(iterations.size).toBe(40);
+    expect(await Promise.all(sent.map((m) => open(bob, m)))).toEqual(sent.map((_, i) => `burst ${i}`));
+    expect(await Promise.all(sent.slice(0, 5).map((m) => codeOf(open(bob, m))))).toEqual(Array(5).fill("DUPLICATE_MESSAGE"));
+  });
+
   it("encrypting without our sender key is a typed error", async () => {
     const dave = member("dave");
     expect(await codeOf(groupEncrypt(dave.store, dave.address, group, utf8("x")))).toBe("NO_SENDER_KEY");

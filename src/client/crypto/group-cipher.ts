@@ -91,25 +91,28 @@ export function processSenderKeyDistribution(store: ProtocolStore, sender: Proto
   });
 }
 
-export function groupEncrypt(store: ProtocolStore, ourAddress: ProtocolAddress, distributionId: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> {
+/**
+ * Encrypts once for the whole group. The chain step runs under the per-sender lock; the signature
+ * is made after it is released, so a burst of messages signs in parallel on the thread pool.
+ */
+export async function groupEncrypt(store: ProtocolStore, ourAddress: ProtocolAddress, distributionId: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> {
   checkBytes(distributionId, DISTRIBUTION_ID_BYTES, "distribution id");
   if (plaintext.length > MAX_PLAINTEXT_BYTES) throw new CryptoError("INVALID_INPUT", "plaintext too large");
-  return serialised(lockName(distributionId, ourAddress), async () => {
+  const { body, signer } = await serialised(lockName(distributionId, ourAddress), async () => {
     const record = await store.getSenderKey(distributionId, ourAddress);
     const state = record.states[0];
     if (!state?.signingPrivate) throw new CryptoError("NO_SENDER_KEY", "create our sender key with senderKeyDistribution() first");
     const iteration = state.iteration;
     const keys = nextSenderMessageKeys(state);
-    const body = encodeSenderKeyBody(distributionId, state.keyId, iteration, (header) => chachaSeal(keys.key, keys.nonce, plaintext, header));
-    const [signature] = await Promise.all([
-      ed25519Sign({ privateKey: state.signingPrivate, publicKey: state.signingPublic }, body),
-      store.putSenderKey(distributionId, ourAddress, record),
-    ]);
-    const out = new Uint8Array(body.length + signature.length);
-    out.set(body);
-    out.set(signature, body.length);
-    return out;
+    const sealed = encodeSenderKeyBody(distributionId, state.keyId, iteration, (header) => chachaSeal(keys.key, keys.nonce, plaintext, header));
+    await store.putSenderKey(distributionId, ourAddress, record);
+    return { body: sealed, signer: { privateKey: state.signingPrivate, publicKey: state.signingPublic } };
   });
+  const signature = await ed25519Sign(signer, body);
+  const out = new Uint8Array(body.length + signature.length);
+  out.set(body);
+  out.set(signature, body.length);
+  return out;
 }
 
 function takeKey(state: SenderKeyState, iteration: number): Uint8Array {
@@ -132,14 +135,20 @@ function takeKey(state: SenderKeyState, iteration: number): Uint8Array {
   return step.messageKeySeed;
 }
 
-/** Verifies the signature, then decrypts; the stored record changes only when both succeed. */
-export function groupDecrypt(store: ProtocolStore, sender: ProtocolAddress, bytes: Uint8Array): Promise<Uint8Array> {
+/**
+ * Verifies the signature, then decrypts; the stored record changes only when both succeed. The
+ * signature is checked before taking the per-sender lock, so a burst verifies in parallel.
+ */
+export async function groupDecrypt(store: ProtocolStore, sender: ProtocolAddress, bytes: Uint8Array): Promise<Uint8Array> {
   const m = parseSenderKeyMessage(bytes);
+  const signer = (await store.getSenderKey(m.distributionId, sender)).states.find((s) => s.keyId === m.keyId);
+  if (!signer) throw new CryptoError("NO_SENDER_KEY", `no sender key ${m.keyId} from ${addressKey(sender)}`);
+  if (!(await ed25519Verify(signer.signingPublic, m.signed, m.signature))) throw new CryptoError("INVALID_SIGNATURE", "group message signature");
   return serialised(lockName(m.distributionId, sender), async () => {
     const record: SenderKeyRecord = await store.getSenderKey(m.distributionId, sender);
     const state = record.states.find((s) => s.keyId === m.keyId);
-    if (!state) throw new CryptoError("NO_SENDER_KEY", `no sender key ${m.keyId} from ${addressKey(sender)}`);
-    if (!(await ed25519Verify(state.signingPublic, m.signed, m.signature))) throw new CryptoError("INVALID_SIGNATURE", "group message signature");
+    // The key id cannot change its signing key (processSenderKeyDistribution refuses that); re-check anyway.
+    if (!state || !bytesEqual(state.signingPublic, signer.signingPublic)) throw new CryptoError("NO_SENDER_KEY", "sender key changed during decryption");
     const seed = takeKey(state, m.iteration); // mutates only the loaded copy
     const keys = senderMessageKeys(seed);
     const plaintext = chachaOpen(keys.key, keys.nonce, m.sealed, m.header);

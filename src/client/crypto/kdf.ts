@@ -6,7 +6,7 @@
  * Knows nothing of sessions or storage: pure functions from bytes to bytes.
  */
 import { utf8 } from "../../protocol/encoding";
-import { CHACHA_NONCE_BYTES, hkdfSha256, hmacSha256 } from "./primitives";
+import { CHACHA_NONCE_BYTES, hkdfExpandSha256, hkdfSha256, hmacSha256 } from "./primitives";
 
 export const LABELS = {
   x3dh: utf8("parley:x3dh:v1:X25519:SHA-256"),
@@ -50,10 +50,15 @@ export interface MessageKeys {
 }
 
 /**
- * AEAD key and nonce of one message: HKDF(salt = zero, ikm = seed, info = label) -> 32 + 12 bytes.
- * Every key encrypts exactly one message, so a derived (not random) nonce is safe.
+ * The fixed ChaCha20-Poly1305 nonce. Every message key encrypts exactly one message (chain keys
+ * only move forward and used keys are deleted), so the (key, nonce) pair never repeats.
+ */
+export const MESSAGE_NONCE = new Uint8Array(CHACHA_NONCE_BYTES);
+
+/**
+ * AEAD key of one message: HKDF-Expand(PRK = message key seed, info = label, 32), a single HMAC.
+ * The seed is already a uniformly random HMAC output, so the Extract step would add nothing.
  */
 export function messageKeys(seed: Uint8Array, label: Uint8Array = LABELS.messageKeys): MessageKeys {
-  const out = hkdfSha256(seed, ZERO_SALT, label, 32 + CHACHA_NONCE_BYTES);
-  return { key: out.subarray(0, 32), nonce: out.subarray(32) };
+  return { key: hkdfExpandSha256(seed, label, 32), nonce: MESSAGE_NONCE };
 }

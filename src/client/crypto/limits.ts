@@ -51,7 +51,7 @@ export const MEDIA_MIN_CHUNK_BYTES = 1024;
 export const MEDIA_MAX_CHUNK_BYTES = 4 * 1024 * 1024;
 
 /** Chunks encrypted/decrypted concurrently: WebCrypto runs on the thread pool, so 2 cores both work. */
-export const MEDIA_PARALLEL_CHUNKS = 8;
+export const MEDIA_PARALLEL_CHUNKS = 16;
 
 /** Devices per account in a signed device list (WhatsApp allows 1 + 4 linked; headroom for growth). */
 export const MAX_DEVICES_PER_ACCOUNT = 32;

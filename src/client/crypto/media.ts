@@ -63,6 +63,30 @@ function nonce(index: number, final: boolean): Uint8Array {
   return n;
 }
 
+interface Sealed {
+  data: Uint8Array;
+  hash: Uint8Array | null;
+}
+
+/**
+ * Runs `task(0..count-1)` with at most MEDIA_PARALLEL_CHUNKS in flight (WebCrypto works on the
+ * thread pool, so both cores stay busy) and hands results to `consume` in index order.
+ */
+async function windowed(count: number, task: (i: number) => Promise<Sealed>, consume: (s: Sealed) => void): Promise<void> {
+  const inflight = new Map<number, Promise<Sealed>>();
+  let next = 0;
+  try {
+    for (let i = 0; i < count; i++) {
+      for (; next < count && next < i + MEDIA_PARALLEL_CHUNKS; next++) inflight.set(next, task(next));
+      consume(await inflight.get(i)!);
+      inflight.delete(i);
+    }
+  } finally {
+    // Failed early: the tasks still running must not surface as unhandled rejections.
+    for (const p of inflight.values()) p.catch(() => undefined);
+  }
+}
+
 /** The per-file cipher: AES key, header, and the running digest. */
 class ChunkCipher {
   private readonly hashes: Uint8Array[] = [];
@@ -77,32 +101,23 @@ class ChunkCipher {
     return new ChunkCipher(await aesGcmKey(hkdfSha256(fileKey, ZERO_SALT, LABELS.mediaKeys, 32)), header);
   }
 
-  /** Seals chunks [first, first + plain.length) in parallel; records their hashes in order. */
-  async seal(first: number, plain: Uint8Array[], lastIndex: number | null): Promise<Uint8Array[]> {
-    const out = await Promise.all(
-      plain.map(async (p, k) => {
-        const c = await this.aes.seal(nonce(first + k, first + k === lastIndex), p, this.header);
-        return { c, h: (await sha512Async(c)).subarray(0, 32) };
-      }),
-    );
-    for (const o of out) this.hashes.push(o.h);
-    return out.map((o) => o.c);
+  /** Seals chunk `index`; its hash is recorded by `record` (results arrive out of order). */
+  async sealOne(index: number, final: boolean, plain: Uint8Array): Promise<Sealed> {
+    const c = await this.aes.seal(nonce(index, final), plain, this.header);
+    return { data: c, hash: (await sha512Async(c)).subarray(0, 32) };
   }
 
-  /** Opens chunks in parallel; `hash` records their hashes (full reads only). */
-  async open(first: number, sealed: Uint8Array[], lastIndex: number | null, hash: boolean): Promise<Uint8Array[]> {
-    const out = await Promise.all(
-      sealed.map(async (c, k) => {
-        const [p, h] = await Promise.all([
-          this.aes.open(nonce(first + k, first + k === lastIndex), c, this.header),
-          hash ? sha512Async(c) : null,
-        ]);
-        if (!p) throw new CryptoError("MEDIA_CORRUPT", `media chunk ${first + k} fails authentication (tampered, reordered or truncated)`);
-        return { p, h };
-      }),
-    );
-    for (const o of out) if (o.h) this.hashes.push(o.h.subarray(0, 32));
-    return out.map((o) => o.p);
+  /** Opens chunk `index`, hashing its ciphertext at the same time when `hash` (full reads). */
+  async openOne(index: number, final: boolean, sealed: Uint8Array, hash: boolean): Promise<Sealed> {
+    const [p, h] = await Promise.all([this.aes.open(nonce(index, final), sealed, this.header), hash ? sha512Async(sealed) : null]);
+    if (!p) throw new CryptoError("MEDIA_CORRUPT", `media chunk ${index} fails authentication (tampered, reordered or truncated)`);
+    return { data: p, hash: h && h.subarray(0, 32) };
+  }
+
+  /** Hashes must be recorded in chunk order. */
+  record(s: Sealed): Uint8Array {
+    if (s.hash) this.hashes.push(s.hash);
+    return s.data;
   }
 
   digest(): Uint8Array {
@@ -142,14 +157,15 @@ export async function encryptMedia(plaintext: Uint8Array, options: MediaOptions 
   const out = new Uint8Array(MEDIA_HEADER_BYTES + plaintext.length + count * AEAD_TAG_BYTES);
   out.set(cipher.header);
   let offset = MEDIA_HEADER_BYTES;
-  for (let first = 0; first < count; first += MEDIA_PARALLEL_CHUNKS) {
-    const batch: Uint8Array[] = [];
-    for (let i = first; i < Math.min(count, first + MEDIA_PARALLEL_CHUNKS); i++) batch.push(plaintext.subarray(i * chunkSize, (i + 1) * chunkSize));
-    for (const c of await cipher.seal(first, batch, count - 1)) {
+  await windowed(
+    count,
+    (i) => cipher.sealOne(i, i === count - 1, plaintext.subarray(i * chunkSize, (i + 1) * chunkSize)),
+    (sealed) => {
+      const c = cipher.record(sealed);
       out.set(c, offset);
       offset += c.length;
-    }
-  }
+    },
+  );
   return { ciphertext: out, key, digest: cipher.digest() };
 }
 
@@ -161,12 +177,15 @@ export async function decryptMedia(ciphertext: Uint8Array, key: Uint8Array, dige
   const chunks = sealedChunks(ciphertext.subarray(MEDIA_HEADER_BYTES), chunkSize);
   const out = new Uint8Array(ciphertext.length - MEDIA_HEADER_BYTES - chunks.length * AEAD_TAG_BYTES);
   let offset = 0;
-  for (let first = 0; first < chunks.length; first += MEDIA_PARALLEL_CHUNKS) {
-    for (const p of await cipher.open(first, chunks.slice(first, first + MEDIA_PARALLEL_CHUNKS), chunks.length - 1, true)) {
+  await windowed(
+    chunks.length,
+    (i) => cipher.openOne(i, i === chunks.length - 1, chunks[i]!, true),
+    (opened) => {
+      const p = cipher.record(opened);
       out.set(p, offset);
       offset += p.length;
-    }
-  }
+    },
+  );
   if (!bytesEqual(cipher.digest(), digest)) throw new CryptoError("MEDIA_CORRUPT", "media digest does not match");
   return out;
 }
@@ -227,7 +246,9 @@ export class MediaEncryptStream {
     for await (const { items, last } of batches(rechunk(source, this.chunkSize))) {
       if (last && items.length === 0 && index > 0) break;
       const plain = items.length === 0 ? [new Uint8Array(0)] : items;
-      yield* await cipher.seal(index, plain, last ? index + plain.length - 1 : null);
+      const at = index;
+      const done = await Promise.all(plain.map((p, k) => cipher.sealOne(at + k, last && k === plain.length - 1, p)));
+      yield* done.map((d) => cipher.record(d));
       index += plain.length;
     }
   }
@@ -263,7 +284,9 @@ export async function* decryptMediaStream(source: AsyncIterable<Uint8Array>, key
   for await (const { items, last } of batches(rechunk(body(), chunkSize + AEAD_TAG_BYTES))) {
     if (items.length === 0 && index === 0) throw new CryptoError("MEDIA_CORRUPT", "media ciphertext truncated");
     if (items.some((c) => c.length < AEAD_TAG_BYTES)) throw new CryptoError("MEDIA_CORRUPT", "media ciphertext truncated");
-    yield* await cipher.open(index, items, last ? index + items.length - 1 : null, true);
+    const at = index;
+    const done = await Promise.all(items.map((c, k) => cipher.openOne(at + k, last && k === items.length - 1, c, true)));
+    yield* done.map((d) => cipher.record(d));
     index += items.length;
   }
   if (!bytesEqual(cipher.digest(), digest)) throw new CryptoError("MEDIA_CORRUPT", "media digest does not match");
@@ -312,6 +335,7 @@ export async function decryptMediaRange(key: Uint8Array, header: Uint8Array, pla
   const chunkSize = parseMediaHeader(header);
   if (fetched.length !== plan.cipherEnd - plan.cipherStart) throw new CryptoError("MEDIA_CORRUPT", "range response has the wrong length");
   const cipher = await ChunkCipher.create(key, header.subarray(0, MEDIA_HEADER_BYTES));
-  const plain = await cipher.open(plan.firstChunk, sealedChunks(fetched, chunkSize), plan.totalChunks - 1, false);
-  return concatBytes(...plain).subarray(plan.skip, plan.skip + plan.take);
+  const chunks = sealedChunks(fetched, chunkSize);
+  const opened = await Promise.all(chunks.map((c, k) => cipher.openOne(plan.firstChunk + k, plan.firstChunk + k === plan.totalChunks - 1, c, false)));
+  return concatBytes(...opened.map((o) => o.data)).subarray(plan.skip, plan.skip + plan.take);
 }

@@ -18,7 +18,7 @@
 import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { gcm } from "@noble/ciphers/aes.js";
 import { ed25519, x25519 } from "@noble/curves/ed25519.js";
-import { hkdf } from "@noble/hashes/hkdf.js";
+import { expand, hkdf } from "@noble/hashes/hkdf.js";
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 as nobleSha256, sha512 as nobleSha512 } from "@noble/hashes/sha2.js";
 import { ml_kem768 } from "@noble/post-quantum/ml-kem.js";
@@ -192,7 +192,10 @@ export async function x25519GenerateKeyPair(rng: Rng = systemRng): Promise<KeyPa
   if (b.x25519 && rng === systemRng) {
     const pair = (await subtle()!.generateKey({ name: "X25519" }, true, ["deriveBits"])) as CryptoKeyPair;
     const jwk = await subtle()!.exportKey("jwk", pair.privateKey);
-    return { privateKey: jwkBytes(jwk.d), publicKey: jwkBytes(jwk.x) };
+    const out = { privateKey: jwkBytes(jwk.d), publicKey: jwkBytes(jwk.x) };
+    // Ratchet keys are used right away: keep the CryptoKey instead of re-importing it (~110 µs).
+    await cachedKey("xs", out.privateKey, async () => pair.privateKey);
+    return out;
   }
   const privateKey = rng(32);
   return { privateKey, publicKey: x25519.getPublicKey(privateKey) };
@@ -243,7 +246,10 @@ export async function ed25519GenerateKeyPair(rng: Rng = systemRng): Promise<KeyP
   if (b.ed25519 && rng === systemRng) {
     const pair = (await subtle()!.generateKey({ name: "Ed25519" }, true, ["sign", "verify"])) as CryptoKeyPair;
     const jwk = await subtle()!.exportKey("jwk", pair.privateKey);
-    return { privateKey: jwkBytes(jwk.d), publicKey: jwkBytes(jwk.x) };
+    const out = { privateKey: jwkBytes(jwk.d), publicKey: jwkBytes(jwk.x) };
+    await cachedKey("es", out.privateKey, async () => pair.privateKey);
+    await cachedKey("ep", out.publicKey, async () => pair.publicKey);
+    return out;
   }
   const privateKey = rng(32);
   return { privateKey, publicKey: ed25519.getPublicKey(privateKey) };
@@ -334,6 +340,11 @@ export async function sha512Async(data: Uint8Array): Promise<Uint8Array> {
 
 export function hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {
   return hmac(nobleSha256, key, data);
+}
+
+/** HKDF-Expand-SHA-256 (RFC 5869 section 2.3) from a pseudorandom key; one HMAC per 32 bytes. */
+export function hkdfExpandSha256(prk: Uint8Array, info: Uint8Array, length: number): Uint8Array {
+  return expand(nobleSha256, prk, info, length);
 }
 
 /** HKDF-SHA-256 (RFC 5869). An empty salt means HashLen zero bytes, as the RFC specifies. */
