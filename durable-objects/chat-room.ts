@@ -136,7 +136,6 @@ export class ChatRoom extends DurableObject<Env> {
       if (!(await this.deliverUpTo(existing.seq))) return { ok: false, code: "delivery_pending" };
       return {
         ok: true,
-        created: false,
         ack: { chat_id: chatId, msg_id: input.msg_id, chat_seq: existing.seq, server_ts: existing.server_ts, duplicate: true },
       };
     }
@@ -144,8 +143,7 @@ export class ChatRoom extends DurableObject<Env> {
     const mismatch = checkDeviceSet(input.envelopes, input.expected);
     if (mismatch) return mismatch;
 
-    const created = this.meta("members") === null;
-    if (created) this.setMeta("members", JSON.stringify([...new Set(input.members)].sort()));
+    if (this.meta("members") === null) this.setMeta("members", JSON.stringify([...new Set(input.members)].sort()));
     const seq = this.lastSeq() + 1;
     const serverTs = Date.now();
     const recipients: RecipientList = input.envelopes.map((e) => [e.account_id, e.device_id]);
@@ -184,7 +182,7 @@ export class ChatRoom extends DurableObject<Env> {
     await this.ensureAlarm(Date.now() + FANOUT_RETRY_MS);
 
     if (!(await this.deliverUpTo(seq))) return { ok: false, code: "delivery_pending" };
-    return { ok: true, created, ack: { chat_id: chatId, msg_id: input.msg_id, chat_seq: seq, server_ts: serverTs, duplicate: false } };
+    return { ok: true, ack: { chat_id: chatId, msg_id: input.msg_id, chat_seq: seq, server_ts: serverTs, duplicate: false } };
   }
 
   /**

@@ -215,11 +215,14 @@ export class DeviceInbox extends DurableObject<Env> {
     const victims: { seq: number; chat_id: string; sender_account: string; sender_device: number; bytes: number }[] = [];
     let count = this.count;
     let bytes = this.bytes;
+    // Each distinct chat and sender among the victims becomes one gap marker: leave room for them.
+    const markers = new Set<string>();
     for (const row of this.sql.exec<(typeof victims)[number]>(
       `SELECT seq, chat_id, sender_account, sender_device, bytes FROM entries WHERE kind = 'message' ORDER BY seq`,
     )) {
-      if (count <= inboxMaxEntries && bytes <= inboxMaxBytes) break;
+      if (count + markers.size <= inboxMaxEntries && bytes <= inboxMaxBytes) break;
       victims.push(row);
+      markers.add(`${row.chat_id}:${row.sender_account}.${row.sender_device}`);
       count--;
       bytes -= row.bytes;
     }

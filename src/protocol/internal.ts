@@ -24,7 +24,7 @@ export const SubmitInput = z.object({
 export type SubmitInputBody = z.input<typeof SubmitInput>;
 
 export type SubmitResult =
-  | { ok: true; ack: { chat_id: string; msg_id: string; chat_seq: number; server_ts: number; duplicate: boolean }; created: boolean }
+  | { ok: true; ack: { chat_id: string; msg_id: string; chat_seq: number; server_ts: number; duplicate: boolean } }
   | { ok: false; code: "device_mismatch"; missing: z.output<typeof Address>[]; extra: z.output<typeof Address>[] }
   | { ok: false; code: "stale_devices"; stale: z.output<typeof Address>[] }
   | { ok: false; code: "delivery_pending" };

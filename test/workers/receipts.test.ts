@@ -1,0 +1,133 @@
+/**
+ * Receipts and socket requests: "delivered" from the recipient's ACK, "read" from the reader,
+ * both travelling through the sender's inbox (so an offline sender gets them later), coalesced,
+ * and per-message state; sends over the socket; the overflow cap.
+ */
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import type { DeviceInbox } from "../../durable-objects/device-inbox";
+import { call, register } from "../support/identity";
+import { asRecipient, envelopesFor, InboxSocket, newMsgId, send } from "../support/messaging";
+
+describe("receipts", () => {
+  it("delivered on ACK and read on request reach an online sender, with per-message state", async () => {
+    const alice = await register();
+    const bob = await register();
+    const aliceSocket = await InboxSocket.open(alice);
+    await aliceSocket.drain();
+
+    // Sent over alice's socket: the result frame carries the same ack as HTTP.
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const msgId = newMsgId();
+      const result = await aliceSocket.request({
+        type: "send",
+        message: { to: bob.accountId, msg_id: msgId, envelopes: envelopesFor(msgId, [asRecipient(bob)]) },
+      });
+      expect(result.status).toBe(200);
+      expect(result.body).toMatchObject({ msg_id: msgId, chat_seq: i + 1, duplicate: false });
+      ids.push(msgId);
+    }
+    const chatId = (aliceSocket.frames.find((f) => f.type === "result")!.body as { chat_id: string }).chat_id;
+
+    const bobSocket = await InboxSocket.open(bob);
+    await bobSocket.drain();
+    bobSocket.ack(bobSocket.messages().at(-1)!.seq);
+    await aliceSocket.until(() => aliceSocket.receipts().some((r) => r.status === "delivered"), "delivered receipt");
+    expect(aliceSocket.receipts()).toEqual([
+      expect.objectContaining({
+        kind: "receipt",
+        chat_id: chatId,
+        status: "delivered",
+        reader: { account_id: bob.accountId, device_id: 1 },
+        up_to_seq: 3,
+        msg_ids: ids,
+      }),
+    ]);
+
+    const read = await bobSocket.request({ type: "read", chat_id: chatId, up_to_seq: 2 });
+    expect(read.status).toBe(200);
+    await aliceSocket.until(() => aliceSocket.receipts().some((r) => r.status === "read"), "read receipt");
+    expect(aliceSocket.receipts().find((r) => r.status === "read")).toMatchObject({ up_to_seq: 2, msg_ids: ids.slice(0, 2) });
+
+    const first = await call("GET", `/v1/chats/${chatId}/messages/1/receipts`, { token: alice.token });
+    expect(first.status).toBe(200);
+    expect(first.body).toEqual({
+      chat_id: chatId,
+      chat_seq: 1,
+      msg_id: ids[0],
+      sender: { account_id: alice.accountId, device_id: 1 },
+      recipients: [{ account_id: bob.accountId, device_id: 1, delivered: true, read: true }],
+    });
+    const third = await call("GET", `/v1/chats/${chatId}/messages/3/receipts`, { token: bob.token });
+    expect(third.body.recipients).toEqual([{ account_id: bob.accountId, device_id: 1, delivered: true, read: false }]);
+    const missing = await call("GET", `/v1/chats/${chatId}/messages/9/receipts`, { token: alice.token });
+    expect(missing.status).toBe(404);
+    aliceSocket.close();
+    bobSocket.close();
+  });
+
+  it("an offline sender gets one coalesced receipt when it reconnects", async () => {
+    const alice = await register();
+    const bob = await register();
+    const acks: { chat_id: string; msg_id: string; chat_seq: number }[] = [];
+    for (let i = 0; i < 4; i++) acks.push((await send(alice, bob.accountId, [asRecipient(bob)])).body);
+
+    const bobSocket = await InboxSocket.open(bob);
+    await bobSocket.drain();
+    const messages = bobSocket.messages();
+    bobSocket.ack(messages[1]!.seq);
+    bobSocket.ack(messages[3]!.seq);
+    // A read receipt implies delivery, so wait until the ACK's delivered receipt is recorded first.
+    await expect
+      .poll(async () => (await call("GET", `/v1/chats/${acks[0]!.chat_id}/messages/4/receipts`, { token: bob.token })).body.recipients[0].delivered, {
+        timeout: 10_000,
+      })
+      .toBe(true);
+    const readOverHttp = await call("POST", "/v1/receipts/read", { token: bob.token, body: { chat_id: acks[0]!.chat_id, up_to_seq: 4 } });
+    expect(readOverHttp.status).toBe(204);
+    bobSocket.close();
+
+    const aliceSocket = await InboxSocket.open(alice);
+    await aliceSocket.until(
+      () => aliceSocket.receipts().some((r) => r.status === "delivered" && r.up_to_seq === 4),
+      "coalesced delivered receipt",
+    );
+    await aliceSocket.drain();
+    const delivered = aliceSocket.receipts().filter((r) => r.status === "delivered");
+    const read = aliceSocket.receipts().filter((r) => r.status === "read");
+    expect(delivered).toHaveLength(1);
+    expect(delivered[0]!.msg_ids).toEqual(acks.map((a) => a.msg_id));
+    expect(read).toHaveLength(1);
+    expect(read[0]).toMatchObject({ up_to_seq: 4, msg_ids: acks.map((a) => a.msg_id) });
+    aliceSocket.close();
+  });
+});
+
+describe("overflow", () => {
+  it("drops the oldest entries past the cap and reports them as a gap", async () => {
+    const alice = await register();
+    const bob = await register();
+    const stub = env.DEVICE_INBOX.getByName(`${bob.accountId}.1`);
+    // The cap is deployment configuration (INBOX_MAX_ENTRIES); give this one inbox a small one.
+    await runInDurableObject(stub, (instance: DeviceInbox) => {
+      Object.assign(instance, { env: { ...env, INBOX_MAX_ENTRIES: "100" } });
+    });
+    const acks: { chat_id: string; msg_id: string; chat_seq: number }[] = [];
+    for (let i = 0; i < 104; i++) acks.push((await send(alice, bob.accountId, [asRecipient(bob)])).body);
+
+    const socket = await InboxSocket.open(bob);
+    await socket.drain();
+    const gaps = socket.gaps();
+    expect(gaps).toHaveLength(1);
+    expect(gaps[0]).toMatchObject({ reason: "overflow", sender: { account_id: alice.accountId, device_id: 1 } });
+    // 104 messages + gap markers must fit in 100 entries: the oldest went, the newest stayed.
+    const kept = socket.messages().map((m) => m.chat_seq);
+    expect(kept.at(-1)).toBe(104);
+    expect(kept).toEqual(Array.from({ length: kept.length }, (_, i) => 105 - kept.length + i));
+    expect(gaps[0]!.count).toBe(104 - kept.length);
+    expect(socket.entries().length).toBeLessThanOrEqual(100);
+    socket.close();
+  });
+});
