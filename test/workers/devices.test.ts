@@ -1,14 +1,15 @@
 /**
  * Issue 2 acceptance: the device list and device removal. Companions are written into D1 directly
  * (test/support/companions.ts) until linking lands. A removed device is refused at once wherever
- * the server checks the device (token issuance, its inbox, key routes, removal) and drops out of
- * lists and bundles; its prekeys are deleted.
+ * the server checks the device (token issuance, its inbox and socket, key routes, removal) and
+ * drops out of lists and bundles; its prekeys are deleted.
  */
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { and, eq } from "drizzle-orm";
 import { beforeAll, describe, expect, it } from "vitest";
 import { database } from "../../src/db/client";
 import { oneTimePrekeys } from "../../src/db/schema";
+import { CLOSE_DEVICE_REMOVED } from "../../durable-objects/device-inbox";
 import { inboxStub } from "../../src/inbox";
 import { addCompanionDevice, type CompanionDevice } from "../support/companions";
 import { expectError } from "../support/errors";
@@ -26,6 +27,15 @@ function remove(token: string, deviceId: number | string) {
 
 function deviceIds(res: { body: { devices: { device_id: number }[] } }): number[] {
   return res.body.devices.map((d) => d.device_id);
+}
+
+/** Opens the device's inbox socket; resolves with the close code when the server closes it. */
+async function openSocket(token: string): Promise<{ status: number; closed: Promise<number> }> {
+  const res = await exports.default.fetch(`http://parley.test/v1/socket?token=${encodeURIComponent(token)}`, { headers: { upgrade: "websocket" } });
+  const ws = res.webSocket;
+  if (!ws) return { status: res.status, closed: Promise.resolve(-1) };
+  ws.accept();
+  return { status: res.status, closed: new Promise((resolve) => ws.addEventListener("close", (event) => resolve(event.code))) };
 }
 
 async function storedOneTimeKeys(device: { accountId: string; deviceId: number }): Promise<number> {
@@ -87,12 +97,14 @@ describe("a removed device", () => {
   let reader: RegisteredDevice;
   let companion: CompanionDevice;
   let companionToken: string;
+  let socket: { status: number; closed: Promise<number> };
 
   beforeAll(async () => {
     primary = await register();
     reader = await register();
     companion = await addCompanionDevice(primary.accountId, 2);
     companionToken = await tokenFor(companion);
+    socket = await openSocket(companionToken);
   });
 
   it("works as a companion before removal: uploads keys and appears in bundles", async () => {
@@ -102,12 +114,19 @@ describe("a removed device", () => {
     expect(deviceIds(bundle)).toEqual([1, 2]);
     expect(bundle.body.devices[1]).toMatchObject({ identity_key: companion.identityKey, pq_prekey: null, one_time_prekey: { key_id: 1 } });
     expect(await inboxStub(env, companion).isActive()).toBe(true);
+    expect(socket.status).toBe(101);
   });
 
-  it("is removed by the primary", async () => {
+  it("is removed by the primary, which closes its open socket with the device-removed code", async () => {
     const res = await call("DELETE", "/v1/devices/2", { token: primary.token });
     expect(res.status).toBe(204);
     expect(res.body).toBeNull();
+    expect(await socket.closed).toBe(CLOSE_DEVICE_REMOVED);
+  });
+
+  it("cannot open its socket again with its still-unexpired token", async () => {
+    const res = await call("GET", `/v1/socket?token=${encodeURIComponent(companionToken)}`, { headers: { upgrade: "websocket" } });
+    expectError(res, "device_removed");
   });
 
   it("disappears from the device list and from bundles, and its prekeys are deleted", async () => {
