@@ -6,6 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { CryptoError } from "../../src/client/crypto/errors";
 import { MAX_FORWARD_JUMPS, MAX_SKIPPED_MESSAGE_KEYS } from "../../src/client/crypto/limits";
+import { useNobleOnly } from "../../src/client/crypto/primitives";
 import { decryptMessage, encryptMessage, messageKind, resetSession, sessionInfo, startSession } from "../../src/client/crypto/session";
 import { MemoryKeyValueStore } from "../../src/client/store/memory-store";
 import { ProtocolStore } from "../../src/client/store/protocol-store";
@@ -289,6 +290,21 @@ describe("bounds, forward secrecy, post-compromise security, tampering, recovery
     await startSession(alice.store, bob.address, await bob.bundle());
     expect(await recv(bob, alice, await send(alice, bob, "new 1"))).toBe("new 1");
     expect(await recv(bob, alice, lateOld)).toBe("old 2");
+  });
+
+  it("a session set up on WebCrypto carries on where only @noble exists (and back): same bytes, same results", async () => {
+    const [alice, bob] = await pair();
+    expect(await recv(bob, alice, await send(alice, bob, "webcrypto"))).toBe("webcrypto");
+    useNobleOnly(true);
+    try {
+      expect(await recv(alice, bob, await send(bob, alice, "noble"))).toBe("noble");
+      const carol = await createDevice("carol-0000");
+      await startSession(carol.store, bob.address, await bob.bundle());
+      expect(await recv(bob, carol, await send(carol, bob, "noble setup"))).toBe("noble setup");
+    } finally {
+      useNobleOnly(false);
+    }
+    expect(await recv(bob, alice, await send(alice, bob, "webcrypto again"))).toBe("webcrypto again");
   });
 
   it("concurrent decrypts on one address are serialised", async () => {
