@@ -20,12 +20,17 @@ const ConfigSchema = z
     inboxMaxBytes: z.coerce.number().int().min(1_000_000).max(8_000_000_000),
   })
   .superRefine((cfg, ctx) => {
-    if (cfg.verificationSender === "webhook" && (!cfg.verificationWebhookUrl || !cfg.verificationWebhookSecret)) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["verificationWebhookUrl"],
-        message: "VERIFICATION_SENDER=webhook needs VERIFICATION_WEBHOOK_URL and VERIFICATION_WEBHOOK_SECRET",
-      });
+    if (cfg.verificationSender === "webhook") {
+      // One issue per missing variable, so the error names the one to set.
+      for (const key of ["verificationWebhookUrl", "verificationWebhookSecret"] as const) {
+        if (!cfg[key]) {
+          ctx.addIssue({
+            code: "custom",
+            path: [key],
+            message: "VERIFICATION_SENDER=webhook needs VERIFICATION_WEBHOOK_URL and VERIFICATION_WEBHOOK_SECRET",
+          });
+        }
+      }
     }
     if (cfg.verificationSender === "dev" && cfg.environment === "production") {
       ctx.addIssue({

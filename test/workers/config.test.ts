@@ -27,7 +27,7 @@ const invalid: [string, Partial<Env>, string, RegExp?][] = [
   ["a token lifetime under a minute", { AUTH_TOKEN_TTL_SECONDS: "30" }, "AUTH_TOKEN_TTL_SECONDS"],
   ["a token lifetime over an hour", { AUTH_TOKEN_TTL_SECONDS: "7200" }, "AUTH_TOKEN_TTL_SECONDS"],
   ["the webhook sender without a URL", { ...WEBHOOK, VERIFICATION_WEBHOOK_URL: undefined }, "VERIFICATION_WEBHOOK_URL"],
-  ["the webhook sender without a secret", { ...WEBHOOK, VERIFICATION_WEBHOOK_SECRET: undefined }, "VERIFICATION_WEBHOOK_URL", /VERIFICATION_WEBHOOK_SECRET/],
+  ["the webhook sender without a secret", { ...WEBHOOK, VERIFICATION_WEBHOOK_SECRET: undefined }, "VERIFICATION_WEBHOOK_SECRET"],
   ["a non-http webhook URL", { ...WEBHOOK, VERIFICATION_WEBHOOK_URL: "ftp://gateway.example/codes" }, "VERIFICATION_WEBHOOK_URL"],
   ["a short webhook secret", { ...WEBHOOK, VERIFICATION_WEBHOOK_SECRET: "short" }, "VERIFICATION_WEBHOOK_SECRET"],
   ["the dev sender in production", { PARLEY_ENV: "production", VERIFICATION_SENDER: "dev" }, "VERIFICATION_SENDER", /refused in production/],
@@ -40,6 +40,8 @@ describe("invalid configuration", () => {
     const err = expectError(await call("GET", "/v1/health", { env: overrides }), "config_invalid");
     expect(err.message).toMatch(new RegExp(`^server configuration is invalid: .*\\b${variable}: `));
     if (detail) expect(err.message).toMatch(detail);
+    // Only the variables at fault are named before a colon.
+    for (const named of err.message.matchAll(/\b([A-Z_]{6,}): /g)) expect(named[1]).toBe(variable);
     if (overrides.AUTH_TOKEN_SECRET) expect(err.message).not.toContain(overrides.AUTH_TOKEN_SECRET);
     expect(logged).toHaveBeenCalledWith(expect.stringContaining('"code":"config_invalid"'));
   });
