@@ -166,6 +166,8 @@ const cases: Case[] = [
   { name: "remove device with 8 digits", method: "DELETE", path: "/v1/devices/12345678", auth: true, code: "invalid_request", issuePath: "device_id" },
   { name: "account lookup by non-uuid", method: "GET", path: "/v1/accounts/12345", auth: true, code: "invalid_request", issuePath: "account_id" },
   { name: "lookup by an invalid handle", method: "GET", path: "/v1/accounts/by-handle/a%20b", auth: true, code: "invalid_request", issuePath: "handle" },
+  { name: "lookup by a broken percent-encoding", method: "GET", path: "/v1/accounts/by-handle/%E0%A4%A", auth: true, code: "invalid_request", issuePath: "handle" },
+  { name: "bundle with a repeated device_id", method: "GET", path: `/v1/keys/bundle/${crypto.randomUUID()}?device_id=1&device_id=2`, auth: true, code: "invalid_request", issuePath: "device_id" },
 
   // Routing
   { name: "unknown route", method: "GET", path: "/v1/nope", code: "not_found" },
