@@ -1,6 +1,7 @@
 /**
  * Test helpers for the identity layer: real Ed25519/X25519/ML-KEM-768 keys signed exactly as a
- * client signs them, and a tiny JSON client over the Worker's default export.
+ * client signs them, and a tiny JSON client over the Worker (its default export, or its `fetch`
+ * called directly with some vars overridden).
  */
 import { ed25519, x25519 } from "@noble/curves/ed25519.js";
 import { ml_kem768 } from "@noble/post-quantum/ml-kem.js";
@@ -82,7 +83,9 @@ export interface CallOptions {
 export async function call<T = any>(method: string, path: string, opts: CallOptions = {}): Promise<JsonResponse<T>> {
   const headers: Record<string, string> = { ...(opts.headers ?? {}) };
   const contentType = opts.contentType === undefined ? "application/json" : opts.contentType;
-  if ((opts.body !== undefined || opts.raw !== undefined) && contentType !== null) headers["content-type"] = contentType;
+  const hasBody = opts.body !== undefined || opts.raw !== undefined;
+  const explicit = Object.keys(headers).some((name) => name.toLowerCase() === "content-type");
+  if (hasBody && contentType !== null && !explicit) headers["content-type"] = contentType;
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
   const init: RequestInit = { method, headers, body: opts.raw ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body)) };
   const url = `http://parley.test${path}`;
