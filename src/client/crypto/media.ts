@@ -75,15 +75,15 @@ interface Sealed {
 async function windowed(count: number, task: (i: number) => Promise<Sealed>, consume: (s: Sealed) => void): Promise<void> {
   const inflight = new Map<number, Promise<Sealed>>();
   let next = 0;
-  try {
-    for (let i = 0; i < count; i++) {
-      for (; next < count && next < i + MEDIA_PARALLEL_CHUNKS; next++) inflight.set(next, task(next));
-      consume(await inflight.get(i)!);
-      inflight.delete(i);
+  for (let i = 0; i < count; i++) {
+    for (; next < count && next < i + MEDIA_PARALLEL_CHUNKS; next++) {
+      const p = task(next);
+      // A later chunk may fail while we await an earlier one: mark it handled now (awaiting it still throws).
+      p.catch(() => undefined);
+      inflight.set(next, p);
     }
-  } finally {
-    // Failed early: the tasks still running must not surface as unhandled rejections.
-    for (const p of inflight.values()) p.catch(() => undefined);
+    consume(await inflight.get(i)!);
+    inflight.delete(i);
   }
 }
 

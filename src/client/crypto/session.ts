@@ -30,12 +30,18 @@ export function messageKind(bytes: Uint8Array): MessageKind {
 
 const serialisedFor = <T>(address: ProtocolAddress, task: () => Promise<T>): Promise<T> => serialised(`session/${addressKey(address)}`, task);
 
+/** Archived states only receive (a state that opens a message is promoted first), so drop the 1-2 KB preamble. */
+function archive(record: SessionRecord, state: SessionState): void {
+  state.pendingPreKey = null;
+  record.archived.unshift(state);
+  if (record.archived.length > MAX_ARCHIVED_SESSIONS) record.archived.length = MAX_ARCHIVED_SESSIONS;
+}
+
 function promote(record: SessionRecord, state: SessionState): void {
   if (record.current === state) return;
   record.archived = record.archived.filter((s) => s !== state);
-  if (record.current) record.archived.unshift(record.current);
+  if (record.current) archive(record, record.current);
   record.current = state;
-  if (record.archived.length > MAX_ARCHIVED_SESSIONS) record.archived.length = MAX_ARCHIVED_SESSIONS;
 }
 
 /** Starts a session from the recipient device's bundle (verifying its signatures) and makes it current. */
@@ -134,9 +140,8 @@ export function resetSession(store: ProtocolStore, address: ProtocolAddress): Pr
   return serialisedFor(address, async () => {
     const record = await store.getSession(address);
     if (!record.current) return;
-    record.archived.unshift(record.current);
+    archive(record, record.current);
     record.current = null;
-    if (record.archived.length > MAX_ARCHIVED_SESSIONS) record.archived.length = MAX_ARCHIVED_SESSIONS;
     await store.putSession(address, record);
   });
 }
