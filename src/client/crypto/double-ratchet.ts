@@ -8,7 +8,7 @@
  */
 import { bytesEqual, concatBytes, u32be, utf8 } from "../../protocol/encoding";
 import type { ReceivingChain, SessionState, SkippedKey } from "../state/session-record";
-import { CryptoError } from "./errors";
+import { CryptoError, checkBytes } from "./errors";
 import { chainStep, messageKeys, rootStep } from "./kdf";
 import { MAX_FORWARD_JUMPS, MAX_PLAINTEXT_BYTES, MAX_RECEIVER_CHAINS, MAX_SKIPPED_MESSAGE_KEYS } from "./limits";
 import { AEAD_TAG_BYTES, chachaOpen, chachaSeal, type Rng, systemRng, x25519Agree, x25519GenerateKeyPair } from "./primitives";
@@ -29,6 +29,7 @@ export interface RatchetMessage {
 }
 
 export function parseRatchetMessage(bytes: Uint8Array): RatchetMessage {
+  checkBytes(bytes, undefined, "ratchet message");
   if (bytes.length < RATCHET_HEADER_BYTES + AEAD_TAG_BYTES) throw new CryptoError("MALFORMED", "ratchet message too short");
   if (bytes[0] !== RATCHET_MESSAGE_TYPE) throw new CryptoError("UNSUPPORTED_VERSION", `unknown message type 0x${bytes[0]!.toString(16)}`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);

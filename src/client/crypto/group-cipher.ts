@@ -51,7 +51,7 @@ async function newOwnState(rng: Rng): Promise<SenderKeyState> {
  * Our distribution message for the group, creating our sender key on first use. Send it to every
  * member device over pairwise sessions before (or with) the first group message.
  */
-export function senderKeyDistribution(store: ProtocolStore, ourAddress: ProtocolAddress, distributionId: Uint8Array, rng: Rng = systemRng): Promise<Uint8Array> {
+export async function senderKeyDistribution(store: ProtocolStore, ourAddress: ProtocolAddress, distributionId: Uint8Array, rng: Rng = systemRng): Promise<Uint8Array> {
   checkBytes(distributionId, DISTRIBUTION_ID_BYTES, "distribution id");
   return serialised(lockName(distributionId, ourAddress), async () => {
     const record = await store.getSenderKey(distributionId, ourAddress);
@@ -66,7 +66,7 @@ export function senderKeyDistribution(store: ProtocolStore, ourAddress: Protocol
 }
 
 /** A new chain and signing key for the group (membership changed); returns the new distribution message. */
-export function rotateSenderKey(store: ProtocolStore, ourAddress: ProtocolAddress, distributionId: Uint8Array, rng: Rng = systemRng): Promise<Uint8Array> {
+export async function rotateSenderKey(store: ProtocolStore, ourAddress: ProtocolAddress, distributionId: Uint8Array, rng: Rng = systemRng): Promise<Uint8Array> {
   checkBytes(distributionId, DISTRIBUTION_ID_BYTES, "distribution id");
   return serialised(lockName(distributionId, ourAddress), async () => {
     const state = await newOwnState(rng);
@@ -77,7 +77,7 @@ export function rotateSenderKey(store: ProtocolStore, ourAddress: ProtocolAddres
 }
 
 /** Stores a member's distribution message (received over the pairwise session with `sender`). */
-export function processSenderKeyDistribution(store: ProtocolStore, sender: ProtocolAddress, bytes: Uint8Array): Promise<void> {
+export async function processSenderKeyDistribution(store: ProtocolStore, sender: ProtocolAddress, bytes: Uint8Array): Promise<void> {
   const d = parseDistribution(bytes);
   return serialised(lockName(d.distributionId, sender), async () => {
     const record = await store.getSenderKey(d.distributionId, sender);
@@ -97,6 +97,7 @@ export function processSenderKeyDistribution(store: ProtocolStore, sender: Proto
  */
 export async function groupEncrypt(store: ProtocolStore, ourAddress: ProtocolAddress, distributionId: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> {
   checkBytes(distributionId, DISTRIBUTION_ID_BYTES, "distribution id");
+  checkBytes(plaintext, undefined, "plaintext");
   if (plaintext.length > MAX_PLAINTEXT_BYTES) throw new CryptoError("INVALID_INPUT", "plaintext too large");
   const { body, signer } = await serialised(lockName(distributionId, ourAddress), async () => {
     const record = await store.getSenderKey(distributionId, ourAddress);

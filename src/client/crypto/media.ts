@@ -149,6 +149,7 @@ function sealedChunks(body: Uint8Array, chunkSize: number): Uint8Array[] {
 
 /** Encrypts a whole buffer (chunks in parallel batches). */
 export async function encryptMedia(plaintext: Uint8Array, options: MediaOptions = {}): Promise<EncryptedMedia> {
+  checkBytes(plaintext, undefined, "media plaintext");
   const chunkSize = options.chunkSize ?? MEDIA_CHUNK_BYTES;
   checkChunkSize(chunkSize);
   const key = options.key ?? (options.rng ?? systemRng)(MEDIA_KEY_BYTES);
@@ -171,6 +172,8 @@ export async function encryptMedia(plaintext: Uint8Array, options: MediaOptions 
 
 /** Decrypts a whole download after checking every chunk and the digest. */
 export async function decryptMedia(ciphertext: Uint8Array, key: Uint8Array, digest: Uint8Array): Promise<Uint8Array> {
+  checkBytes(ciphertext, undefined, "media ciphertext");
+  checkBytes(key, MEDIA_KEY_BYTES, "media key");
   checkBytes(digest, MEDIA_DIGEST_BYTES, "media digest");
   const chunkSize = parseMediaHeader(ciphertext);
   const cipher = await ChunkCipher.create(key, ciphertext.subarray(0, MEDIA_HEADER_BYTES));

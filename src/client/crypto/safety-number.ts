@@ -59,9 +59,10 @@ export function safetyNumber(local: FingerprintParty, remote: FingerprintParty):
 
 /** True when the peer's QR (their local, their remote) equals ours crosswise. */
 export function compareScannable(ours: Uint8Array, scanned: Uint8Array): boolean {
+  checkBytes(ours, 65, "our scannable fingerprint");
+  checkBytes(scanned, undefined, "scanned fingerprint");
   if (scanned.length !== 65 || scanned[0] !== SCANNABLE_FINGERPRINT_VERSION) {
     throw new CryptoError("UNSUPPORTED_VERSION", "not a version 1 safety-number QR payload");
   }
-  checkBytes(ours, 65, "our scannable fingerprint");
   return bytesEqual(ours.subarray(1, 33), scanned.subarray(33, 65)) && bytesEqual(ours.subarray(33, 65), scanned.subarray(1, 33));
 }

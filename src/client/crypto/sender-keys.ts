@@ -33,6 +33,7 @@ export function encodeDistribution(d: SenderKeyDistribution): Uint8Array {
 }
 
 export function parseDistribution(bytes: Uint8Array): SenderKeyDistribution {
+  checkBytes(bytes, undefined, "sender key distribution");
   const r = new ByteReader(bytes, "sender key distribution");
   if (r.u8() !== SENDER_KEY_DISTRIBUTION_TYPE) throw new CryptoError("UNSUPPORTED_VERSION", "not a version 1 sender key distribution");
   const out = { distributionId: r.fixed(DISTRIBUTION_ID_BYTES), keyId: r.u32(), iteration: r.u32(), chainKey: r.fixed(32), signingPublic: r.fixed(32) };
@@ -59,6 +60,7 @@ export function encodeSenderKeyBody(distributionId: Uint8Array, keyId: number, i
 }
 
 export function parseSenderKeyMessage(bytes: Uint8Array): SenderKeyMessage {
+  checkBytes(bytes, undefined, "group message");
   if (bytes.length < SENDER_KEY_HEADER_BYTES + AEAD_TAG_BYTES + ED25519_SIGNATURE_BYTES) throw new CryptoError("MALFORMED", "group message too short");
   if (bytes[0] !== SENDER_KEY_MESSAGE_TYPE) throw new CryptoError("UNSUPPORTED_VERSION", "not a version 1 group message");
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);

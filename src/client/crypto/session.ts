@@ -14,7 +14,7 @@ import { bytesEqual, concatBytes } from "../../protocol/encoding";
 import type { SessionRecord, SessionState } from "../state/session-record";
 import { addressKey, type ProtocolAddress, type ProtocolStore } from "../store/protocol-store";
 import { parseRatchetMessage, ratchetDecrypt, ratchetEncrypt, RATCHET_MESSAGE_TYPE } from "./double-ratchet";
-import { CryptoError } from "./errors";
+import { CryptoError, checkBytes } from "./errors";
 import { MAX_ARCHIVED_SESSIONS } from "./limits";
 import { serialised } from "./serial";
 import { type Rng, systemRng } from "./primitives";
@@ -23,6 +23,8 @@ import { type InitiateOptions, initiateSession, parsePreKeyMessage, PREKEY_MESSA
 export type MessageKind = "prekey" | "message";
 
 export function messageKind(bytes: Uint8Array): MessageKind {
+  checkBytes(bytes, undefined, "session message");
+  if (bytes.length === 0) throw new CryptoError("MALFORMED", "empty session message");
   if (bytes[0] === PREKEY_MESSAGE_TYPE) return "prekey";
   if (bytes[0] === RATCHET_MESSAGE_TYPE) return "message";
   throw new CryptoError("UNSUPPORTED_VERSION", "not a version 1 session message");
@@ -56,7 +58,8 @@ export function startSession(store: ProtocolStore, address: ProtocolAddress, bun
   });
 }
 
-export function encryptMessage(store: ProtocolStore, address: ProtocolAddress, plaintext: Uint8Array): Promise<Uint8Array> {
+export async function encryptMessage(store: ProtocolStore, address: ProtocolAddress, plaintext: Uint8Array): Promise<Uint8Array> {
+  checkBytes(plaintext, undefined, "plaintext");
   return serialisedFor(address, async () => {
     const record = await store.getSession(address);
     const state = record.current;
@@ -72,7 +75,7 @@ export interface DecryptOptions {
   rng?: Rng;
 }
 
-export function decryptMessage(store: ProtocolStore, address: ProtocolAddress, bytes: Uint8Array, options: DecryptOptions = {}): Promise<Uint8Array> {
+export async function decryptMessage(store: ProtocolStore, address: ProtocolAddress, bytes: Uint8Array, options: DecryptOptions = {}): Promise<Uint8Array> {
   const rng = options.rng ?? systemRng;
   return serialisedFor(address, () =>
     messageKind(bytes) === "prekey" ? decryptPreKeyMessage(store, address, bytes, rng) : decryptRatchetMessage(store, address, bytes, rng),
