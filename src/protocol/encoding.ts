@@ -74,8 +74,8 @@ export function fromBase64(text: string): Uint8Array | null {
 }
 
 const utf8Encoder = new TextEncoder();
-export function utf8(text: string): Uint8Array {
-  return utf8Encoder.encode(text);
+export function utf8(text: string): Uint8Array<ArrayBuffer> {
+  return utf8Encoder.encode(text) as Uint8Array<ArrayBuffer>;
 }
 
 export function concatBytes(...parts: Uint8Array[]): Uint8Array {

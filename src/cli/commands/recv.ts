@@ -1,0 +1,71 @@
+/**
+ * @module `parley recv [--timeout SECONDS]`: connects, prints one JSON line per event (message,
+ * receipt, gap, error), ACKs what it printed, and exits once the backlog is drained and SECONDS
+ * (default 2) pass with no new event.
+ */
+import type { Client, ClientEvent } from "../../client/index";
+import { openClient, type CliContext } from "../context";
+import { CliError, emit, info } from "../output";
+
+export async function recv(ctx: CliContext, args: string[]): Promise<void> {
+  let timeoutSeconds = 2;
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === "--timeout" && args[i + 1] !== undefined && /^\d+(\.\d+)?$/.test(args[i + 1]!)) timeoutSeconds = Number(args[++i]);
+    else throw new CliError("usage: parley recv [--timeout SECONDS]", 2);
+  }
+  const client = await openClient(ctx);
+  let lastEvent = Date.now();
+  let printing: Promise<void> = Promise.resolve();
+  const print = (event: ClientEvent) => {
+    lastEvent = Date.now();
+    // Handles are looked up (and cached) in order, so lines keep the order of events.
+    printing = printing.then(async () => emit(await describe(client, event)));
+  };
+  for (const type of ["message", "receipt", "gap", "error"] as const) client.on(type, print);
+  client.on("connection", (e) => info(`connection ${e.state}`));
+  let terminated = false;
+  client.on("error", (e) => {
+    if (e.code === "terminated") terminated = true;
+  });
+  client.connect();
+  await Promise.race([client.drained(), waitFor(() => terminated)]);
+  lastEvent = Math.max(lastEvent, Date.now());
+  await waitFor(() => terminated || Date.now() - lastEvent >= timeoutSeconds * 1000);
+  await client.close();
+  await printing;
+  if (terminated) throw new CliError("the connection was terminated by the server");
+}
+
+async function waitFor(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 50));
+}
+
+async function describe(client: Client, event: ClientEvent): Promise<Record<string, unknown>> {
+  switch (event.type) {
+    case "message":
+      return {
+        type: "message",
+        chat_id: event.chat_id,
+        from: await client.handleOf(event.from.account_id),
+        from_device: event.from.device_id,
+        msg_id: event.msg_id,
+        chat_seq: event.chat_seq,
+        text: event.text,
+        sent_at: event.sent_at,
+        ...(event.outgoing ? { outgoing: true, to: await client.handleOf(event.peer) } : {}),
+      };
+    case "receipt":
+      return {
+        type: "receipt",
+        status: event.status,
+        chat_id: event.chat_id,
+        reader: await client.handleOf(event.reader.account_id),
+        up_to_seq: event.up_to_seq,
+        msg_ids: event.msg_ids,
+      };
+    case "gap":
+      return { type: "gap", chat_id: event.chat_id, from: await client.handleOf(event.sender.account_id), count: event.count, reason: event.reason };
+    default:
+      return { ...event };
+  }
+}

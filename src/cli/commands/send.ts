@@ -1,0 +1,26 @@
+/**
+ * @module `parley send <handle> <text>`: encrypts for every device of the recipient (and this
+ * account's other devices) and waits for the server's ack. Prints {"msg_id","chat_id","chat_seq","server_ts"}.
+ * If the server cannot be reached the message stays in the outbox and goes out on the next run.
+ */
+import { openClient, type CliContext } from "../context";
+import { CliError, emit } from "../output";
+
+const ACK_TIMEOUT_MS = 30_000;
+
+export async function send(ctx: CliContext, args: string[]): Promise<void> {
+  const [to, ...words] = args;
+  const text = words.join(" ");
+  if (!to || words.length === 0) throw new CliError("usage: parley send <handle> <text>", 2);
+  const client = await openClient(ctx);
+  try {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new CliError("no ack from the server yet; the message stays queued and is retried on the next run")), ACK_TIMEOUT_MS);
+    });
+    const ack = await Promise.race([client.send(to, text), timeout]).finally(() => clearTimeout(timer));
+    emit({ msg_id: ack.msg_id, chat_id: ack.chat_id, chat_seq: ack.chat_seq, server_ts: ack.server_ts });
+  } finally {
+    await client.close();
+  }
+}

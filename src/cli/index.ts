@@ -1,0 +1,81 @@
+/**
+ * @module The `parley` command line: global options, the command table, and error reporting.
+ * Each command lives in commands/<name>.ts; later features (group, send-file, link, devices) add
+ * a file and a row here.
+ *
+ *   parley [--server URL] [--home DIR] <command> [args]
+ */
+import { ParleyApiError, TransportError } from "../client/index";
+import { chats } from "./commands/chats";
+import { read } from "./commands/read";
+import { recv } from "./commands/recv";
+import { register } from "./commands/register";
+import { send } from "./commands/send";
+import { defaultContext, type CliContext } from "./context";
+import { CliError, info, USAGE_EXIT } from "./output";
+
+const COMMANDS: Record<string, { usage: string; run: (ctx: CliContext, args: string[]) => Promise<void> }> = {
+  register: { usage: "register <handle>", run: register },
+  send: { usage: "send <handle> <text>", run: send },
+  recv: { usage: "recv [--timeout SECONDS]", run: recv },
+  read: { usage: "read <chat_id>", run: read },
+  chats: { usage: "chats", run: chats },
+};
+
+function usage(): string {
+  return [
+    "usage: parley [--server URL] [--home DIR] <command> [args]",
+    "  --server URL   default http://127.0.0.1:8787 (env PARLEY_SERVER)",
+    "  --home DIR     device state, default ~/.parley (env PARLEY_HOME)",
+    "commands:",
+    ...Object.values(COMMANDS).map((c) => `  parley ${c.usage}`),
+  ].join("\n");
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const ctx = defaultContext(process.env);
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if ((arg === "--server" || arg === "--home") && rest.length === 0) {
+      const value = argv[++i];
+      if (!value) {
+        info(`${arg} needs a value\n${usage()}`);
+        return USAGE_EXIT;
+      }
+      if (arg === "--server") ctx.server = value;
+      else ctx.home = value;
+    } else {
+      rest.push(arg);
+    }
+  }
+  const [name, ...args] = rest;
+  const command = name ? COMMANDS[name] : undefined;
+  if (!command) {
+    info(name && name !== "help" && name !== "--help" ? `unknown command: ${name}\n${usage()}` : usage());
+    return name === "help" || name === "--help" ? 0 : USAGE_EXIT;
+  }
+  try {
+    await command.run(ctx, args);
+    return 0;
+  } catch (err) {
+    if (err instanceof CliError) {
+      info(`parley ${name}: ${err.message}`);
+      return err.exitCode;
+    }
+    if (err instanceof ParleyApiError) {
+      info(`parley ${name}: server said ${err.status} ${err.code}: ${err.message}`);
+      return 1;
+    }
+    if (err instanceof TransportError) {
+      info(`parley ${name}: ${err.message}`);
+      return 1;
+    }
+    info(`parley ${name}: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
+}
+
+const exitCode = await main(process.argv.slice(2));
+// Exit once stdout is flushed: idle HTTP keep-alive sockets must not hold a finished command open.
+process.stdout.write("", () => process.exit(exitCode));

@@ -1,0 +1,405 @@
+/**
+ * @module The Client facade: one registered device of one account. Registers, authenticates, keeps
+ * sessions, sends through a persisted outbox, receives from the inbox socket, and tells the app
+ * what happened through typed events.
+ *
+ * Guarantees to the app:
+ * - a message handed to `send` is persisted before the first attempt and retried with the same
+ *   msg_id (across restarts) until the server acks it; 409/410 answers repair sessions and retry;
+ * - received messages are deduplicated on (sender, msg_id) and chat_seq, decrypted, persisted and
+ *   emitted once, in inbox order (which is chat_seq order per chat); the inbox is ACKed only after;
+ * - a message that cannot be decrypted is never dropped silently: an `error` event names it and
+ *   the session with its sender is reset, so the next exchange starts a fresh one.
+ */
+import { fromBase64, toBase64 } from "../protocol/encoding";
+import type { InboxEntryBody, SendAckBody } from "../protocol/messages";
+import { ApiClient, type FetchLike, type TokenProvider } from "./api";
+import { signAuthChallenge } from "./crypto/auth-challenge";
+import { CryptoError } from "./crypto/errors";
+import { decryptMessage, resetSession } from "./crypto/session";
+import { createDeviceKeys, createPrekeyBatch, PREKEY_LOW_WATER } from "./device-keys";
+import { ParleyApiError, TransportError } from "./errors";
+import { type ClientEvent, type ClientEventOf, type ClientEventType, Emitter } from "./events";
+import { decodePayload, encodePayload } from "./payload";
+import { SessionManager } from "./sessions";
+import { InboxConnection, type WebSocketConstructor } from "./socket";
+import { type AccountRecord, type ChatSummary, ClientStore, type OutboxItem } from "./store/client-store";
+import { ProtocolStore } from "./store/protocol-store";
+import type { KeyValueStore } from "./store/types";
+
+export interface ClientOptions {
+  /** Server base URL, e.g. http://127.0.0.1:8787 */
+  server: string;
+  store: KeyValueStore;
+  /** WebSocket constructor; defaults to globalThis.WebSocket (Node 20: pass the `ws` package's). */
+  WebSocket?: WebSocketConstructor;
+  fetch?: FetchLike;
+}
+
+export interface RegisterOptions extends ClientOptions {
+  handle: string;
+  deviceName?: string;
+  /** Asked for the code the user received. Not needed with the server's dev sender, which returns it. */
+  verificationCode?: (info: { handle: string; expiresAt: number }) => Promise<string>;
+}
+
+/** Attempts per outbox item before a 409/410 loop is treated as a failure. */
+const MAX_REPAIR_ROUNDS = 4;
+/** Outbox retry backoff after a transport failure or a retryable server answer. */
+const OUTBOX_RETRY_MS = { initial: 500, max: 30_000 };
+/** Renew the bearer token this long before it expires. */
+const TOKEN_RENEW_MARGIN_MS = 30_000;
+
+export class Client {
+  readonly account: AccountRecord;
+  private readonly api: ApiClient;
+  private readonly protocol: ProtocolStore;
+  private readonly store: ClientStore;
+  private readonly sessions: SessionManager;
+  private readonly emitter = new Emitter();
+  private connection: InboxConnection | null = null;
+  private token: { value: string; expiresAt: number } | null = null;
+  private outboxRun: Promise<void> | null = null;
+  private outboxTimer: ReturnType<typeof setTimeout> | null = null;
+  private outboxBackoff = OUTBOX_RETRY_MS.initial;
+  private readonly waiters = new Map<string, { resolve: (ack: SendAckBody) => void; reject: (err: Error) => void }>();
+  private drainedOnce: Promise<void>;
+  private markDrained!: () => void;
+  private closed = false;
+
+  private constructor(
+    private readonly options: ClientOptions,
+    account: AccountRecord,
+    stores: { protocol: ProtocolStore; client: ClientStore },
+    api: ApiClient,
+  ) {
+    this.account = account;
+    this.api = api;
+    this.protocol = stores.protocol;
+    this.store = stores.client;
+    this.sessions = new SessionManager(api, this.protocol, this.store, { accountId: account.account_id, deviceId: account.device_id });
+    api.useTokens(this.tokenProvider());
+    this.drainedOnce = new Promise((resolve) => (this.markDrained = resolve));
+  }
+
+  /** Creates the account and its primary device (keys are generated and stored first). */
+  static async register(options: RegisterOptions): Promise<Client> {
+    const protocol = new ProtocolStore(options.store);
+    const client = new ClientStore(options.store);
+    if (await client.getAccount()) throw new Error("this store already holds a registered device");
+    const api = new ApiClient(options.server, { fetch: options.fetch });
+    const started = await api.startVerification(options.handle);
+    const code =
+      started.dev_code ??
+      (options.verificationCode ? await options.verificationCode({ handle: started.handle, expiresAt: started.expires_at }) : undefined);
+    if (!code) throw new Error("a verification code is needed: pass verificationCode()");
+    const device = await createDeviceKeys(protocol, client, Date.now());
+    const registered = await api.register({
+      verification_id: started.verification_id,
+      code,
+      device,
+      ...(options.deviceName ? { device_name: options.deviceName } : {}),
+    });
+    const account = { account_id: registered.account_id, device_id: registered.device_id, handle: registered.handle, registered_at: Date.now() };
+    await client.putAccount(account);
+    await client.putHandle(account.account_id, account.handle);
+    const instance = new Client(options, account, { protocol, client }, api);
+    instance.token = { value: registered.token, expiresAt: registered.token_expires_at };
+    return instance;
+  }
+
+  /** Opens a device registered earlier with the same store. */
+  static async open(options: ClientOptions): Promise<Client> {
+    const client = new ClientStore(options.store);
+    const account = await client.getAccount();
+    if (!account) throw new Error("no registered device in this store: register first");
+    return new Client(options, account, { protocol: new ProtocolStore(options.store), client }, new ApiClient(options.server, { fetch: options.fetch }));
+  }
+
+  on<K extends ClientEventType>(type: K, listener: (event: ClientEventOf<K>) => void): () => void {
+    return this.emitter.on(type, listener);
+  }
+
+  private emit(event: ClientEvent): void {
+    this.emitter.emit(event);
+  }
+
+  // ---- authentication ------------------------------------------------------------------------
+
+  private tokenProvider(): TokenProvider {
+    return {
+      token: async () => {
+        if (this.token && this.token.expiresAt - TOKEN_RENEW_MARGIN_MS > Date.now()) return this.token.value;
+        const { account_id, device_id } = this.account;
+        const challenge = await this.api.challenge(account_id, device_id);
+        const signature = await signAuthChallenge(await this.protocol.getIdentity(), fromBase64(challenge.challenge)!);
+        const issued = await this.api.token({ account_id, device_id, challenge: challenge.challenge, signature: toBase64(signature) });
+        this.token = { value: issued.token, expiresAt: issued.expires_at };
+        return issued.token;
+      },
+      invalidate: () => {
+        this.token = null;
+      },
+    };
+  }
+
+  // ---- connection and receiving ----------------------------------------------------------------
+
+  /** Opens the inbox socket (reconnecting by itself), flushes the outbox and tops up prekeys. */
+  connect(): void {
+    if (this.connection) return;
+    const WebSocketImpl = this.options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (!WebSocketImpl) throw new Error("no WebSocket implementation: pass options.WebSocket");
+    const provider = this.tokenProvider();
+    this.connection = new InboxConnection({
+      WebSocket: WebSocketImpl,
+      url: async (cursor) => this.api.socketUrl(await provider.token(), cursor),
+      cursor: () => this.store.getCursor(),
+      onEntries: (entries) => this.receive(entries),
+      onQueueEmpty: () => {
+        this.markDrained();
+        this.emit({ type: "queue_empty" });
+      },
+      onStateChange: (state) => this.emit({ type: "connection", state }),
+      onTerminated: (reason) =>
+        this.emit({ type: "error", code: "terminated", message: reason === "replaced" ? "another connection of this device took over" : "this device was removed" }),
+      onError: (error) => this.emit({ type: "error", code: "connection", message: error.message }),
+    });
+    this.connection.start();
+    this.kickOutbox();
+    void this.replenishPrekeys().catch((err) => this.emit({ type: "error", code: "connection", message: `prekey top-up failed: ${String(err)}` }));
+  }
+
+  /** Resolves once the backlog that was waiting at connect time has been received and processed. */
+  async drained(): Promise<void> {
+    await this.drainedOnce;
+    await this.connection?.idle();
+  }
+
+  /** Processes one batch of inbox entries in order; resolves when all are persisted. */
+  private async receive(entries: InboxEntryBody[]): Promise<void> {
+    for (const entry of entries) {
+      switch (entry.kind) {
+        case "message":
+          await this.receiveMessage(entry);
+          break;
+        case "receipt":
+          this.emit({ type: "receipt", chat_id: entry.chat_id, status: entry.status, reader: entry.reader, up_to_seq: entry.up_to_seq, msg_ids: entry.msg_ids });
+          break;
+        case "gap":
+          this.emit({ type: "gap", chat_id: entry.chat_id, sender: entry.sender, count: entry.count, reason: entry.reason });
+          break;
+      }
+    }
+    await this.store.putCursor(entries[entries.length - 1]!.seq);
+  }
+
+  private async receiveMessage(entry: Extract<InboxEntryBody, { kind: "message" }>): Promise<void> {
+    const from = entry.sender;
+    const senderKey = `${from.account_id}.${from.device_id}:${entry.msg_id}`;
+    if (await this.store.wasSeen(entry.chat_id, entry.chat_seq, senderKey)) return;
+    const address = { accountId: from.account_id, deviceId: from.device_id };
+    const context = { chat_id: entry.chat_id, msg_id: entry.msg_id, from };
+    let plaintext: Uint8Array;
+    try {
+      plaintext = await decryptMessage(this.protocol, address, fromBase64(entry.content) ?? new Uint8Array(0));
+    } catch (err) {
+      if (!(err instanceof CryptoError)) throw err;
+      // Never silent: the app hears about it, and a broken session is replaced on the next exchange.
+      if (err.needsSessionReset) await resetSession(this.protocol, address);
+      await this.store.markSeen(entry.chat_id, entry.chat_seq, senderKey);
+      this.emit({ type: "error", code: "undecryptable", message: `${err.code}: ${err.message}`, ...context });
+      return;
+    }
+    await this.sessions.learnDevice(address);
+    const payload = decodePayload(plaintext);
+    if (!payload) {
+      await this.store.markSeen(entry.chat_id, entry.chat_seq, senderKey);
+      this.emit({ type: "error", code: "unreadable_payload", message: "a message this client version cannot read", ...context });
+      return;
+    }
+    const outgoing = from.account_id === this.account.account_id;
+    const peer = outgoing ? payload.to : from.account_id;
+    await this.updateChat(entry.chat_id, peer, {
+      msg_id: entry.msg_id,
+      from_account: from.account_id,
+      text: payload.text,
+      chat_seq: entry.chat_seq,
+      at: entry.server_ts,
+      outgoing,
+    });
+    await this.store.markSeen(entry.chat_id, entry.chat_seq, senderKey);
+    this.emit({
+      type: "message",
+      chat_id: entry.chat_id,
+      chat_seq: entry.chat_seq,
+      msg_id: entry.msg_id,
+      from,
+      peer,
+      text: payload.text,
+      sent_at: payload.sent_at,
+      server_ts: entry.server_ts,
+      outgoing,
+    });
+  }
+
+  private async updateChat(chatId: string, peer: string, last: NonNullable<ChatSummary["last"]>): Promise<void> {
+    const chats = await this.store.getChats();
+    const chat = chats[chatId] ?? { chat_id: chatId, peer_account: peer, last_seq: 0, read_up_to: 0, unread: 0, last: null };
+    if (last.chat_seq > chat.last_seq) {
+      chat.last_seq = last.chat_seq;
+      chat.last = last;
+    }
+    if (!last.outgoing && last.chat_seq > chat.read_up_to) chat.unread++;
+    chats[chatId] = chat;
+    await this.store.putChats(chats);
+  }
+
+  private async replenishPrekeys(): Promise<void> {
+    const counts = await this.api.prekeyCount();
+    const oneTime = counts.one_time_prekeys < PREKEY_LOW_WATER;
+    const pq = counts.pq_one_time_prekeys < PREKEY_LOW_WATER;
+    if (!oneTime && !pq) return;
+    await this.api.uploadPrekeys(await createPrekeyBatch(this.protocol, this.store, Date.now(), { oneTime, pq }));
+  }
+
+  // ---- sending ---------------------------------------------------------------------------------
+
+  /** Resolves a handle (or passes an account id through) to an account id. */
+  async resolve(handleOrAccount: string): Promise<string> {
+    if (/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(handleOrAccount)) return handleOrAccount;
+    const found = await this.api.lookupHandle(handleOrAccount);
+    await this.store.putHandle(found.account_id, found.handle);
+    return found.account_id;
+  }
+
+  /** The handle of an account (cached). */
+  async handleOf(accountId: string): Promise<string> {
+    const cached = await this.store.getHandle(accountId);
+    if (cached) return cached;
+    const found = await this.api.account(accountId);
+    await this.store.putHandle(accountId, found.handle);
+    return found.handle;
+  }
+
+  /**
+   * Sends a text to an account (by handle or id). The message is in the persisted outbox before
+   * this returns its promise; the promise resolves with the server's ack (the "sent" receipt).
+   */
+  async send(to: string, text: string): Promise<SendAckBody> {
+    const accountId = await this.resolve(to);
+    const item: OutboxItem = {
+      msg_id: crypto.randomUUID(),
+      to: accountId,
+      payload: toBase64(encodePayload({ v: 1, kind: "text", text, sent_at: Date.now(), to: accountId })),
+      created_at: Date.now(),
+      attempts: 0,
+    };
+    const acked = new Promise<SendAckBody>((resolve, reject) => this.waiters.set(item.msg_id, { resolve, reject }));
+    const outbox = await this.store.getOutbox();
+    outbox.push(item);
+    await this.store.putOutbox(outbox);
+    this.kickOutbox();
+    return acked;
+  }
+
+  /** Messages waiting for the server's ack (persisted; retried on the next connect). */
+  async pending(): Promise<OutboxItem[]> {
+    return this.store.getOutbox();
+  }
+
+  /** Runs the outbox now; resolves when it is empty or waiting for a retry. */
+  flushOutbox(): Promise<void> {
+    this.outboxRun ??= this.runOutbox().finally(() => (this.outboxRun = null));
+    return this.outboxRun;
+  }
+
+  private kickOutbox(): void {
+    if (this.outboxTimer) {
+      clearTimeout(this.outboxTimer);
+      this.outboxTimer = null;
+    }
+    void this.flushOutbox();
+  }
+
+  /** One item at a time, in order: messages reach a chat in the order the user sent them. */
+  private async runOutbox(): Promise<void> {
+    while (!this.closed) {
+      const [item] = await this.store.getOutbox();
+      if (!item) return;
+      try {
+        const ack = await this.deliver(item);
+        await this.finishItem(item.msg_id);
+        this.outboxBackoff = OUTBOX_RETRY_MS.initial;
+        this.waiters.get(item.msg_id)?.resolve(ack);
+        this.waiters.delete(item.msg_id);
+      } catch (err) {
+        if (isRetryable(err)) {
+          // Keep it (same msg_id) and try again later.
+          this.outboxTimer = setTimeout(() => this.kickOutbox(), this.outboxBackoff);
+          this.outboxBackoff = Math.min(OUTBOX_RETRY_MS.max, this.outboxBackoff * 2);
+          return;
+        }
+        await this.finishItem(item.msg_id);
+        const error = err instanceof Error ? err : new Error(String(err));
+        this.emit({ type: "error", code: "send_failed", message: error.message, msg_id: item.msg_id });
+        this.waiters.get(item.msg_id)?.reject(error);
+        this.waiters.delete(item.msg_id);
+      }
+    }
+  }
+
+  private async finishItem(msgId: string): Promise<void> {
+    await this.store.putOutbox((await this.store.getOutbox()).filter((i) => i.msg_id !== msgId));
+  }
+
+  private async deliver(item: OutboxItem): Promise<SendAckBody> {
+    const plaintext = fromBase64(item.payload)!;
+    for (let round = 0; ; round++) {
+      const targets = await this.sessions.recipients(item.to);
+      const envelopes = await this.sessions.encryptFor(targets, plaintext);
+      try {
+        return await this.api.send({ to: item.to, msg_id: item.msg_id, envelopes });
+      } catch (err) {
+        const fixable = err instanceof ParleyApiError && (err.code === "device_mismatch" || err.code === "stale_devices");
+        if (!fixable || round + 1 >= MAX_REPAIR_ROUNDS) throw err;
+        await this.sessions.repair(err.details as Parameters<SessionManager["repair"]>[0]);
+      }
+    }
+  }
+
+  // ---- receipts and chats -----------------------------------------------------------------------
+
+  /** Marks a chat read up to a seq (default: the newest message received) and tells the senders. */
+  async markRead(chatId: string, upToSeq?: number): Promise<number> {
+    const chats = await this.store.getChats();
+    const chat = chats[chatId];
+    const seq = upToSeq ?? chat?.last_seq ?? 0;
+    if (seq < 1) throw new Error("nothing to mark read in this chat");
+    await this.api.markRead(chatId, seq);
+    if (chat) {
+      chat.read_up_to = Math.max(chat.read_up_to, seq);
+      chat.unread = 0;
+      await this.store.putChats(chats);
+    }
+    return seq;
+  }
+
+  /** Chats this device has seen, newest first, with their last message. */
+  async chats(): Promise<ChatSummary[]> {
+    return Object.values(await this.store.getChats()).sort((a, b) => (b.last?.at ?? 0) - (a.last?.at ?? 0));
+  }
+
+  /** Stops the socket and outbox timers; pending processing finishes first. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.outboxTimer) clearTimeout(this.outboxTimer);
+    await this.connection?.stop();
+    this.connection = null;
+    await this.outboxRun;
+  }
+}
+
+function isRetryable(err: unknown): boolean {
+  return err instanceof TransportError || (err instanceof ParleyApiError && err.retryable);
+}

@@ -1,0 +1,67 @@
+/**
+ * @module The events a Client emits, as one discriminated union, and a small typed emitter.
+ * `typing` and `presence` are part of the surface now; the server starts producing them with the
+ * presence work.
+ */
+
+export interface DeviceRef {
+  account_id: string;
+  device_id: number;
+}
+
+export type ClientEvent =
+  | {
+      type: "message";
+      chat_id: string;
+      chat_seq: number;
+      msg_id: string;
+      from: DeviceRef;
+      /** The 1:1 peer of the chat (for a copy of your own message: the account it was sent to). */
+      peer: string;
+      text: string;
+      sent_at: number;
+      server_ts: number;
+      /** Sent by another device of this account (outbox sync). */
+      outgoing: boolean;
+    }
+  | { type: "receipt"; chat_id: string; status: "delivered" | "read"; reader: DeviceRef; up_to_seq: number; msg_ids: string[] }
+  | { type: "gap"; chat_id: string; sender: DeviceRef; count: number; reason: "expired" | "overflow" }
+  | { type: "typing"; chat_id: string; from: DeviceRef; state: "typing" | "recording" | "stopped" }
+  | { type: "presence"; account_id: string; online: boolean; last_seen: number | null }
+  | {
+      type: "error";
+      /** undecryptable: a message could not be decrypted (the session was reset); send_failed; connection. */
+      code: "undecryptable" | "unreadable_payload" | "send_failed" | "connection" | "terminated";
+      message: string;
+      chat_id?: string;
+      msg_id?: string;
+      from?: DeviceRef;
+    }
+  | { type: "connection"; state: "connecting" | "open" | "closed" }
+  | { type: "queue_empty" };
+
+export type ClientEventType = ClientEvent["type"];
+export type ClientEventOf<K extends ClientEventType> = Extract<ClientEvent, { type: K }>;
+
+export class Emitter {
+  private readonly listeners = new Map<ClientEventType, Set<(event: ClientEvent) => void>>();
+
+  on<K extends ClientEventType>(type: K, listener: (event: ClientEventOf<K>) => void): () => void {
+    let set = this.listeners.get(type);
+    if (!set) this.listeners.set(type, (set = new Set()));
+    const wrapped = listener as (event: ClientEvent) => void;
+    set.add(wrapped);
+    return () => set.delete(wrapped);
+  }
+
+  emit(event: ClientEvent): void {
+    for (const listener of this.listeners.get(event.type) ?? []) {
+      try {
+        listener(event);
+      } catch (err) {
+        // A throwing listener must not break delivery; report it on the console only.
+        console.error("parley: event listener threw", err);
+      }
+    }
+  }
+}

@@ -1,0 +1,15 @@
+/**
+ * @module The public surface of the Parley client SDK: the Client facade, its events and errors,
+ * the storage interface with its in-memory implementation, and the cryptography for apps that
+ * need it directly (safety numbers, media). Node-only pieces (the file store) are imported from
+ * their own module so browser bundles never see a Node built-in.
+ */
+export { Client, type ClientOptions, type RegisterOptions } from "./client";
+export type { ClientEvent, ClientEventOf, ClientEventType, DeviceRef } from "./events";
+export { ParleyApiError, TransportError } from "./errors";
+export type { WebSocketConstructor, WebSocketLike } from "./socket";
+export type { FetchLike } from "./api";
+export type { ChatSummary, OutboxItem } from "./store/client-store";
+export type { KeyValueStore } from "./store/types";
+export { MemoryKeyValueStore } from "./store/memory-store";
+export { CryptoError, safetyNumber, type SafetyNumber } from "./crypto/index";

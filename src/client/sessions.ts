@@ -1,0 +1,109 @@
+/**
+ * @module Keeping pairwise sessions with every device a message must reach, and turning one
+ * plaintext into one envelope per device. Devices come from what the client knows per account;
+ * the server corrects that set (409 missing/extra, 410 stale) and `repair` applies the
+ * correction: new sessions from fresh bundles, dropped sessions for devices that are gone.
+ */
+import type { z } from "zod";
+import { fromBase64, toBase64 } from "../protocol/encoding";
+import type { BundleDevice } from "../protocol/keys";
+import type { DeviceAddressBody, EnvelopeBody } from "../protocol/messages";
+import type { ApiClient } from "./api";
+import { encryptMessage, messageKind, resetSession, sessionInfo, startSession } from "./crypto/session";
+import type { PreKeyBundle } from "./crypto/x3dh";
+import type { ClientStore } from "./store/client-store";
+import type { ProtocolAddress, ProtocolStore } from "./store/protocol-store";
+
+function toPreKeyBundle(d: z.output<typeof BundleDevice>): PreKeyBundle {
+  const bytes = (b64: string) => fromBase64(b64)!;
+  return {
+    deviceId: d.device_id,
+    registrationId: d.registration_id,
+    identityKey: bytes(d.identity_key),
+    signedPrekey: { keyId: d.signed_prekey.key_id, publicKey: bytes(d.signed_prekey.public_key), signature: bytes(d.signed_prekey.signature) },
+    oneTimePrekey: d.one_time_prekey ? { keyId: d.one_time_prekey.key_id, publicKey: bytes(d.one_time_prekey.public_key) } : null,
+    pqPrekey: d.pq_prekey
+      ? { keyId: d.pq_prekey.key_id, publicKey: bytes(d.pq_prekey.public_key), signature: bytes(d.pq_prekey.signature), lastResort: d.pq_prekey.last_resort }
+      : null,
+  };
+}
+
+export class SessionManager {
+  constructor(
+    private readonly api: ApiClient,
+    private readonly protocol: ProtocolStore,
+    private readonly store: ClientStore,
+    private readonly self: ProtocolAddress,
+  ) {}
+
+  /**
+   * Every device a message to `to` must reach, with a session for each: the known devices of `to`
+   * and this account's other devices. An account never seen before is discovered from its bundle.
+   */
+  async recipients(to: string): Promise<ProtocolAddress[]> {
+    const targets: ProtocolAddress[] = [];
+    for (const accountId of to === this.self.accountId ? [to] : [to, this.self.accountId]) {
+      let known = await this.store.getKnownDevices(accountId);
+      if (known.length === 0 && accountId !== this.self.accountId) known = await this.fetchAccount(accountId);
+      for (const deviceId of known) {
+        const address = { accountId, deviceId };
+        if (accountId === this.self.accountId && deviceId === this.self.deviceId) continue;
+        if (!(await sessionInfo(this.protocol, address))) await this.fetchDevice(address);
+        targets.push(address);
+      }
+    }
+    return targets;
+  }
+
+  async encryptFor(targets: ProtocolAddress[], plaintext: Uint8Array): Promise<EnvelopeBody[]> {
+    const envelopes: EnvelopeBody[] = [];
+    for (const address of targets) {
+      const ciphertext = await encryptMessage(this.protocol, address, plaintext);
+      const info = await sessionInfo(this.protocol, address);
+      envelopes.push({
+        account_id: address.accountId,
+        device_id: address.deviceId,
+        registration_id: info!.remoteRegistrationId,
+        type: messageKind(ciphertext),
+        content: toBase64(ciphertext),
+      });
+    }
+    return envelopes;
+  }
+
+  /** Applies the server's 409/410 answer so the next attempt encrypts for the right devices. */
+  async repair(correction: { missing?: DeviceAddressBody[]; extra?: DeviceAddressBody[]; stale?: DeviceAddressBody[] }): Promise<void> {
+    for (const d of correction.extra ?? []) {
+      const address = { accountId: d.account_id, deviceId: d.device_id };
+      await resetSession(this.protocol, address);
+      await this.store.putKnownDevices(d.account_id, (await this.store.getKnownDevices(d.account_id)).filter((id) => id !== d.device_id));
+    }
+    for (const d of [...(correction.missing ?? []), ...(correction.stale ?? [])]) {
+      const address = { accountId: d.account_id, deviceId: d.device_id };
+      await resetSession(this.protocol, address);
+      await this.fetchDevice(address);
+    }
+  }
+
+  /** Remembers a device that wrote to us, so replies reach it too. */
+  async learnDevice(address: ProtocolAddress): Promise<void> {
+    const known = await this.store.getKnownDevices(address.accountId);
+    if (!known.includes(address.deviceId)) await this.store.putKnownDevices(address.accountId, [...known, address.deviceId]);
+  }
+
+  private async fetchAccount(accountId: string): Promise<number[]> {
+    const bundle = await this.api.bundle(accountId);
+    for (const device of bundle.devices) {
+      await startSession(this.protocol, { accountId, deviceId: device.device_id }, toPreKeyBundle(device));
+    }
+    const ids = bundle.devices.map((d) => d.device_id);
+    await this.store.putKnownDevices(accountId, ids);
+    return ids;
+  }
+
+  private async fetchDevice(address: ProtocolAddress): Promise<void> {
+    const bundle = await this.api.bundle(address.accountId, address.deviceId);
+    for (const device of bundle.devices) await startSession(this.protocol, address, toPreKeyBundle(device));
+    await this.learnDevice(address);
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * @module The client's own records, beside the protocol's (ProtocolStore): which account and device
+ * this is, the inbox cursor, the outbox, known devices per account, chat summaries and the dedupe
+ * window. JSON records validated with zod on the way out, over the same KeyValueStore, so one
+ * backend (memory, files, IndexedDB) holds a whole device. Key names live here and only here.
+ */
+import { z } from "zod";
+import type { KeyValueStore } from "./types";
+
+const AccountRecord = z.object({
+  account_id: z.string(),
+  device_id: z.number().int(),
+  handle: z.string(),
+  registered_at: z.number(),
+});
+export type AccountRecord = z.infer<typeof AccountRecord>;
+
+const PrekeyCounters = z.object({ next_one_time: z.number().int(), next_pq: z.number().int(), signed: z.number().int() });
+export type PrekeyCounters = z.infer<typeof PrekeyCounters>;
+
+const OutboxItem = z.object({
+  msg_id: z.string(),
+  to: z.string(),
+  /** The encoded plaintext payload (base64), encrypted afresh for each attempt. */
+  payload: z.string(),
+  created_at: z.number(),
+  attempts: z.number().int(),
+});
+export type OutboxItem = z.infer<typeof OutboxItem>;
+
+const ChatSummary = z.object({
+  chat_id: z.string(),
+  peer_account: z.string(),
+  last_seq: z.number().int(),
+  /** Highest chat_seq this device marked read. */
+  read_up_to: z.number().int(),
+  unread: z.number().int(),
+  last: z
+    .object({ msg_id: z.string(), from_account: z.string(), text: z.string(), chat_seq: z.number().int(), at: z.number(), outgoing: z.boolean() })
+    .nullable(),
+});
+export type ChatSummary = z.infer<typeof ChatSummary>;
+
+/** Dedupe window per chat: everything at or below `up_to` was processed, plus recent msg_ids. */
+const SeenRecord = z.object({ up_to: z.number().int(), recent: z.array(z.string()) });
+type SeenRecord = z.infer<typeof SeenRecord>;
+/** How many (sender, msg_id) pairs per chat are remembered beyond the seq high-water mark. */
+const SEEN_RECENT = 512;
+
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+
+export class ClientStore {
+  constructor(readonly kv: KeyValueStore) {}
+
+  private async read<T extends z.ZodType>(key: string, schema: T): Promise<z.output<T> | undefined> {
+    const bytes = await this.kv.get(key);
+    if (!bytes) return undefined;
+    return schema.parse(JSON.parse(decoder.decode(bytes)));
+  }
+
+  private write(key: string, value: unknown): Promise<void> {
+    return this.kv.put(key, encoder.encode(JSON.stringify(value)));
+  }
+
+  getAccount(): Promise<AccountRecord | undefined> {
+    return this.read("client/account", AccountRecord);
+  }
+
+  putAccount(record: AccountRecord): Promise<void> {
+    return this.write("client/account", record);
+  }
+
+  async getCursor(): Promise<number> {
+    return (await this.read("client/cursor", z.number().int())) ?? 0;
+  }
+
+  putCursor(cursor: number): Promise<void> {
+    return this.write("client/cursor", cursor);
+  }
+
+  async getPrekeyCounters(): Promise<PrekeyCounters> {
+    return (await this.read("client/prekey-counters", PrekeyCounters)) ?? { next_one_time: 1, next_pq: 1, signed: 1 };
+  }
+
+  putPrekeyCounters(counters: PrekeyCounters): Promise<void> {
+    return this.write("client/prekey-counters", counters);
+  }
+
+  async getKnownDevices(accountId: string): Promise<number[]> {
+    return (await this.read(`client/devices/${accountId}`, z.array(z.number().int()))) ?? [];
+  }
+
+  putKnownDevices(accountId: string, deviceIds: number[]): Promise<void> {
+    return this.write(`client/devices/${accountId}`, [...new Set(deviceIds)].sort((a, b) => a - b));
+  }
+
+  async getOutbox(): Promise<OutboxItem[]> {
+    return (await this.read("client/outbox", z.array(OutboxItem))) ?? [];
+  }
+
+  putOutbox(items: OutboxItem[]): Promise<void> {
+    return this.write("client/outbox", items);
+  }
+
+  async getChats(): Promise<Record<string, ChatSummary>> {
+    return (await this.read("client/chats", z.record(z.string(), ChatSummary))) ?? {};
+  }
+
+  putChats(chats: Record<string, ChatSummary>): Promise<void> {
+    return this.write("client/chats", chats);
+  }
+
+  async getHandle(accountId: string): Promise<string | undefined> {
+    return this.read(`client/handles/${accountId}`, z.string());
+  }
+
+  putHandle(accountId: string, handle: string): Promise<void> {
+    return this.write(`client/handles/${accountId}`, handle);
+  }
+
+  /** True when this (sender, msg_id) of this chat, or its seq, was already processed. */
+  async wasSeen(chatId: string, chatSeq: number, senderMsgKey: string): Promise<boolean> {
+    const seen = await this.read(`client/seen/${chatId}`, SeenRecord);
+    return seen !== undefined && (chatSeq <= seen.up_to || seen.recent.includes(senderMsgKey));
+  }
+
+  async markSeen(chatId: string, chatSeq: number, senderMsgKey: string): Promise<void> {
+    const seen: SeenRecord = (await this.read(`client/seen/${chatId}`, SeenRecord)) ?? { up_to: 0, recent: [] };
+    seen.up_to = Math.max(seen.up_to, chatSeq);
+    seen.recent.push(senderMsgKey);
+    if (seen.recent.length > SEEN_RECENT) seen.recent.splice(0, seen.recent.length - SEEN_RECENT);
+    await this.write(`client/seen/${chatId}`, seen);
+  }
+}
