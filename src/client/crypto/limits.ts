@@ -40,18 +40,19 @@ export const MAX_SENDER_KEY_SKIPPED = 2_000;
 export const KEY_CACHE_ENTRIES = 512;
 
 /**
- * Media chunk size. 64 KiB amortises the per-call cost of WebCrypto (~30 µs) to a few percent,
- * keeps ranged reads cheap (at most one extra chunk on each side), and costs 16 + 32 bytes of
- * tag and digest per chunk (0.07 %).
+ * Media chunk size. Every WebCrypto call costs ~150 µs of main-thread work in Node 20 whatever its
+ * size (measured: docs/PERFORMANCE.md), and each chunk needs two (AES-GCM, SHA-512): 256 KiB
+ * chunks amortise that to a few percent while a ranged read fetches at most one extra chunk on
+ * each side; tag and digest cost 48 bytes per chunk (0.02 %).
  */
-export const MEDIA_CHUNK_BYTES = 64 * 1024;
+export const MEDIA_CHUNK_BYTES = 256 * 1024;
 
 /** Chunk sizes a decryptor accepts from a header: bounded so a forged header cannot make us buffer gigabytes. */
 export const MEDIA_MIN_CHUNK_BYTES = 1024;
 export const MEDIA_MAX_CHUNK_BYTES = 4 * 1024 * 1024;
 
 /** Chunks encrypted/decrypted concurrently: WebCrypto runs on the thread pool, so 2 cores both work. */
-export const MEDIA_PARALLEL_CHUNKS = 16;
+export const MEDIA_PARALLEL_CHUNKS = 8;
 
 /** Devices per account in a signed device list (WhatsApp allows 1 + 4 linked; headroom for growth). */
 export const MAX_DEVICES_PER_ACCOUNT = 32;
