@@ -2,7 +2,8 @@
 // `npm run dev`: the whole system locally and offline. Creates .dev.vars with a random token secret
 // on first run, applies the D1 migrations to the local database, then runs `wrangler dev` with local
 // D1, R2, Queues and Durable Objects on http://127.0.0.1:8787.
-// Options: --port N (default 8787), --persist-to DIR (local state; default .wrangler/state).
+// Options: --port N (default 8787), --persist-to DIR (local state; default .wrangler/state);
+// anything after `--` goes to wrangler dev as is (e.g. -- --inspector-port 0).
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, writeFileSync } from "node:fs";
@@ -45,7 +46,8 @@ if (migrate.status !== 0) {
   process.exit(migrate.status ?? 1);
 }
 
-const dev = spawn(wrangler, ["dev", "--ip", "127.0.0.1", "--port", port, "--persist-to", persistTo, "--show-interactive-dev-session=false"], {
+const passThrough = args.includes("--") ? args.slice(args.indexOf("--") + 1) : [];
+const dev = spawn(wrangler, ["dev", "--ip", "127.0.0.1", "--port", port, "--persist-to", persistTo, "--show-interactive-dev-session=false", ...passThrough], {
   cwd: root,
   env,
   stdio: ["ignore", "inherit", "inherit"],

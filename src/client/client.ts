@@ -268,6 +268,8 @@ export class Client {
   /** Resolves a handle (or passes an account id through) to an account id. */
   async resolve(handleOrAccount: string): Promise<string> {
     if (/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(handleOrAccount)) return handleOrAccount;
+    const cached = await this.store.getAccountByHandle(handleOrAccount);
+    if (cached) return cached;
     const found = await this.api.lookupHandle(handleOrAccount);
     await this.store.putHandle(found.account_id, found.handle);
     return found.account_id;
@@ -336,6 +338,7 @@ export class Client {
       } catch (err) {
         if (isRetryable(err)) {
           // Keep it (same msg_id) and try again later.
+          this.emit({ type: "outbox", msg_id: item.msg_id, state: "retrying", message: err instanceof Error ? err.message : String(err) });
           this.outboxTimer = setTimeout(() => this.kickOutbox(), this.outboxBackoff);
           this.outboxBackoff = Math.min(OUTBOX_RETRY_MS.max, this.outboxBackoff * 2);
           return;

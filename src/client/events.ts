@@ -38,6 +38,8 @@ export type ClientEvent =
       from?: DeviceRef;
     }
   | { type: "connection"; state: "connecting" | "open" | "closed" }
+  /** A send could not go out now (server unreachable or busy); it stays queued and is retried. */
+  | { type: "outbox"; msg_id: string; state: "retrying"; message: string }
   | { type: "queue_empty" };
 
 export type ClientEventType = ClientEvent["type"];

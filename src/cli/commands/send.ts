@@ -15,10 +15,16 @@ export async function send(ctx: CliContext, args: string[]): Promise<void> {
   const client = await openClient(ctx);
   try {
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new CliError("no ack from the server yet; the message stays queued and is retried on the next run")), ACK_TIMEOUT_MS);
+    let stopListening = () => {};
+    const queued = new Promise<never>((_, reject) => {
+      const fail = (why: string) => reject(new CliError(`${why}; the message stays queued and is sent on the next run`));
+      timer = setTimeout(() => fail("no ack from the server yet"), ACK_TIMEOUT_MS);
+      stopListening = client.on("outbox", (e) => fail(e.message));
     });
-    const ack = await Promise.race([client.send(to, text), timeout]).finally(() => clearTimeout(timer));
+    const ack = await Promise.race([client.send(to, text), queued]).finally(() => {
+      clearTimeout(timer);
+      stopListening();
+    });
     emit({ msg_id: ack.msg_id, chat_id: ack.chat_id, chat_seq: ack.chat_seq, server_ts: ack.server_ts });
   } finally {
     await client.close();

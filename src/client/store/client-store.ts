@@ -115,8 +115,14 @@ export class ClientStore {
     return this.read(`client/handles/${accountId}`, z.string());
   }
 
-  putHandle(accountId: string, handle: string): Promise<void> {
-    return this.write(`client/handles/${accountId}`, handle);
+  /** Remembers handle <-> account both ways (handles are unique and not reassigned). */
+  async putHandle(accountId: string, handle: string): Promise<void> {
+    await this.write(`client/handles/${accountId}`, handle);
+    await this.write(`client/accounts/${handle}`, accountId);
+  }
+
+  async getAccountByHandle(handle: string): Promise<string | undefined> {
+    return this.read(`client/accounts/${handle}`, z.string());
   }
 
   /** True when this (sender, msg_id) of this chat, or its seq, was already processed. */

@@ -1,0 +1,93 @@
+/**
+ * Starts and stops the real server for end-to-end tests: `npm run dev`'s script (wrangler dev with
+ * local D1/R2/Queues/DOs, migrations applied) on a free port with its state in a directory the
+ * test owns, so a restart with the same directory is a real server restart with state kept.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { createServer } from "node:net";
+import { join } from "node:path";
+
+const root = join(import.meta.dirname, "..", "..", "..");
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+export class LocalServer {
+  private process: ChildProcess | null = null;
+  private log = "";
+  readonly url: string;
+
+  constructor(
+    readonly port: number,
+    readonly stateDir: string,
+  ) {
+    this.url = `http://127.0.0.1:${port}`;
+  }
+
+  async start(timeoutMs = 90_000): Promise<void> {
+    this.log = "";
+    const child = spawn(
+      process.execPath,
+      [join(root, "scripts", "dev.mjs"), "--port", String(this.port), "--persist-to", this.stateDir, "--", "--inspector-port", String(await freePort())],
+      { cwd: root, env: { ...process.env, CI: "true" }, stdio: ["ignore", "pipe", "pipe"], detached: true },
+    );
+    child.stdout!.on("data", (d: Buffer) => (this.log += d.toString()));
+    child.stderr!.on("data", (d: Buffer) => (this.log += d.toString()));
+    this.process = child;
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null) throw new Error(`server exited early:\n${this.log}`);
+      try {
+        const res = await fetch(`${this.url}/v1/health`);
+        if (res.ok) return;
+      } catch {
+        // not up yet
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    throw new Error(`server did not become healthy in ${timeoutMs} ms:\n${this.log}`);
+  }
+
+  /** Stops wrangler and its workerd children (the whole process group) and waits for them. */
+  async stop(): Promise<void> {
+    const child = this.process;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    try {
+      process.kill(-child.pid!, "SIGTERM");
+    } catch {
+      // already gone
+    }
+    const killer = setTimeout(() => {
+      try {
+        process.kill(-child.pid!, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }, 5_000);
+    await exited;
+    clearTimeout(killer);
+    this.process = null;
+    // workerd may outlive its parent by a moment; wait until the port is free again.
+    for (let i = 0; i < 100; i++) {
+      try {
+        await fetch(`${this.url}/v1/health`);
+      } catch {
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  output(): string {
+    return this.log;
+  }
+}
