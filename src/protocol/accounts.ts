@@ -2,6 +2,7 @@
  * @module Wire schemas for verification, registration, authentication and devices.
  */
 import { z } from "zod";
+import { MAX_DEVICE_NAME_LENGTH } from "../limits";
 import { AccountId, base64Bytes, DeviceId, TimestampMs } from "./common";
 import { Handle } from "./handles";
 import { DeviceKeys } from "./keys";
@@ -25,7 +26,7 @@ export const RegistrationRequest = z
     verification_id: z.string().min(1).max(64),
     code: z.string().regex(/^[0-9]{6}$/, "must be the 6-digit code"),
     device: DeviceKeys,
-    device_name: z.string().max(64).optional(),
+    device_name: z.string().max(MAX_DEVICE_NAME_LENGTH).optional(),
   })
   .meta({ id: "RegistrationRequest" });
 

@@ -4,6 +4,7 @@
  * What the signatures cover is defined in ./key-signatures.ts.
  */
 import { z } from "zod";
+import { MAX_PREKEYS_PER_UPLOAD, MAX_REGISTRATION_ID } from "../limits";
 import { AccountId, base64Bytes, DeviceId, KeyId } from "./common";
 import {
   ED25519_PUBLIC_KEY_BYTES,
@@ -12,7 +13,6 @@ import {
   X25519_PUBLIC_KEY_BYTES,
 } from "./key-signatures";
 
-const MAX_PREKEYS_PER_UPLOAD = 100;
 
 export const IdentityKey = base64Bytes({ length: ED25519_PUBLIC_KEY_BYTES }, "Ed25519 public identity key (32 bytes, base64)");
 const Signature = base64Bytes({ length: ED25519_SIGNATURE_BYTES }, "Ed25519 signature by the identity key (64 bytes, base64)");
@@ -46,7 +46,7 @@ const PrekeyList = <T extends z.ZodType>(item: T) => z.array(item).max(MAX_PREKE
 export const DeviceKeys = z
   .strictObject({
     identity_key: IdentityKey,
-    registration_id: z.number().int().min(1).max(0x3fff).meta({ description: "Random 14-bit id chosen by the device" }),
+    registration_id: z.number().int().min(1).max(MAX_REGISTRATION_ID).meta({ description: "Random 14-bit id chosen by the device" }),
     signed_prekey: SignedPrekey,
     one_time_prekeys: PrekeyList(OneTimePrekey).default([]),
     pq_last_resort_prekey: PqPrekey.optional(),

@@ -4,6 +4,7 @@
  * per-message receipt state. Socket frames are in ./frames.ts; the inbox entries both carry are here.
  */
 import { z } from "zod";
+import { MAX_REGISTRATION_ID } from "../limits";
 import { AccountId, base64Bytes, DeviceId, TimestampMs } from "./common";
 
 /** 96 KiB per envelope, as Signal: any larger payload is media and goes through R2. */
@@ -36,7 +37,7 @@ export const Envelope = z
   .strictObject({
     account_id: AccountId,
     device_id: DeviceId,
-    registration_id: z.number().int().min(1).max(0x3fff).meta({ description: "Recipient device's registration id as the sender knows it" }),
+    registration_id: z.number().int().min(1).max(MAX_REGISTRATION_ID).meta({ description: "Recipient device's registration id as the sender knows it" }),
     type: EnvelopeType,
     content: base64Bytes({ min: 1, max: MAX_ENVELOPE_BYTES }, "ciphertext for this device (base64, at most 96 KiB)"),
   })
