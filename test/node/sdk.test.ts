@@ -1,0 +1,164 @@
+/**
+ * The SDK's receiving guarantees against the real server: each message emitted once even when the
+ * inbox redelivers it, an undecryptable message reported (never silently dropped) without blocking
+ * the inbox, and a broken session re-established by the next exchange.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import WebSocket from "ws";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ApiClient } from "../../src/client/api";
+import { Client, type ClientEvent, type ClientEventOf, MemoryKeyValueStore, type WebSocketConstructor } from "../../src/client/index";
+import { signAuthChallenge } from "../../src/client/crypto/auth-challenge";
+import { ProtocolStore } from "../../src/client/store/protocol-store";
+import type { KeyValueStore } from "../../src/client/store/types";
+import { fromBase64, toBase64 } from "../../src/protocol/encoding";
+import { freePort, LocalServer } from "./support/server";
+
+let server: LocalServer;
+let workDir: string;
+const WS = WebSocket as unknown as WebSocketConstructor;
+
+beforeAll(async () => {
+  workDir = await mkdtemp(join(tmpdir(), "parley-sdk-"));
+  server = new LocalServer(await freePort(), join(workDir, "state"));
+  await server.start();
+}, 120_000);
+
+afterAll(async () => {
+  await server?.stop();
+  if (workDir) await rm(workDir, { recursive: true, force: true });
+}, 60_000);
+
+let counter = 0;
+function handle(name: string): string {
+  counter++;
+  return `${name}${counter}x${Math.floor(Math.random() * 1e6)}`;
+}
+
+async function registered(name: string, store: KeyValueStore = new MemoryKeyValueStore()): Promise<Client> {
+  return Client.register({ server: server.url, store, handle: handle(name), WebSocket: WS });
+}
+
+/** Connects and collects events until the backlog is drained and processed. */
+async function receiveAll(client: Client): Promise<ClientEvent[]> {
+  const events: ClientEvent[] = [];
+  for (const type of ["message", "error", "receipt", "gap"] as const) client.on(type, (e) => events.push(e));
+  client.connect();
+  await client.drained();
+  return events;
+}
+
+async function waitFor<T>(read: () => T | undefined, what: string, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = read();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+const messagesOf = (events: ClientEvent[]) => events.filter((e): e is ClientEventOf<"message"> => e.type === "message");
+
+describe("receiving", () => {
+  it("emits each message once even when the inbox delivers it again", async () => {
+    const alice = await registered("alice");
+    const bobStore = new MemoryKeyValueStore();
+    const bob = await registered("bob", bobStore);
+    for (const text of ["one", "two", "three"]) await alice.send(bob.account.handle, text);
+
+    // First run: bob processes and persists everything, but neither his ACK reaches the server nor
+    // his cursor reaches storage (a crash at the worst moment), so all three are delivered again.
+    const forgetful: KeyValueStore = {
+      get: (k) => bobStore.get(k),
+      put: (k, v) => (k === "client/cursor" ? Promise.resolve() : bobStore.put(k, v)),
+      delete: (k) => bobStore.delete(k),
+    };
+    class AckDroppingWebSocket extends WebSocket {
+      override send(data: unknown): void {
+        if (typeof data === "string" && data.startsWith('{"type":"ack"')) return;
+        super.send(data as string);
+      }
+    }
+    const firstRun = await Client.open({ server: server.url, store: forgetful, WebSocket: AckDroppingWebSocket as unknown as WebSocketConstructor });
+    const first = await receiveAll(firstRun);
+    expect(messagesOf(first).map((m) => m.text)).toEqual(["one", "two", "three"]);
+    await firstRun.close();
+
+    // Alice sends one more; bob's second run gets the redelivered three plus the new one.
+    await alice.send(bob.account.handle, "four");
+    const secondRun = await Client.open({ server: server.url, store: bobStore, WebSocket: WS });
+    const second = await receiveAll(secondRun);
+    expect(messagesOf(second).map((m) => m.text)).toEqual(["four"]);
+    // The redelivered three were recognised as seen: not re-emitted, and not mistaken for replays.
+    expect(second.filter((e) => e.type === "error")).toEqual([]);
+    await secondRun.close();
+    await alice.close();
+    await bob.close();
+  }, 90_000);
+
+  it("reports an undecryptable message, keeps the inbox moving, and recovers the session", async () => {
+    const alice = await registered("alice");
+    const bobStore = new MemoryKeyValueStore();
+    const bob = await registered("bob", bobStore);
+    const malloryStore = new MemoryKeyValueStore();
+    const mallory = await registered("mallory", malloryStore);
+
+    // Mallory sends garbage that claims to be a ratchet message: no session can open it.
+    const malloryIdentity = await new ProtocolStore(malloryStore).getIdentity();
+    const raw = new ApiClient(server.url);
+    raw.useTokens({
+      token: async () => {
+        const c = await raw.challenge(mallory.account.account_id, 1);
+        const signature = await signAuthChallenge(malloryIdentity, fromBase64(c.challenge)!);
+        return (await raw.token({ account_id: mallory.account.account_id, device_id: 1, challenge: c.challenge, signature: toBase64(signature) })).token;
+      },
+      invalidate: () => {},
+    });
+    const bobDevices = await raw.bundle(bob.account.account_id);
+    const garbageId = crypto.randomUUID();
+    await raw.send({
+      to: bob.account.account_id,
+      msg_id: garbageId,
+      envelopes: [
+        {
+          account_id: bob.account.account_id,
+          device_id: 1,
+          registration_id: bobDevices.devices[0]!.registration_id,
+          type: "message",
+          content: toBase64(Uint8Array.of(0x11, ...crypto.getRandomValues(new Uint8Array(80)))),
+        },
+      ],
+    });
+    await alice.send(bob.account.handle, "hello after the garbage");
+
+    const events = await receiveAll(bob);
+    const errors = events.filter((e): e is ClientEventOf<"error"> => e.type === "error");
+    expect(errors).toEqual([
+      expect.objectContaining({ code: "undecryptable", msg_id: garbageId, from: { account_id: mallory.account.account_id, device_id: 1 } }),
+    ]);
+    expect(messagesOf(events).map((m) => m.text)).toEqual(["hello after the garbage"]);
+
+    // Now break bob's session with alice (as a restored backup or a bug would).
+    await bobStore.delete(`session/${alice.account.account_id}.1`);
+    const aliceEvents: ClientEvent[] = [];
+    alice.on("message", (e) => aliceEvents.push(e));
+    alice.connect();
+    await alice.drained();
+    await alice.send(bob.account.handle, "lost in a broken session");
+    const undecryptable = await waitFor(
+      () => events.find((e) => e.type === "error" && e.code === "undecryptable" && e.from?.account_id === alice.account.account_id),
+      "bob to report alice's undecryptable message",
+    );
+    expect(undecryptable).toBeDefined();
+
+    // Bob answers: with no session left he starts a fresh one, and alice adopts it.
+    await bob.send(alice.account.handle, "can you resend?");
+    await waitFor(() => aliceEvents.find((e) => e.type === "message" && e.text === "can you resend?"), "alice to read bob's new session");
+    await alice.send(bob.account.handle, "resent");
+    await waitFor(() => events.find((e) => e.type === "message" && e.text === "resent"), "bob to read alice again");
+    await Promise.all([alice.close(), bob.close(), mallory.close()]);
+  }, 90_000);
+});
