@@ -283,6 +283,18 @@ describe("bounds, forward secrecy, post-compromise security, tampering, recovery
     expect(await recv(alice, bob, await send(bob, alice, "four"))).toBe("four");
   });
 
+  it("a corrupted ratchet key fails as a typed error that asks for a reset (never a raw WebCrypto exception)", async () => {
+    const [alice, bob] = await pair();
+    expect(await recv(bob, alice, await send(alice, bob, "one"))).toBe("one");
+    expect(await recv(alice, bob, await send(bob, alice, "two"))).toBe("two");
+    const record = await bob.store.getSession(alice.address);
+    record.current!.ourRatchet.privateKey = new Uint8Array(32).fill(9);
+    await bob.store.putSession(alice.address, record);
+    const e = await decryptMessage(bob.store, alice.address, await send(alice, bob, "three")).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(CryptoError);
+    expect((e as CryptoError).needsSessionReset).toBe(true);
+  });
+
   it("late messages of an archived session still open after a new session replaced it", async () => {
     const [alice, bob] = await pair();
     expect(await recv(bob, alice, await send(alice, bob, "old 1"))).toBe("old 1");

@@ -37,7 +37,7 @@ export type CryptoErrorCode =
   | "STALE_DEVICE_LIST";
 
 /** Codes after which the right reaction is a new session (fetch a bundle, send a prekey message). */
-const RESET_CODES: ReadonlySet<CryptoErrorCode> = new Set<CryptoErrorCode>(["NO_SESSION", "INVALID_MESSAGE", "UNKNOWN_PREKEY"]);
+const RESET_CODES: ReadonlySet<CryptoErrorCode> = new Set<CryptoErrorCode>(["NO_SESSION", "INVALID_MESSAGE", "UNKNOWN_PREKEY", "INVALID_KEY"]);
 
 export class CryptoError extends Error {
   override readonly name = "CryptoError";

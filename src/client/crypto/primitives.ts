@@ -232,8 +232,12 @@ export async function x25519Agree(ours: KeyPair, theirPublic: Uint8Array): Promi
   let out: Uint8Array;
   if (b.x25519) {
     const s = subtle()!;
-    const priv = await cachedKey("xs", ours.privateKey, () => importX25519Private(ours.privateKey, ours.publicKey));
-    const pub = await cachedKey("xp", theirPublic, () => s.importKey("raw", ab(theirPublic), { name: "X25519" }, false, []));
+    const priv = await cachedKey("xs", ours.privateKey, () => importX25519Private(ours.privateKey, ours.publicKey)).catch(() => {
+      throw new CryptoError("INVALID_KEY", "stored X25519 key pair is inconsistent");
+    });
+    const pub = await cachedKey("xp", theirPublic, () => s.importKey("raw", ab(theirPublic), { name: "X25519" }, false, [])).catch(() => {
+      throw new CryptoError("INVALID_KEY", "X25519 public key refused");
+    });
     try {
       out = new Uint8Array(await s.deriveBits({ name: "X25519", public: pub }, priv, 256));
     } catch {
@@ -279,7 +283,9 @@ export async function ed25519Sign(ours: KeyPair, message: Uint8Array): Promise<U
   checkBytes(ours.publicKey, 32, "Ed25519 public key");
   const b = await cryptoBackend();
   if (!b.ed25519) return ed25519.sign(message, ours.privateKey);
-  const key = await cachedKey("es", ours.privateKey, () => importEd25519Private(ours.privateKey, ours.publicKey));
+  const key = await cachedKey("es", ours.privateKey, () => importEd25519Private(ours.privateKey, ours.publicKey)).catch(() => {
+    throw new CryptoError("INVALID_KEY", "Ed25519 key pair is inconsistent");
+  });
   return new Uint8Array(await subtle()!.sign({ name: "Ed25519" }, key, ab(message)));
 }
 
