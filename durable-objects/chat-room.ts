@@ -61,10 +61,15 @@ const INLINE_FLUSH_ATTEMPTS = 3;
 const FANOUT_RETRY_MS = 2000;
 /** How often old idempotency records are pruned. */
 const PRUNE_INTERVAL_MS = 24 * 3600 * 1000;
+/** How long the members' device lists are trusted without asking D1 (see memberDevices). */
+const DEVICE_CACHE_TTL_MS = 60_000;
 /** A receipt names at most this many of the sender's msg_ids (up_to_seq is authoritative). */
 const MAX_RECEIPT_MSG_IDS = 100;
 
 type Address = { account_id: string; device_id: number };
+type RegisteredDevice = Address & { registration_id: number };
+type DeviceSnapshot = { devices: RegisteredDevice[]; fromCache: boolean };
+type SubmitInputParsed = ReturnType<typeof SubmitInput.parse>;
 
 /** Expected failures cross the RPC boundary as values (thrown errors lose their type on the way). */
 export type RoomResult<T> = { ok: true; value: T } | { ok: false; code: "forbidden" | "not_found"; message: string };
@@ -87,6 +92,8 @@ export class ChatRoom extends DurableObject<Env> {
   /** When the alarm is armed (null: not armed; undefined: not read since this wake). */
   private alarmAt: number | null | undefined = undefined;
   private flushing: Promise<void> | null = null;
+  /** Active devices of the member accounts, with when they were read from D1 (memory only). */
+  private deviceCache: { key: string; devices: RegisteredDevice[]; fetchedAt: number } | null = null;
   private flushAgain = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -122,26 +129,19 @@ export class ChatRoom extends DurableObject<Env> {
     const input = SubmitInput.parse(raw);
     const chatId = input.chat_id;
 
-    // Everything up to the insert is synchronous: no other event can interleave, so two concurrent
-    // submits of one msg_id see each other's row and the second becomes a duplicate.
-    const existing = this.sql
-      .exec<{ seq: number; server_ts: number }>(
-        `SELECT seq, server_ts FROM messages WHERE sender_account = ? AND sender_device = ? AND msg_id = ?`,
-        input.sender.account_id,
-        input.sender.device_id,
-        input.msg_id,
-      )
-      .toArray()[0];
-    if (existing) {
-      if (!(await this.deliverUpTo(existing.seq))) return { ok: false, code: "delivery_pending" };
-      return {
-        ok: true,
-        ack: { chat_id: chatId, msg_id: input.msg_id, chat_seq: existing.seq, server_ts: existing.server_ts, duplicate: true },
-      };
-    }
+    const existing = this.findMessage(input.sender, input.msg_id);
+    if (existing) return this.duplicateAck(chatId, input.msg_id, existing);
 
-    const mismatch = checkDeviceSet(input.envelopes, input.expected);
-    if (mismatch) return mismatch;
+    // The device set is checked against the cached device lists first (no D1 read on the steady
+    // path); anything that does not match is re-checked against D1 before it is refused.
+    let verdict = this.checkSend(input, await this.memberDevices(input.members, false));
+    if (verdict.problem && verdict.fromCache) verdict = this.checkSend(input, await this.memberDevices(input.members, true));
+    if (verdict.problem) return verdict.problem;
+
+    // From here to the insert nothing awaits, so no other event can interleave: a concurrent
+    // submit of the same msg_id that passed the awaits above is caught by this second lookup.
+    const raced = this.findMessage(input.sender, input.msg_id);
+    if (raced) return this.duplicateAck(chatId, input.msg_id, raced);
 
     if (this.meta("members") === null) this.setMeta("members", JSON.stringify([...new Set(input.members)].sort()));
     const seq = this.lastSeq() + 1;
@@ -183,6 +183,59 @@ export class ChatRoom extends DurableObject<Env> {
 
     if (!(await this.deliverUpTo(seq))) return { ok: false, code: "delivery_pending" };
     return { ok: true, ack: { chat_id: chatId, msg_id: input.msg_id, chat_seq: seq, server_ts: serverTs, duplicate: false } };
+  }
+
+  private findMessage(sender: Address, msgId: string): { seq: number; server_ts: number } | undefined {
+    return this.sql
+      .exec<{ seq: number; server_ts: number }>(
+        `SELECT seq, server_ts FROM messages WHERE sender_account = ? AND sender_device = ? AND msg_id = ?`,
+        sender.account_id,
+        sender.device_id,
+        msgId,
+      )
+      .toArray()[0];
+  }
+
+  /** The original ack of a repeated msg_id, once its fanout is complete. */
+  private async duplicateAck(chatId: string, msgId: string, existing: { seq: number; server_ts: number }): Promise<SubmitResult> {
+    if (!(await this.deliverUpTo(existing.seq))) return { ok: false, code: "delivery_pending" };
+    return { ok: true, ack: { chat_id: chatId, msg_id: msgId, chat_seq: existing.seq, server_ts: existing.server_ts, duplicate: true } };
+  }
+
+  /** Checks sender, recipient and the envelope set against a snapshot of the members' devices. */
+  private checkSend(input: SubmitInputParsed, snapshot: DeviceSnapshot): { problem: SubmitResult | null; fromCache: boolean } {
+    const { devices } = snapshot;
+    const problem = (result: SubmitResult) => ({ problem: result, fromCache: snapshot.fromCache });
+    const isSender = (d: RegisteredDevice) => d.account_id === input.sender.account_id && d.device_id === input.sender.device_id;
+    if (!devices.some(isSender)) return problem({ ok: false, code: "sender_removed" });
+    const others = input.members.filter((m) => m !== input.sender.account_id);
+    if (others.some((account) => !devices.some((d) => d.account_id === account))) return problem({ ok: false, code: "unknown_recipient" });
+    const expected = devices.filter((d) => !isSender(d));
+    if (expected.length === 0) return problem({ ok: false, code: "no_recipient_devices" });
+    const mismatch = checkDeviceSet(input.envelopes, expected);
+    return mismatch ? problem(mismatch) : { problem: null, fromCache: snapshot.fromCache };
+  }
+
+  /**
+   * The active devices of the chat's member accounts: from memory while younger than
+   * DEVICE_CACHE_TTL_MS, else (or when `fresh`) one D1 query. A stale cache can only let a send
+   * through to a device removed moments ago, whose inbox then discards it; a device added since is
+   * caught because a non-matching send is always re-checked fresh.
+   */
+  private async memberDevices(members: string[], fresh: boolean): Promise<DeviceSnapshot> {
+    const key = [...members].sort().join(",");
+    const now = Date.now();
+    if (!fresh && this.deviceCache?.key === key && now - this.deviceCache.fetchedAt < DEVICE_CACHE_TTL_MS) {
+      return { devices: this.deviceCache.devices, fromCache: true };
+    }
+    const placeholders = members.map(() => "?").join(", ");
+    const { results } = await this.env.DB.prepare(
+      `SELECT account_id, device_id, registration_id FROM devices WHERE account_id IN (${placeholders}) AND removed_at IS NULL`,
+    )
+      .bind(...members)
+      .all<RegisteredDevice>();
+    this.deviceCache = { key, devices: results, fetchedAt: now };
+    return { devices: results, fromCache: false };
   }
 
   /**

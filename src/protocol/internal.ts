@@ -18,8 +18,6 @@ export const SubmitInput = z.object({
   sender: Address,
   msg_id: MsgId,
   envelopes: z.array(RegisteredDevice.extend({ type: EnvelopeType, content: Base64Content })).min(1),
-  /** The recipients' current active devices (from D1), the set the envelopes must match exactly. */
-  expected: z.array(RegisteredDevice),
 });
 export type SubmitInputBody = z.input<typeof SubmitInput>;
 
@@ -27,7 +25,7 @@ export type SubmitResult =
   | { ok: true; ack: { chat_id: string; msg_id: string; chat_seq: number; server_ts: number; duplicate: boolean } }
   | { ok: false; code: "device_mismatch"; missing: z.output<typeof Address>[]; extra: z.output<typeof Address>[] }
   | { ok: false; code: "stale_devices"; stale: z.output<typeof Address>[] }
-  | { ok: false; code: "delivery_pending" };
+  | { ok: false; code: "delivery_pending" | "sender_removed" | "unknown_recipient" | "no_recipient_devices" };
 
 export const ReceiptInput = z.object({
   reader: Address,
