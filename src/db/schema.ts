@@ -79,3 +79,16 @@ export const pqPrekeys = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.accountId, t.deviceId, t.keyId] })],
 );
+
+/**
+ * Who may see an account's last seen and online status (issue: presence). A missing row means the
+ * defaults ("everyone" for both, as WhatsApp). Visibility is reciprocal: see src/presence/privacy.ts.
+ */
+export const privacySettings = sqliteTable("privacy_settings", {
+  accountId: text("account_id")
+    .primaryKey()
+    .references(() => accounts.id, { onDelete: "cascade" }),
+  lastSeen: text("last_seen", { enum: ["everyone", "contacts", "nobody"] }).notNull(),
+  online: text("online", { enum: ["everyone", "contacts", "nobody"] }).notNull(),
+  updatedAt: integer("updated_at").notNull(),
+});
