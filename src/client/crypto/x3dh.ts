@@ -126,12 +126,24 @@ export async function initiateSession(ours: IdentityRecord, bundle: PreKeyBundle
   const { signedPrekey: spk, oneTimePrekey: opk, pqPrekey: pq } = bundle;
   if (!pq && options.requirePostQuantum) throw new CryptoError("PQ_REQUIRED", "bundle has no ML-KEM prekey");
 
-  // Start the thread-pool work, then do the synchronous @noble work while it runs.
+  const [ephemeral, ratchet] = await Promise.all([x25519GenerateKeyPair(rng), x25519GenerateKeyPair(rng)]);
+  const theirIdentity = edwardsToMontgomeryPublic(bundle.identityKey);
+  const ourIdentity = identityDh(ours.identity);
+  // Dispatch every WebCrypto operation, then run ML-KEM (synchronous @noble) on the main thread
+  // while the thread pool works. The Diffie-Hellman results are discarded unless both signatures
+  // verify: computing them early reveals nothing, since nothing leaves this function before.
   const verified = Promise.all([
     ed25519Verify(bundle.identityKey, signedPrekeySignedBytes(spk.keyId, spk.publicKey), spk.signature),
     pq ? ed25519Verify(bundle.identityKey, pqPrekeySignedBytes(pq.keyId, pq.publicKey, pq.lastResort), pq.signature) : true,
   ]);
-  const pairs = Promise.all([x25519GenerateKeyPair(rng), x25519GenerateKeyPair(rng)]);
+  const agreed = Promise.all([
+    x25519Agree(ourIdentity, spk.publicKey),
+    x25519Agree(ephemeral, theirIdentity),
+    x25519Agree(ephemeral, spk.publicKey),
+    opk ? x25519Agree(ephemeral, opk.publicKey) : new Uint8Array(0),
+    x25519Agree(ratchet, spk.publicKey),
+  ]);
+  agreed.catch(() => undefined); // reported below, after the signature verdict
   let kem: ReturnType<typeof mlKemEncapsulate> | null = null;
   let kemError: unknown = null;
   try {
@@ -139,21 +151,11 @@ export async function initiateSession(ours: IdentityRecord, bundle: PreKeyBundle
   } catch (e) {
     kemError = e;
   }
-  const theirIdentity = edwardsToMontgomeryPublic(bundle.identityKey);
-  const ourIdentity = identityDh(ours.identity);
   const [spkOk, pqOk] = await verified;
-  const [ephemeral, ratchet] = await pairs;
   if (!spkOk) throw new CryptoError("INVALID_SIGNATURE", "signed prekey signature does not verify");
   if (!pqOk) throw new CryptoError("INVALID_SIGNATURE", "PQ prekey signature does not verify");
   if (kemError) throw kemError;
-
-  const [dh1, dh2, dh3, dh4, dhRatchet] = await Promise.all([
-    x25519Agree(ourIdentity, spk.publicKey),
-    x25519Agree(ephemeral, theirIdentity),
-    x25519Agree(ephemeral, spk.publicKey),
-    opk ? x25519Agree(ephemeral, opk.publicKey) : new Uint8Array(0),
-    x25519Agree(ratchet, spk.publicKey),
-  ]);
+  const [dh1, dh2, dh3, dh4, dhRatchet] = await agreed;
   const secret = handshakeSecret(concatBytes(X3DH_PREFIX, dh1, dh2, dh3, dh4, kem ? kem.sharedSecret : new Uint8Array(0)), kem !== null);
   const first = rootStep(secret, dhRatchet);
   const preamble = encodePreamble({
