@@ -322,6 +322,16 @@ export class ChatRoom extends DurableObject<Env> {
     return { ok: true, value: null };
   }
 
+  /** Whether an account is a member (for 1:1 chats: the chat exists and it is one of the two). */
+  isMember(accountId: string): boolean {
+    return this.members().includes(accountId);
+  }
+
+  /** The member accounts (empty before the first message). */
+  memberList(): string[] {
+    return this.members();
+  }
+
   /** Per-message receipt state, for members of the chat. */
   messageReceipts(requesterAccount: string, seq: number): RoomResult<MessageReceiptState> {
     if (!this.members().includes(requesterAccount)) return NOT_A_MEMBER;

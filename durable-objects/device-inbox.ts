@@ -5,7 +5,8 @@
  * Owns: the queue (SQLite `entries`, each with an inbox `seq` that only grows), the device's one
  * hibernated WebSocket, cursor ACKs (acknowledged entries are deleted and become "delivered"
  * receipts for their senders), retention (expired or overflowing entries become gap markers), the
- * record of used authentication challenges, and whether the device is still active.
+ * record of used authentication challenges, whether the device is still active, and whether it is
+ * online for presence (a live socket with the app in the foreground; reported to PresenceRoom).
  * Does not own: accounts, keys or chat order (D1 and ChatRoom). It never reads the ciphertext.
  *
  * Socket protocol (docs/API.md): the client connects with its last acknowledged cursor; the inbox
@@ -55,6 +56,15 @@ const BATCH_ENTRIES = 200;
 const BATCH_BYTES = 512 * 1024;
 /** Retry delay for delivered receipts a ChatRoom did not take. */
 const RECEIPT_RETRY_MS = 5000;
+/**
+ * Presence liveness: a foreground socket whose last ping (runtime auto-response timestamp) or frame
+ * is older than DEAD_AFTER_MS is closed as dead. Checked every LIVENESS_CHECK_MS while a foreground
+ * socket exists, so a silently dead connection turns offline within DEAD_AFTER_MS + LIVENESS_CHECK_MS
+ * (90 s; clients ping every 25 s).
+ */
+export const LIVENESS_CHECK_MS = 30_000;
+export const DEAD_AFTER_MS = 60_000;
+export const CLOSE_DEAD = 4408;
 
 /** Who is connected and how far the stream has got; survives hibernation with the socket. */
 interface SocketState {
@@ -66,6 +76,10 @@ interface SocketState {
   sent: number;
   /** false while replaying the backlog; true once `queue_empty` was sent. */
   live: boolean;
+  /** The app says it is in the foreground: the device counts as online (presence). */
+  foreground: boolean;
+  /** When the last frame (not counting auto-answered pings) arrived, or the connection opened. */
+  heard_at: number;
 }
 
 interface Address {
@@ -110,7 +124,7 @@ export class DeviceInbox extends DurableObject<Env> {
 
   /** The device was removed: close its socket, drop everything stored, refuse it from now on. */
   async deactivate(): Promise<void> {
-    for (const ws of this.ctx.getWebSockets()) closeQuietly(ws, CLOSE_DEVICE_REMOVED, "device removed");
+    for (const ws of this.ctx.getWebSockets()) this.closeSocket(ws, CLOSE_DEVICE_REMOVED, "device removed");
     this.ctx.storage.transactionSync(() => {
       this.sql.exec(`DELETE FROM entries`);
       this.sql.exec(`DELETE FROM auth_nonces`);
@@ -299,9 +313,10 @@ export class DeviceInbox extends DurableObject<Env> {
       this.pumpAll();
     }
     await this.flushReceipts();
+    const foreground = this.checkLiveness(now);
     const next = this.sql.exec<{ t: number | null }>(`SELECT MIN(expires_at) AS t FROM entries WHERE expires_at IS NOT NULL`).one().t;
     const receiptsOwed = this.sql.exec(`SELECT 1 FROM outgoing_receipts LIMIT 1`).toArray().length > 0;
-    const at = Math.min(next ?? Infinity, receiptsOwed ? now + RECEIPT_RETRY_MS : Infinity);
+    const at = Math.min(next ?? Infinity, receiptsOwed ? now + RECEIPT_RETRY_MS : Infinity, foreground ? now + LIVENESS_CHECK_MS : Infinity);
     if (at !== Infinity) await this.ensureAlarm(at);
   }
 
@@ -323,15 +338,15 @@ export class DeviceInbox extends DurableObject<Env> {
     if (!/^[0-9]{1,15}$/.test(cursorParam)) return errorJson(new ApiError("invalid_request", "cursor must be a non-negative integer"));
     const cursor = Math.min(Number(cursorParam), this.lastAssignedSeq());
 
-    // One connection per device: a new one replaces the old.
-    for (const ws of this.ctx.getWebSockets()) closeQuietly(ws, CLOSE_REPLACED, "replaced by a newer connection");
+    // One connection per device: a new one replaces the old (which stops counting as online).
+    for (const ws of this.ctx.getWebSockets()) this.closeSocket(ws, CLOSE_REPLACED, "replaced by a newer connection");
 
     const address = { account_id: account, device_id: device };
     this.acknowledge(cursor, address);
     const pair = new WebSocketPair();
     const server = pair[1];
     this.ctx.acceptWebSocket(server);
-    const state: SocketState = { ...address, acked: cursor, sent: cursor, live: false };
+    const state: SocketState = { ...address, acked: cursor, sent: cursor, live: false, foreground: false, heard_at: Date.now() };
     server.serializeAttachment(state);
     this.pump(server, state);
     return new Response(null, { status: 101, webSocket: pair[0] });
@@ -355,7 +370,18 @@ export class DeviceInbox extends DurableObject<Env> {
     }
     const frame = parsed.data;
     const principal = { accountId: state.account_id, deviceId: state.device_id };
+    state.heard_at = Date.now();
+    ws.serializeAttachment(state);
     switch (frame.type) {
+      case "app_state": {
+        const foreground = frame.state === "foreground";
+        if (foreground === state.foreground) return;
+        state.foreground = foreground;
+        ws.serializeAttachment(state);
+        this.announce(state, foreground);
+        if (foreground) await this.ensureAlarm(Date.now() + LIVENESS_CHECK_MS);
+        return;
+      }
       case "ack": {
         const cursor = Math.min(frame.cursor, state.sent);
         if (cursor > state.acked) {
@@ -377,11 +403,57 @@ export class DeviceInbox extends DurableObject<Env> {
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
-    closeQuietly(ws, code === 1005 ? 1000 : code, reason);
+    this.closeSocket(ws, code === 1005 ? 1000 : code, reason);
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
-    closeQuietly(ws, 1011, "socket error");
+    this.closeSocket(ws, 1011, "socket error");
+  }
+
+  /** Closes a socket; if it made the device online, tells the account's presence object. */
+  private closeSocket(ws: WebSocket, code: number, reason: string): void {
+    const state = ws.deserializeAttachment() as SocketState | null;
+    if (state?.foreground) {
+      state.foreground = false;
+      ws.serializeAttachment(state);
+      this.announce(state, false);
+    }
+    closeQuietly(ws, code, reason);
+  }
+
+  /** Reports this device online/offline to its account's PresenceRoom (best effort, not awaited). */
+  private announce(device: Address, online: boolean): void {
+    this.ctx.waitUntil(
+      this.env.PRESENCE_ROOM.getByName(`a:${device.account_id}`)
+        .setDeviceOnline(device.account_id, device.device_id, online)
+        .catch((err) => console.error(JSON.stringify({ level: "warn", event: "presence_update_failed", error: String(err) }))),
+    );
+  }
+
+  private socketAlive(ws: WebSocket, state: SocketState, now: number): boolean {
+    const pinged = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0;
+    return ws.readyState === WebSocket.OPEN && now - Math.max(pinged, state.heard_at) <= DEAD_AFTER_MS;
+  }
+
+  /** Whether the device is online now: a live socket with the app in the foreground. */
+  isOnline(): boolean {
+    const now = Date.now();
+    return this.ctx.getWebSockets().some((ws) => {
+      const state = ws.deserializeAttachment() as SocketState | null;
+      return state !== null && state.foreground && this.socketAlive(ws, state, now);
+    });
+  }
+
+  /** Closes foreground sockets that stopped pinging; true if a live foreground socket remains. */
+  private checkLiveness(now: number): boolean {
+    let foreground = false;
+    for (const ws of this.ctx.getWebSockets()) {
+      const state = ws.deserializeAttachment() as SocketState | null;
+      if (!state?.foreground) continue;
+      if (this.socketAlive(ws, state, now)) foreground = true;
+      else this.closeSocket(ws, CLOSE_DEAD, "no keep-alive");
+    }
+    return foreground;
   }
 
   /** Runs a request made over the socket and answers with the status/body HTTP would give. */

@@ -14,6 +14,7 @@ import { deviceRoutes } from "./routes/devices";
 import { healthRoutes } from "./routes/health";
 import { keyRoutes } from "./routes/keys";
 import { messageRoutes } from "./routes/messages";
+import { presenceRoutes } from "./routes/presence";
 
 /** Turns zod validation failures into one readable 400 listing each problem and where it is. */
 function validationHook(result: { success: boolean; error?: { issues: { path: PropertyKey[]; message: string }[] }; target?: string }) {
@@ -51,7 +52,8 @@ export function createApp() {
     .route("/v1", authRoutes)
     .route("/v1", deviceRoutes)
     .route("/v1", keyRoutes)
-    .route("/v1", messageRoutes);
+    .route("/v1", messageRoutes)
+    .route("/v1", presenceRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",

@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { ErrorBodySchema } from "./common";
 import { ChatId, ChatSeq, InboxEntry, SendAck, SendMessage } from "./messages";
+import { AppStateFrame } from "./presence";
 
 /** Frames larger than this are refused: a send of 16 envelopes of 96 KiB in base64, plus framing. */
 export const MAX_FRAME_BYTES = 2 * 1024 * 1024 + 512 * 1024;
@@ -22,6 +23,7 @@ export const ClientFrame = z.discriminatedUnion("type", [
   }),
   z.strictObject({ type: z.literal("send"), req_id: ReqId, message: SendMessage }),
   z.strictObject({ type: z.literal("read"), req_id: ReqId, chat_id: ChatId, up_to_seq: ChatSeq }),
+  AppStateFrame,
 ]);
 
 export const ServerFrame = z.discriminatedUnion("type", [

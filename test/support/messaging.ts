@@ -51,18 +51,16 @@ export async function send(from: Addressable, to: string, recipients: Recipient[
   return call("POST", "/v1/messages", { token: from.token, body: { to, msg_id: msgId, envelopes: envelopesFor(msgId, recipients) } });
 }
 
-/** A device's inbox socket, recording every frame it receives. */
-export class InboxSocket {
-  readonly frames: ServerFrameBody[] = [];
-  readonly raw: string[] = [];
+/** A WebSocket to the Worker that records every JSON frame it receives and can wait for them. */
+export class TestSocket<F> {
+  readonly frames: F[] = [];
   closed: { code: number; reason: string } | null = null;
   private listeners: (() => void)[] = [];
 
-  private constructor(readonly ws: WebSocket) {
+  protected constructor(readonly ws: WebSocket) {
     ws.addEventListener("message", (event) => {
       const text = typeof event.data === "string" ? event.data : "";
-      this.raw.push(text);
-      if (text !== "pong") this.frames.push(JSON.parse(text) as ServerFrameBody);
+      if (text !== "pong") this.frames.push(JSON.parse(text) as F);
       this.notify();
     });
     ws.addEventListener("close", (event) => {
@@ -71,21 +69,14 @@ export class InboxSocket {
     });
   }
 
-  static async open(device: { token: string }, cursor?: number): Promise<InboxSocket> {
-    const socket = await InboxSocket.connect(device.token, cursor);
-    if (!(socket instanceof InboxSocket)) throw new Error(`upgrade refused: ${socket.status} ${JSON.stringify(socket.body)}`);
-    return socket;
-  }
-
-  /** Connects, or returns the refusal (status and JSON body) when the upgrade is not accepted. */
-  static async connect(token: string | null, cursor?: number): Promise<InboxSocket | { status: number; body: any }> {
-    const params = new URLSearchParams();
-    if (token !== null) params.set("token", token);
-    if (cursor !== undefined) params.set("cursor", String(cursor));
-    const res = await exports.default.fetch(`http://parley.test/v1/socket?${params}`, { headers: { upgrade: "websocket" } });
+  /** Upgrades `path` (token in the query), or returns the refusal (status and JSON body). */
+  protected static async upgrade(path: string, token: string | null, params: Record<string, string> = {}): Promise<WebSocket | { status: number; body: any }> {
+    const query = new URLSearchParams(params);
+    if (token !== null) query.set("token", token);
+    const res = await exports.default.fetch(`http://parley.test${path}?${query}`, { headers: { upgrade: "websocket" } });
     if (!res.webSocket) return { status: res.status, body: await res.json() };
     res.webSocket.accept();
-    return new InboxSocket(res.webSocket);
+    return res.webSocket;
   }
 
   private notify(): void {
@@ -104,6 +95,33 @@ export class InboxSocket {
         setTimeout(resolve, 50);
       });
     }
+  }
+
+  sendFrame(frame: unknown): void {
+    this.ws.send(typeof frame === "string" ? frame : JSON.stringify(frame));
+  }
+
+  close(): void {
+    try {
+      this.ws.close(1000, "test done");
+    } catch {
+      // already closed
+    }
+  }
+}
+
+/** A device's inbox socket. */
+export class InboxSocket extends TestSocket<ServerFrameBody> {
+  static async open(device: { token: string }, cursor?: number): Promise<InboxSocket> {
+    const socket = await InboxSocket.connect(device.token, cursor);
+    if (!(socket instanceof InboxSocket)) throw new Error(`upgrade refused: ${socket.status} ${JSON.stringify(socket.body)}`);
+    return socket;
+  }
+
+  /** Connects, or returns the refusal (status and JSON body) when the upgrade is not accepted. */
+  static async connect(token: string | null, cursor?: number): Promise<InboxSocket | { status: number; body: any }> {
+    const ws = await TestSocket.upgrade("/v1/socket", token, cursor === undefined ? {} : { cursor: String(cursor) });
+    return ws instanceof WebSocket ? new InboxSocket(ws) : ws;
   }
 
   entries(): InboxEntryBody[] {
@@ -132,10 +150,6 @@ export class InboxSocket {
     return this.entries();
   }
 
-  sendFrame(frame: unknown): void {
-    this.ws.send(typeof frame === "string" ? frame : JSON.stringify(frame));
-  }
-
   ack(cursor: number): void {
     this.sendFrame({ type: "ack", cursor });
   }
@@ -152,11 +166,4 @@ export class InboxSocket {
     return result!;
   }
 
-  close(): void {
-    try {
-      this.ws.close(1000, "test done");
-    } catch {
-      // already closed
-    }
-  }
 }
