@@ -7,6 +7,7 @@
  */
 import { ParleyApiError, TransportError } from "../client/index";
 import { chats } from "./commands/chats";
+import { presence, privacy, typing } from "./commands/presence";
 import { read } from "./commands/read";
 import { recv } from "./commands/recv";
 import { register } from "./commands/register";
@@ -20,6 +21,9 @@ const COMMANDS: Record<string, { usage: string; run: (ctx: CliContext, args: str
   recv: { usage: "recv [--timeout SECONDS]", run: recv },
   read: { usage: "read <chat_id>", run: read },
   chats: { usage: "chats", run: chats },
+  presence: { usage: "presence <handle>", run: presence },
+  typing: { usage: "typing <handle> [typing|recording|stopped]", run: typing },
+  privacy: { usage: "privacy [--last-seen V] [--online V]   (V: everyone|contacts|nobody)", run: privacy },
 };
 
 function usage(): string {

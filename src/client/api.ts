@@ -15,6 +15,7 @@ import {
 } from "../protocol/accounts";
 import { PrekeyBundle, PrekeyCount, type PrekeyUpload, type SignedPrekey } from "../protocol/keys";
 import { MessageReceipts, SendAck, type SendMessage } from "../protocol/messages";
+import { PresenceStatus, PrivacySettings, type PrivacyUpdate } from "../protocol/presence";
 import { ParleyApiError, TransportError } from "./errors";
 
 export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
@@ -142,12 +143,32 @@ export class ApiClient {
     return this.request("GET", `/v1/chats/${chatId}/messages/${chatSeq}/receipts`, MessageReceipts);
   }
 
+  presence(accountId: string) {
+    return this.request("GET", `/v1/presence/${encodeURIComponent(accountId)}`, PresenceStatus);
+  }
+
+  privacy() {
+    return this.request("GET", "/v1/privacy", PrivacySettings);
+  }
+
+  setPrivacy(update: z.input<typeof PrivacyUpdate>) {
+    return this.request("PUT", "/v1/privacy", PrivacySettings, update);
+  }
+
   /** ws:// or wss:// URL of the device socket (the token goes in the query: browsers cannot set headers). */
   socketUrl(token: string, cursor: number): string {
-    const url = new URL(`${this.baseUrl}/v1/socket`);
+    return this.wsUrl("/v1/socket", { token, cursor: String(cursor) });
+  }
+
+  /** ws:// or wss:// URL of a chat's presence socket. */
+  presenceSocketUrl(token: string, chatId: string): string {
+    return this.wsUrl(`/v1/chats/${chatId}/presence`, { token });
+  }
+
+  private wsUrl(path: string, params: Record<string, string>): string {
+    const url = new URL(`${this.baseUrl}${path}`);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-    url.searchParams.set("token", token);
-    url.searchParams.set("cursor", String(cursor));
+    for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
     return url.toString();
   }
 }

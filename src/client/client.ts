@@ -21,6 +21,7 @@ import { createDeviceKeys, createPrekeyBatch, PREKEY_LOW_WATER } from "./device-
 import { ParleyApiError, TransportError } from "./errors";
 import { type ClientEvent, type ClientEventOf, type ClientEventType, Emitter } from "./events";
 import { decodePayload, encodePayload } from "./payload";
+import { PresenceSubscription } from "./presence";
 import { SessionManager } from "./sessions";
 import { InboxConnection, type WebSocketConstructor } from "./socket";
 import { type AccountRecord, type ChatSummary, ClientStore, type OutboxItem } from "./store/client-store";
@@ -66,6 +67,8 @@ export class Client {
   private drainedOnce: Promise<void>;
   private markDrained!: () => void;
   private closed = false;
+  private appState: "foreground" | "background" = "foreground";
+  private readonly presence = new Map<string, PresenceSubscription>();
 
   private constructor(
     private readonly options: ClientOptions,
@@ -148,14 +151,14 @@ export class Client {
   /** Opens the inbox socket (reconnecting by itself), flushes the outbox and tops up prekeys. */
   connect(): void {
     if (this.connection) return;
-    const WebSocketImpl = this.options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-    if (!WebSocketImpl) throw new Error("no WebSocket implementation: pass options.WebSocket");
+    const WebSocketImpl = this.webSocketImpl();
     const provider = this.tokenProvider();
     this.connection = new InboxConnection({
       WebSocket: WebSocketImpl,
       url: async (cursor) => this.api.socketUrl(await provider.token(), cursor),
       cursor: () => this.store.getCursor(),
       onEntries: (entries) => this.receive(entries),
+      onOpen: (send) => send({ type: "app_state", state: this.appState }),
       onQueueEmpty: () => {
         this.markDrained();
         this.emit({ type: "queue_empty" });
@@ -393,9 +396,69 @@ export class Client {
     return Object.values(await this.store.getChats()).sort((a, b) => (b.last?.at ?? 0) - (a.last?.at ?? 0));
   }
 
+  // ---- presence and typing -------------------------------------------------------------------------
+
+  /**
+   * Tells the server whether the app is in the foreground: this device counts as online only then
+   * (and while its socket is alive). Sent again on every reconnect.
+   */
+  setAppState(state: "foreground" | "background"): void {
+    this.appState = state;
+    this.connection?.send({ type: "app_state", state });
+  }
+
+  /**
+   * Watches a chat while it is open: `presence` events for its members, `typing` events. Resolves
+   * when subscribed; call the returned function to stop.
+   */
+  async subscribePresence(chatId: string): Promise<() => void> {
+    let subscription = this.presence.get(chatId);
+    if (!subscription) {
+      const provider = this.tokenProvider();
+      subscription = new PresenceSubscription(chatId, {
+        WebSocket: this.webSocketImpl(),
+        url: async () => this.api.presenceSocketUrl(await provider.token(), chatId),
+        emit: (event) => this.emit(event),
+      });
+      this.presence.set(chatId, subscription);
+    }
+    await subscription.ready();
+    return () => {
+      subscription.close();
+      this.presence.delete(chatId);
+    };
+  }
+
+  /** Sends this device's typing state to a chat (subscribing to it if needed). */
+  async setTyping(chatId: string, state: "typing" | "recording" | "stopped" = "typing"): Promise<void> {
+    if (!this.presence.has(chatId)) await this.subscribePresence(chatId);
+    if (!this.presence.get(chatId)!.setTyping(state)) throw new TransportError("the chat's presence socket is not connected");
+  }
+
+  /** An account's online status and last seen (null where privacy hides them). */
+  async presenceOf(handleOrAccount: string) {
+    return this.api.presence(await this.resolve(handleOrAccount));
+  }
+
+  privacy() {
+    return this.api.privacy();
+  }
+
+  setPrivacy(update: { last_seen?: "everyone" | "contacts" | "nobody"; online?: "everyone" | "contacts" | "nobody" }) {
+    return this.api.setPrivacy(update);
+  }
+
+  private webSocketImpl(): WebSocketConstructor {
+    const impl = this.options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (!impl) throw new Error("no WebSocket implementation: pass options.WebSocket");
+    return impl;
+  }
+
   /** Stops the socket and outbox timers; pending processing finishes first. */
   async close(): Promise<void> {
     this.closed = true;
+    for (const subscription of this.presence.values()) subscription.close();
+    this.presence.clear();
     if (this.outboxTimer) clearTimeout(this.outboxTimer);
     await this.connection?.stop();
     this.connection = null;

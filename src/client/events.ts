@@ -1,7 +1,6 @@
 /**
  * @module The events a Client emits, as one discriminated union, and a small typed emitter.
- * `typing` and `presence` are part of the surface now; the server starts producing them with the
- * presence work.
+ * `presence` and `typing` come from chats the app subscribed to (Client.subscribePresence).
  */
 
 export interface DeviceRef {
@@ -27,7 +26,8 @@ export type ClientEvent =
   | { type: "receipt"; chat_id: string; status: "delivered" | "read"; reader: DeviceRef; up_to_seq: number; msg_ids: string[] }
   | { type: "gap"; chat_id: string; sender: DeviceRef; count: number; reason: "expired" | "overflow" }
   | { type: "typing"; chat_id: string; from: DeviceRef; state: "typing" | "recording" | "stopped" }
-  | { type: "presence"; account_id: string; online: boolean; last_seen: number | null }
+  /** online / last_seen are null when privacy settings hide them from you. */
+  | { type: "presence"; account_id: string; online: boolean | null; last_seen: number | null }
   | {
       type: "error";
       /** undecryptable: a message could not be decrypted (the session was reset); send_failed; connection. */

@@ -6,6 +6,7 @@
  * one; Node 20 passes the `ws` package's).
  */
 import { PING_FRAME, PONG_FRAME, ServerFrame } from "../protocol/frames";
+import { backoffDelay } from "./backoff";
 import type { InboxEntryBody } from "../protocol/messages";
 
 /** The subset of the WebSocket API used here (browser, Workers and `ws` all provide it). */
@@ -33,6 +34,8 @@ export interface InboxConnectionOptions {
   /** Processes and persists entries (in order); the connection ACKs them when this resolves. */
   onEntries(entries: InboxEntryBody[]): Promise<void>;
   onQueueEmpty?(): void;
+  /** Called on every (re)connect: frames that set connection state (e.g. app_state) go here. */
+  onOpen?(send: (frame: object) => void): void;
   onStateChange?(state: "connecting" | "open" | "closed"): void;
   /** Terminal: replaced by another connection of this device, or the device was removed. */
   onTerminated?(reason: "replaced" | "device_removed"): void;
@@ -71,6 +74,13 @@ export class InboxConnection {
     await this.chain;
   }
 
+  /** Sends a frame now if connected; false if not (state frames are re-sent by onOpen anyway). */
+  send(frame: object): boolean {
+    if (this.ws?.readyState !== 1) return false;
+    this.ws.send(JSON.stringify(frame));
+    return true;
+  }
+
   /** Resolves when everything received so far has been processed and ACKed. */
   idle(): Promise<void> {
     return this.chain;
@@ -91,6 +101,7 @@ export class InboxConnection {
     ws.onopen = () => {
       this.lastHeard = Date.now();
       this.startTimers(ws);
+      this.options.onOpen?.((frame) => ws.send(JSON.stringify(frame)));
       this.options.onStateChange?.("open");
     };
     ws.onmessage = (event) => {
@@ -151,11 +162,7 @@ export class InboxConnection {
   private scheduleReconnect(): void {
     if (this.stopped) return;
     const { initialMs, maxMs } = this.options.backoff ?? { initialMs: 250, maxMs: 30_000 };
-    const random = this.options.random ?? Math.random;
-    // Full exponential backoff with jitter: spreads a herd of clients after a server restart.
-    const ceiling = Math.min(maxMs, initialMs * 2 ** this.attempt);
-    const delay = ceiling / 2 + random() * (ceiling / 2);
-    this.attempt++;
+    const delay = backoffDelay(this.attempt++, initialMs, maxMs, this.options.random);
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
       void this.open();

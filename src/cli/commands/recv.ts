@@ -1,11 +1,13 @@
 /**
  * @module `parley recv [--timeout SECONDS]`: connects, prints one JSON line per event (message,
- * receipt, gap, error), ACKs what it printed, and exits once the backlog is drained and SECONDS
- * (default 2) pass with no new event.
+ * receipt, gap, error, and typing/presence in the chats this device knows), ACKs what it printed,
+ * and exits once the backlog is drained and SECONDS (default 2) pass with no new event.
  */
 import type { Client, ClientEvent } from "../../client/index";
 import { openClient, type CliContext } from "../context";
 import { CliError, emit, info } from "../output";
+
+const MAX_WATCHED_CHATS = 20;
 
 export async function recv(ctx: CliContext, args: string[]): Promise<void> {
   let timeoutSeconds = 2;
@@ -21,13 +23,15 @@ export async function recv(ctx: CliContext, args: string[]): Promise<void> {
     // Handles are looked up (and cached) in order, so lines keep the order of events.
     printing = printing.then(async () => emit(await describe(client, event)));
   };
-  for (const type of ["message", "receipt", "gap", "error"] as const) client.on(type, print);
+  for (const type of ["message", "receipt", "gap", "error", "typing", "presence"] as const) client.on(type, print);
   client.on("connection", (e) => info(`connection ${e.state}`));
   let terminated = false;
   client.on("error", (e) => {
     if (e.code === "terminated") terminated = true;
   });
   client.connect();
+  // Typing and presence of the most recent chats while receiving (bounded: each is a socket).
+  await Promise.all((await client.chats()).slice(0, MAX_WATCHED_CHATS).map((chat) => client.subscribePresence(chat.chat_id)));
   await Promise.race([client.drained(), waitFor(() => terminated)]);
   lastEvent = Math.max(lastEvent, Date.now());
   await waitFor(() => terminated || Date.now() - lastEvent >= timeoutSeconds * 1000);
@@ -65,6 +69,10 @@ async function describe(client: Client, event: ClientEvent): Promise<Record<stri
       };
     case "gap":
       return { type: "gap", chat_id: event.chat_id, from: await client.handleOf(event.sender.account_id), count: event.count, reason: event.reason };
+    case "typing":
+      return { type: "typing", chat_id: event.chat_id, from: await client.handleOf(event.from.account_id), from_device: event.from.device_id, state: event.state };
+    case "presence":
+      return { type: "presence", account_id: event.account_id, handle: await client.handleOf(event.account_id), online: event.online, last_seen: event.last_seen };
     default:
       return { ...event };
   }
