@@ -162,3 +162,27 @@ describe("receiving", () => {
     await Promise.all([alice.close(), bob.close(), mallory.close()]);
   }, 90_000);
 });
+
+describe("presence", () => {
+  it("shows a peer coming online and typing, through subscribePresence", async () => {
+    const alice = await registered("alice");
+    const bob = await registered("bob");
+    const ack = await alice.send(bob.account.handle, "hi");
+    const events: ClientEvent[] = [];
+    bob.on("presence", (e) => events.push(e));
+    bob.on("typing", (e) => events.push(e));
+    await bob.subscribePresence(ack.chat_id);
+    await waitFor(() => events.find((e) => e.type === "presence" && e.account_id === alice.account.account_id && e.online === false), "snapshot");
+
+    alice.connect();
+    await alice.drained();
+    await waitFor(() => events.find((e) => e.type === "presence" && e.online === true), "alice online");
+    await alice.setTyping(ack.chat_id, "typing");
+    const typing = await waitFor(() => events.find((e) => e.type === "typing"), "typing");
+    expect(typing).toEqual({ type: "typing", chat_id: ack.chat_id, from: { account_id: alice.account.account_id, device_id: 1 }, state: "typing" });
+
+    alice.setAppState("background");
+    await waitFor(() => events.find((e) => e.type === "presence" && e.online === false && e.last_seen !== null), "alice offline");
+    await Promise.all([alice.close(), bob.close()]);
+  }, 60_000);
+});
