@@ -16,6 +16,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { loadConfig } from "../src/config";
+import { describeError, logEvent } from "../src/log";
 import type { Env } from "../src/env";
 import { inboxStub } from "../src/inbox";
 import {
@@ -442,7 +443,7 @@ export class ChatRoom extends DurableObject<Env> {
         // Rows of this device with id <= maxId were all in this round (ids only grow).
         this.sql.exec(`DELETE FROM pending WHERE account_id = ? AND device_id = ? AND id <= ?`, batch.address.account_id, batch.address.device_id, batch.maxId);
       } else {
-        console.error(JSON.stringify({ level: "warn", event: "fanout_failed", device: deviceKey(batch.address), error: String(result.reason) }));
+        logEvent("warn", "fanout_failed", { device: deviceKey(batch.address), error: describeError(result.reason) });
       }
     });
     if (rows.length === FLUSH_BATCH_ROWS) this.flushAgain = true;

@@ -16,6 +16,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { loadConfig } from "../src/config";
+import { describeError, logEvent } from "../src/log";
 import type { Env } from "../src/env";
 import { ApiError, errorBody, toApiError } from "../src/errors";
 import { recordRead, sendDirectMessage } from "../src/messaging/send";
@@ -393,7 +394,7 @@ export class DeviceInbox extends DurableObject<Env> {
         return;
       }
       case "send":
-        return this.answer(ws, frame.req_id, async () => [200, await sendDirectMessage(this.env, principal, frame.message)]);
+        return this.answer(ws, frame.req_id, async () => [200, await sendDirectMessage(this.env, principal, frame.message, `socket:${frame.req_id}`)]);
       case "read":
         return this.answer(ws, frame.req_id, async () => {
           await recordRead(this.env, principal, frame.chat_id, frame.up_to_seq);
@@ -426,7 +427,7 @@ export class DeviceInbox extends DurableObject<Env> {
     this.ctx.waitUntil(
       this.env.PRESENCE_ROOM.getByName(`a:${device.account_id}`)
         .setDeviceOnline(device.account_id, device.device_id, online)
-        .catch((err) => console.error(JSON.stringify({ level: "warn", event: "presence_update_failed", error: String(err) }))),
+        .catch((err) => logEvent("warn", "presence_update_failed", { error: describeError(err) })),
     );
   }
 
@@ -518,7 +519,7 @@ export class DeviceInbox extends DurableObject<Env> {
           this.sql.exec(`DELETE FROM outgoing_receipts WHERE chat_id = ? AND up_to_seq = ?`, chat_id, up_to_seq);
         } catch (err) {
           failed = true;
-          console.error(JSON.stringify({ level: "warn", event: "receipt_flush_failed", chat_id, error: String(err) }));
+          logEvent("warn", "receipt_flush_failed", { chat_id, error: describeError(err) });
         }
       }),
     );

@@ -8,6 +8,7 @@ import { bodyLimit } from "hono/body-limit";
 import type { AppEnv } from "./app-env";
 import { ApiError, errorResponse } from "./errors";
 import { MAX_JSON_BODY_BYTES, MAX_MESSAGE_BODY_BYTES } from "./limits";
+import { logEvent } from "./log";
 import { accountRoutes } from "./routes/accounts";
 import { authRoutes } from "./routes/auth";
 import { deviceRoutes } from "./routes/devices";
@@ -27,6 +28,23 @@ function validationHook(result: { success: boolean; error?: { issues: { path: Pr
 
 export function createApp() {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+
+  // Request id (the edge's cf-ray when present) on the context, the response and every log line;
+  // one log line per request with the matched route, never the URL (socket URLs carry tokens).
+  app.use("*", async (c, next) => {
+    const requestId = c.req.header("cf-ray") ?? crypto.randomUUID();
+    c.set("requestId", requestId);
+    const started = Date.now();
+    await next();
+    c.header("x-request-id", requestId);
+    logEvent(c.res.status >= 500 ? "error" : "info", "request", {
+      request_id: requestId,
+      method: c.req.method,
+      route: c.req.routePath,
+      status: c.res.status,
+      ms: Date.now() - started,
+    });
+  });
 
   app.use("/v1/*", async (c, next) => {
     const type = c.req.header("content-type");

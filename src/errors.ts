@@ -4,8 +4,10 @@
  * bug and becomes a logged 500 `internal` without internals in the body.
  */
 import type { Context } from "hono";
+import type { AppEnv } from "./app-env";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { describeError, logEvent } from "./log";
 
 export const ERROR_STATUS = {
   invalid_request: 400,
@@ -78,10 +80,10 @@ export function toApiError(err: unknown): ApiError {
   return new ApiError("internal", "internal error");
 }
 
-export function errorResponse(c: Context, err: unknown): Response {
+export function errorResponse(c: Context<AppEnv>, err: unknown): Response {
   const apiError = toApiError(err);
   if (apiError.status >= 500) {
-    console.error(JSON.stringify({ level: "error", code: apiError.code, message: apiError.message, cause: String(err) }));
+    logEvent("error", "request_failed", { request_id: c.get("requestId"), code: apiError.code, message: apiError.message, cause: describeError(err) });
   }
   if (apiError.retryAfterSeconds !== undefined) c.header("Retry-After", String(apiError.retryAfterSeconds));
   return c.json(errorBody(apiError), apiError.status);

@@ -7,10 +7,11 @@
 import type { DevicePrincipal } from "../auth/tokens";
 import type { Env } from "../env";
 import { ApiError } from "../errors";
+import { logEvent } from "../log";
 import { directChatId } from "../protocol/chat-ids";
 import type { SendAckBody, SendMessageBody } from "../protocol/messages";
 
-export async function sendDirectMessage(env: Env, sender: DevicePrincipal, message: SendMessageBody): Promise<SendAckBody> {
+export async function sendDirectMessage(env: Env, sender: DevicePrincipal, message: SendMessageBody, requestId: string): Promise<SendAckBody> {
   const { success } = await env.SEND_RATE_LIMITER.limit({ key: `${sender.accountId}.${sender.deviceId}` });
   if (!success) throw new ApiError("rate_limited", "sending too fast; slow down", undefined, 10);
 
@@ -21,6 +22,14 @@ export async function sendDirectMessage(env: Env, sender: DevicePrincipal, messa
     sender: { account_id: sender.accountId, device_id: sender.deviceId },
     msg_id: message.msg_id,
     envelopes: message.envelopes,
+  });
+  logEvent("info", "message_submitted", {
+    request_id: requestId,
+    msg_id: message.msg_id,
+    chat_id: chatId,
+    envelopes: message.envelopes.length,
+    outcome: result.ok ? (result.ack.duplicate ? "duplicate" : "accepted") : result.code,
+    chat_seq: result.ok ? result.ack.chat_seq : null,
   });
   if (result.ok) return result.ack;
   switch (result.code) {

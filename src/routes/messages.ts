@@ -79,7 +79,7 @@ const socketRoute = createRoute({
 });
 
 export const messageRoutes = new OpenAPIHono<AppEnv>()
-  .openapi(sendRoute, async (c) => c.json(await sendDirectMessage(c.env, c.get("principal"), c.req.valid("json")), 200))
+  .openapi(sendRoute, async (c) => c.json(await sendDirectMessage(c.env, c.get("principal"), c.req.valid("json"), c.get("requestId")), 200))
   .openapi(readRoute, async (c) => {
     const { chat_id, up_to_seq } = c.req.valid("json");
     await recordRead(c.env, c.get("principal"), chat_id, up_to_seq);

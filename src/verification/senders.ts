@@ -8,6 +8,7 @@
  */
 import type { Config } from "../config";
 import { ApiError } from "../errors";
+import { logEvent } from "../log";
 import { utf8 } from "../protocol/encoding";
 
 export interface VerificationMessage {
@@ -23,7 +24,9 @@ export interface VerificationSender {
 
 export const devSender: VerificationSender = {
   async send({ handle, code }) {
-    console.log(JSON.stringify({ level: "info", event: "verification_code_dev", handle, code }));
+    // The code itself is returned to the caller (dev only) and never logged.
+    logEvent("info", "verification_code_issued", { sender: "dev" });
+    void handle;
     return { devCode: code };
   },
 };

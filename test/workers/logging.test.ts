@@ -1,0 +1,64 @@
+/**
+ * Logs: every request gets a request id (also in the response), sends log their msg_id for
+ * correlation, and nothing secret or private ever reaches a log line: no tokens, no verification
+ * codes, no ciphertext, no signatures.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { call, login, register } from "../support/identity";
+import { asRecipient, envelopesFor, InboxSocket, newMsgId } from "../support/messaging";
+
+let lines: string[] = [];
+
+beforeEach(() => {
+  lines = [];
+  // The Worker and its Durable Objects run in this isolate: their console is this console.
+  const capture = (...args: unknown[]) => void lines.push(args.map(String).join(" "));
+  vi.spyOn(console, "log").mockImplementation(capture);
+  vi.spyOn(console, "error").mockImplementation(capture);
+  vi.spyOn(console, "warn").mockImplementation(capture);
+});
+
+afterEach(() => vi.restoreAllMocks());
+
+function parsed(): Record<string, unknown>[] {
+  return lines.flatMap((l) => {
+    try {
+      return [JSON.parse(l) as Record<string, unknown>];
+    } catch {
+      return [];
+    }
+  });
+}
+
+describe("logs", () => {
+  it("correlate requests and messages and never contain tokens, codes or ciphertext", async () => {
+    const started = await call("POST", "/v1/verifications", { body: { handle: `logger${Math.floor(Math.random() * 1e6)}` } });
+    const code = started.body.dev_code as string;
+    const alice = await register();
+    const bob = await register();
+    const fresh = await login(alice);
+    const msgId = newMsgId();
+    const envelopes = envelopesFor(msgId, [asRecipient(bob)]);
+    const sent = await call("POST", "/v1/messages", { token: fresh.body.token, body: { to: bob.accountId, msg_id: msgId, envelopes } });
+    expect(sent.status).toBe(200);
+    expect(sent.headers.get("x-request-id")).toMatch(/.+/);
+    const socket = await InboxSocket.open(bob);
+    await socket.drain();
+    socket.close();
+    expect((await call("GET", "/v1/devices", { token: "pt1.forged.token" })).status).toBe(401);
+
+    const secrets = [code, alice.token, bob.token, fresh.body.token as string, envelopes[0]!.content, alice.identityKey];
+    for (const line of lines) for (const secret of secrets) expect(line.includes(secret), `a log line contains a secret: ${line}`).toBe(false);
+
+    const entries = parsed();
+    const sendLine = entries.find((e) => e.event === "request" && e.route === "/v1/messages");
+    expect(sendLine).toMatchObject({ method: "POST", status: 200, request_id: sent.headers.get("x-request-id") });
+    expect(entries.find((e) => e.event === "message_submitted" && e.msg_id === msgId)).toMatchObject({
+      request_id: sent.headers.get("x-request-id"),
+      outcome: "accepted",
+      chat_seq: 1,
+    });
+    // Socket URLs carry the token in the query: the log names the route, not the URL.
+    expect(entries.some((e) => e.event === "request" && e.route === "/v1/socket")).toBe(true);
+  });
+});
