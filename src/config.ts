@@ -43,7 +43,8 @@ const ConfigSchema = z
 
 export type Config = z.infer<typeof ConfigSchema>;
 
-const ENV_NAMES: Record<keyof Config, string> = {
+/** The environment variable behind each setting (docs/OPERATIONS.md lists them all; a test checks). */
+export const ENV_NAMES: Record<keyof Config, string> = {
   environment: "PARLEY_ENV",
   verificationSender: "VERIFICATION_SENDER",
   verificationWebhookUrl: "VERIFICATION_WEBHOOK_URL",
