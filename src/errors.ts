@@ -34,6 +34,7 @@ export const ERROR_STATUS = {
   config_invalid: 500,
   upstream_failed: 502,
   delivery_pending: 503,
+  unavailable: 503,
 } as const satisfies Record<string, ContentfulStatusCode>;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
@@ -77,6 +78,11 @@ function fromHttpException(err: HTTPException): ApiError {
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
   if (err instanceof HTTPException) return fromHttpException(err);
+  // A Durable Object reset (deploy, restart) or overload: the request is safe to retry later.
+  const flags = err as { retryable?: unknown; overloaded?: unknown } | null;
+  if (flags?.retryable === true || flags?.overloaded === true) {
+    return new ApiError("unavailable", "temporarily unavailable, retry the request", undefined, 1);
+  }
   return new ApiError("internal", "internal error");
 }
 

@@ -163,6 +163,42 @@ describe("restarts", () => {
   });
 });
 
+describe("deploys during traffic", () => {
+  it("loses and duplicates nothing when every object restarts while messages are in flight", async () => {
+    const [alice, bob] = await pair();
+    const socket = await InboxSocket.open(bob);
+    await socket.drain();
+    // A client outbox: each message retried with its msg_id until the server acks it.
+    const sendUntilAcked = async (msgId: string) => {
+      for (let attempt = 0; ; attempt++) {
+        const res = await send(alice, bob.accountId, [asRecipient(bob)], msgId);
+        if (res.status === 200) return res.body as { chat_seq: number };
+        // A restart mid-request is a server error, never a client error. (In production the
+        // runtime flags such errors .retryable and they map to 503; the test pool's abort does not.)
+        expect(res.status, JSON.stringify(res.body)).toBeGreaterThanOrEqual(500);
+        expect(attempt).toBeLessThan(10);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    };
+    const ids = Array.from({ length: 40 }, () => newMsgId());
+    const inFlight = ids.map((id, i) => new Promise((resolve) => setTimeout(resolve, i * 5)).then(() => sendUntilAcked(id)));
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    await abortAllDurableObjects(); // the "deploy"
+    const acks = await Promise.all(inFlight);
+    expect(new Set(acks.map((a) => a.chat_seq)).size).toBe(40);
+
+    // The socket was dropped; the client reconnects from its cursor (0: it ACKed nothing).
+    await socket.until(() => socket.closed !== null, "socket dropped by the restart");
+    const again = await InboxSocket.open(bob, 0);
+    await again.drain();
+    const received = again.messages().map((m) => m.msg_id);
+    expect(received.length).toBe(40);
+    expect(new Set(received)).toEqual(new Set(ids));
+    expect(again.messages().map((m) => m.chat_seq)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    again.close();
+  });
+});
+
 describe("device-set check", () => {
   it("answers 409 with missing and extra devices, and 410 with stale ones; the same msg_id then succeeds", async () => {
     const [alice, bob] = await pair();
