@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import type { Env } from "./env";
+import { CONFIG_ENV_NAMES } from "./config-names";
 import { ApiError } from "./errors";
 
 const ConfigSchema = z
@@ -43,18 +44,8 @@ const ConfigSchema = z
 
 export type Config = z.infer<typeof ConfigSchema>;
 
-/** The environment variable behind each setting (docs/OPERATIONS.md lists them all; a test checks). */
-export const ENV_NAMES: Record<keyof Config, string> = {
-  environment: "PARLEY_ENV",
-  verificationSender: "VERIFICATION_SENDER",
-  verificationWebhookUrl: "VERIFICATION_WEBHOOK_URL",
-  verificationWebhookSecret: "VERIFICATION_WEBHOOK_SECRET",
-  authTokenSecret: "AUTH_TOKEN_SECRET",
-  authTokenTtlSeconds: "AUTH_TOKEN_TTL_SECONDS",
-  inboxRetentionDays: "INBOX_RETENTION_DAYS",
-  inboxMaxEntries: "INBOX_MAX_ENTRIES",
-  inboxMaxBytes: "INBOX_MAX_BYTES",
-};
+/** The environment variable behind each setting (the full list lives in ./config-names.ts). */
+const ENV_NAMES: Record<keyof Config, string> = CONFIG_ENV_NAMES;
 
 const cache = new WeakMap<object, Config>();
 

@@ -6,7 +6,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ENV_NAMES } from "../../src/config";
+import { CONFIG_ENV_NAMES as ENV_NAMES } from "../../src/config-names";
 
 const root = join(import.meta.dirname, "..", "..");
 

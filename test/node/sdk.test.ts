@@ -3,33 +3,20 @@
  * inbox redelivers it, an undecryptable message reported (never silently dropped) without blocking
  * the inbox, and a broken session re-established by the next exchange.
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import WebSocket from "ws";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ApiClient } from "../../src/client/api";
 import { Client, type ClientEvent, type ClientEventOf, MemoryKeyValueStore, type WebSocketConstructor } from "../../src/client/index";
 import { signAuthChallenge } from "../../src/client/crypto/auth-challenge";
 import { ProtocolStore } from "../../src/client/store/protocol-store";
 import type { KeyValueStore } from "../../src/client/store/types";
 import { fromBase64, toBase64 } from "../../src/protocol/encoding";
-import { freePort, LocalServer } from "./support/server";
+import { serverForThisFile } from "./support/suite-server";
 
-let server: LocalServer;
-let workDir: string;
+const fixture = serverForThisFile("sdk");
 const WS = WebSocket as unknown as WebSocketConstructor;
 
-beforeAll(async () => {
-  workDir = await mkdtemp(join(tmpdir(), "parley-sdk-"));
-  server = new LocalServer(await freePort(), join(workDir, "state"));
-  await server.start();
-}, 120_000);
-
-afterAll(async () => {
-  await server?.stop();
-  if (workDir) await rm(workDir, { recursive: true, force: true });
-}, 60_000);
+const serverUrl = () => fixture.server().url;
 
 let counter = 0;
 function handle(name: string): string {
@@ -38,7 +25,7 @@ function handle(name: string): string {
 }
 
 async function registered(name: string, store: KeyValueStore = new MemoryKeyValueStore()): Promise<Client> {
-  return Client.register({ server: server.url, store, handle: handle(name), WebSocket: WS });
+  return Client.register({ server: serverUrl(), store, handle: handle(name), WebSocket: WS });
 }
 
 /** Connects and collects events until the backlog is drained and processed. */
@@ -82,14 +69,14 @@ describe("receiving", () => {
         super.send(data as string);
       }
     }
-    const firstRun = await Client.open({ server: server.url, store: forgetful, WebSocket: AckDroppingWebSocket as unknown as WebSocketConstructor });
+    const firstRun = await Client.open({ server: serverUrl(), store: forgetful, WebSocket: AckDroppingWebSocket as unknown as WebSocketConstructor });
     const first = await receiveAll(firstRun);
     expect(messagesOf(first).map((m) => m.text)).toEqual(["one", "two", "three"]);
     await firstRun.close();
 
     // Alice sends one more; bob's second run gets the redelivered three plus the new one.
     await alice.send(bob.account.handle, "four");
-    const secondRun = await Client.open({ server: server.url, store: bobStore, WebSocket: WS });
+    const secondRun = await Client.open({ server: serverUrl(), store: bobStore, WebSocket: WS });
     const second = await receiveAll(secondRun);
     expect(messagesOf(second).map((m) => m.text)).toEqual(["four"]);
     // The redelivered three were recognised as seen: not re-emitted, and not mistaken for replays.
@@ -108,7 +95,7 @@ describe("receiving", () => {
 
     // Mallory sends garbage that claims to be a ratchet message: no session can open it.
     const malloryIdentity = await new ProtocolStore(malloryStore).getIdentity();
-    const raw = new ApiClient(server.url);
+    const raw = new ApiClient(serverUrl());
     raw.useTokens({
       token: async () => {
         const c = await raw.challenge(mallory.account.account_id, 1);
