@@ -47,6 +47,26 @@ async function waitFor<T>(read: () => T | undefined, what: string, timeoutMs = 1
   }
 }
 
+/** A bare API client authenticated as a registered device (for requests the SDK would not make). */
+async function rawApi(store: KeyValueStore, accountId: string): Promise<ApiClient> {
+  const identity = await new ProtocolStore(store).getIdentity();
+  const raw = new ApiClient(serverUrl());
+  let token: string | null = null;
+  raw.useTokens({
+    token: async () => {
+      if (token) return token;
+      const c = await raw.challenge(accountId, 1);
+      const signature = await signAuthChallenge(identity, fromBase64(c.challenge)!);
+      token = (await raw.token({ account_id: accountId, device_id: 1, challenge: c.challenge, signature: toBase64(signature) })).token;
+      return token;
+    },
+    invalidate: () => {
+      token = null;
+    },
+  });
+  return raw;
+}
+
 const messagesOf = (events: ClientEvent[]) => events.filter((e): e is ClientEventOf<"message"> => e.type === "message");
 
 describe("receiving", () => {
@@ -94,16 +114,7 @@ describe("receiving", () => {
     const mallory = await registered("mallory", malloryStore);
 
     // Mallory sends garbage that claims to be a ratchet message: no session can open it.
-    const malloryIdentity = await new ProtocolStore(malloryStore).getIdentity();
-    const raw = new ApiClient(serverUrl());
-    raw.useTokens({
-      token: async () => {
-        const c = await raw.challenge(mallory.account.account_id, 1);
-        const signature = await signAuthChallenge(malloryIdentity, fromBase64(c.challenge)!);
-        return (await raw.token({ account_id: mallory.account.account_id, device_id: 1, challenge: c.challenge, signature: toBase64(signature) })).token;
-      },
-      invalidate: () => {},
-    });
+    const raw = await rawApi(malloryStore, mallory.account.account_id);
     const bobDevices = await raw.bundle(bob.account.account_id);
     const garbageId = crypto.randomUUID();
     await raw.send({
@@ -173,3 +184,39 @@ describe("presence", () => {
     await Promise.all([alice.close(), bob.close()]);
   }, 60_000);
 });
+
+describe("prekeys", () => {
+  it("replenishes one-time prekeys when the server reports few left", async () => {
+    const aliceStore = new MemoryKeyValueStore();
+    const alice = await registered("alice", aliceStore);
+    const bobStore = new MemoryKeyValueStore();
+    const bob = await registered("bob", bobStore);
+    const asAlice = await rawApi(aliceStore, alice.account.account_id);
+    const asBob = await rawApi(bobStore, bob.account.account_id);
+    expect(await asBob.prekeyCount()).toMatchObject({ one_time_prekeys: 100, pq_one_time_prekeys: 20 });
+
+    // Someone fetches bundles until bob is nearly out of one-time keys of both kinds.
+    for (let i = 0; i < 90; i++) await asAlice.bundle(bob.account.account_id);
+    expect(await asBob.prekeyCount()).toMatchObject({ one_time_prekeys: 10, pq_one_time_prekeys: 0, pq_last_resort: true });
+
+    bob.connect();
+    await bob.drained();
+    let counts = await asBob.prekeyCount();
+    for (let i = 0; i < 100 && counts.one_time_prekeys < 100; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      counts = await asBob.prekeyCount();
+    }
+    expect(counts.one_time_prekeys).toBe(110);
+    expect(counts.pq_one_time_prekeys).toBe(20);
+
+    // The new keys are real: a new contact starts a session with one and bob decrypts.
+    const carol = await registered("carol");
+    const received: string[] = [];
+    bob.on("message", (m) => received.push(m.text));
+    await carol.send(bob.account.handle, "hello with a fresh prekey");
+    await waitFor(() => (received.length > 0 ? received : undefined), "bob to receive");
+    expect(received).toEqual(["hello with a fresh prekey"]);
+    await Promise.all([alice.close(), bob.close(), carol.close()]);
+  }, 90_000);
+});
+
