@@ -16,6 +16,7 @@ import { healthRoutes } from "./routes/health";
 import { keyRoutes } from "./routes/keys";
 import { messageRoutes } from "./routes/messages";
 import { presenceRoutes } from "./routes/presence";
+import { pushRoutes } from "./routes/push";
 
 /** Turns zod validation failures into one readable 400 listing each problem and where it is. */
 function validationHook(result: { success: boolean; error?: { issues: { path: PropertyKey[]; message: string }[] }; target?: string }) {
@@ -71,7 +72,8 @@ export function createApp() {
     .route("/v1", deviceRoutes)
     .route("/v1", keyRoutes)
     .route("/v1", messageRoutes)
-    .route("/v1", presenceRoutes);
+    .route("/v1", presenceRoutes)
+    .route("/v1", pushRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",

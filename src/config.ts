@@ -73,3 +73,100 @@ export function loadConfig(env: Env): Config {
   cache.set(env, parsed.data);
   return parsed.data;
 }
+
+// ---- push providers ----------------------------------------------------------------------------
+// Parsed apart from the main configuration: a broken push credential must not take the messaging
+// API down with it. The queue consumer loads it, and a job for a platform whose credentials are
+// missing or invalid fails permanently with a log line naming the variable.
+
+const HttpsUrl = z.url({ protocol: /^https?$/ }).transform((u) => u.replace(/\/+$/, ""));
+const Pem = z.string().regex(/-----BEGIN PRIVATE KEY-----[\s\S]+-----END PRIVATE KEY-----/, "must be a PKCS#8 PEM private key");
+
+const ApnsConfig = z.object({
+  key: Pem,
+  keyId: z.string().regex(/^[A-Z0-9]{10}$/, "APNS_KEY_ID must be the 10-character key id"),
+  teamId: z.string().regex(/^[A-Z0-9]{10}$/, "APNS_TEAM_ID must be the 10-character team id"),
+  topic: z.string().min(1),
+  endpoint: HttpsUrl,
+  sandboxEndpoint: HttpsUrl,
+});
+
+/** The fields of a Google service-account JSON key file that the FCM provider uses. */
+const ServiceAccount = z.object({
+  project_id: z.string().min(1),
+  client_email: z.string().min(3),
+  private_key_id: z.string().min(1).optional(),
+  private_key: Pem,
+  token_uri: HttpsUrl.default("https://oauth2.googleapis.com/token"),
+});
+
+const FcmConfig = z.object({ serviceAccount: ServiceAccount, endpoint: HttpsUrl });
+
+const Base64Url = z.string().regex(/^[A-Za-z0-9_-]+$/, "must be base64url without padding");
+const WebPushConfig = z.object({
+  vapidPublicKey: Base64Url.length(87, "VAPID_PUBLIC_KEY must be the 65-byte uncompressed P-256 point, base64url"),
+  vapidPrivateKey: Base64Url.length(43, "VAPID_PRIVATE_KEY must be the 32-byte P-256 scalar, base64url"),
+  vapidSubject: z.string().regex(/^(mailto:|https:\/\/)/, "VAPID_SUBJECT must be a mailto: or https: URL"),
+});
+
+export type ApnsConfig = z.infer<typeof ApnsConfig>;
+export type FcmConfig = z.infer<typeof FcmConfig>;
+export type WebPushConfig = z.infer<typeof WebPushConfig>;
+
+/** Per provider: its configuration, null when not configured at all, or why it is unusable. */
+export type ProviderConfig<T> = { ok: true; config: T } | { ok: false; reason: string } | null;
+
+export interface PushConfig {
+  apns: ProviderConfig<ApnsConfig>;
+  fcm: ProviderConfig<FcmConfig>;
+  webpush: ProviderConfig<WebPushConfig>;
+  /** First retry delay; doubles per attempt up to PUSH_MAX_RETRY_DELAY_SECONDS. */
+  retryBaseSeconds: number;
+}
+
+/** Parses one provider's variables: all absent means "not configured", some absent is an error. */
+function provider<T>(schema: z.ZodType<T>, vars: Record<string, string | undefined>, build: () => unknown): ProviderConfig<T> {
+  const present = Object.entries(vars).filter(([, v]) => v);
+  if (present.length === 0) return null;
+  const missing = Object.entries(vars).filter(([, v]) => !v).map(([k]) => k);
+  if (missing.length > 0) return { ok: false, reason: `missing ${missing.join(", ")}` };
+  let raw: unknown;
+  try {
+    raw = build();
+  } catch {
+    return { ok: false, reason: "not valid JSON" };
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) return { ok: false, reason: parsed.error.issues.map((i) => `${i.path.join(".") || "value"}: ${i.message}`).join("; ") };
+  return { ok: true, config: parsed.data };
+}
+
+const pushCache = new WeakMap<object, PushConfig>();
+
+export function loadPushConfig(env: Env): PushConfig {
+  const cached = pushCache.get(env);
+  if (cached) return cached;
+  const retry = z.coerce.number().min(0).max(3600).safeParse(env.PUSH_RETRY_BASE_SECONDS ?? "5");
+  const config: PushConfig = {
+    apns: provider(ApnsConfig, { APNS_KEY: env.APNS_KEY, APNS_KEY_ID: env.APNS_KEY_ID, APNS_TEAM_ID: env.APNS_TEAM_ID, APNS_TOPIC: env.APNS_TOPIC }, () => ({
+      key: env.APNS_KEY,
+      keyId: env.APNS_KEY_ID,
+      teamId: env.APNS_TEAM_ID,
+      topic: env.APNS_TOPIC,
+      endpoint: env.APNS_ENDPOINT || "https://api.push.apple.com",
+      sandboxEndpoint: env.APNS_SANDBOX_ENDPOINT || "https://api.sandbox.push.apple.com",
+    })),
+    fcm: provider(FcmConfig, { FCM_SERVICE_ACCOUNT: env.FCM_SERVICE_ACCOUNT }, () => ({
+      serviceAccount: JSON.parse(env.FCM_SERVICE_ACCOUNT ?? ""),
+      endpoint: env.FCM_ENDPOINT || "https://fcm.googleapis.com",
+    })),
+    webpush: provider(
+      WebPushConfig,
+      { VAPID_PUBLIC_KEY: env.VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY: env.VAPID_PRIVATE_KEY, VAPID_SUBJECT: env.VAPID_SUBJECT },
+      () => ({ vapidPublicKey: env.VAPID_PUBLIC_KEY, vapidPrivateKey: env.VAPID_PRIVATE_KEY, vapidSubject: env.VAPID_SUBJECT }),
+    ),
+    retryBaseSeconds: retry.success ? retry.data : 5,
+  };
+  pushCache.set(env, config);
+  return config;
+}

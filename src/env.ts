@@ -31,6 +31,19 @@ export interface Env {
   INBOX_RETENTION_DAYS?: string;
   INBOX_MAX_ENTRIES?: string;
   INBOX_MAX_BYTES?: string;
+  // Push providers (docs/OPERATIONS.md "Push providers"); each provider is optional.
+  APNS_KEY?: string;
+  APNS_KEY_ID?: string;
+  APNS_TEAM_ID?: string;
+  APNS_TOPIC?: string;
+  APNS_ENDPOINT?: string;
+  APNS_SANDBOX_ENDPOINT?: string;
+  FCM_SERVICE_ACCOUNT?: string;
+  FCM_ENDPOINT?: string;
+  VAPID_PUBLIC_KEY?: string;
+  VAPID_PRIVATE_KEY?: string;
+  VAPID_SUBJECT?: string;
+  PUSH_RETRY_BASE_SECONDS?: string;
 }
 
 declare global {

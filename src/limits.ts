@@ -38,3 +38,22 @@ export const MAX_DEVICES_PER_ACCOUNT = 5;
 
 /** A device name is shown in the device list UI; anything longer is noise. */
 export const MAX_DEVICE_NAME_LENGTH = 64;
+
+/**
+ * At most one push per device per window while it stays offline: a burst of messages becomes one
+ * wake-up (the app connects and pulls everything), and a chatty group cannot drain a phone's
+ * battery or our provider quota. A device that connects resets the window.
+ */
+export const PUSH_COALESCE_WINDOW_MS = 60 * 1000;
+
+/** APNs device tokens are 32 bytes (64 hex) today; Apple reserves the right to grow them. */
+export const MAX_APNS_TOKEN_LENGTH = 200;
+/** FCM registration tokens are ~163 characters; Google documents no bound, so allow headroom. */
+export const MAX_FCM_TOKEN_LENGTH = 4096;
+/** Web Push endpoints are push-service URLs (~200-500 characters in practice). */
+export const MAX_WEBPUSH_ENDPOINT_LENGTH = 2048;
+
+/** Push retries back off exponentially from the configured base, capped here (Queues allow 12 h). */
+export const PUSH_MAX_RETRY_DELAY_SECONDS = 15 * 60;
+/** A Retry-After longer than this is clamped: Queues refuse delays beyond 12 hours. */
+export const QUEUE_MAX_DELAY_SECONDS = 12 * 60 * 60;

@@ -5,6 +5,7 @@
 import { and, eq, isNull, lt, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Db } from "./client";
+import { deletePushTokenStatement } from "./push-tokens";
 import { accounts, devices, oneTimePrekeys, pqPrekeys, verifications } from "./schema";
 
 export type DeviceRow = typeof devices.$inferSelect;
@@ -91,6 +92,7 @@ export async function removeDevice(db: Db, accountId: string, deviceId: number, 
       .returning({ deviceId: devices.deviceId }),
     db.delete(oneTimePrekeys).where(and(eq(oneTimePrekeys.accountId, accountId), eq(oneTimePrekeys.deviceId, deviceId))),
     db.delete(pqPrekeys).where(and(eq(pqPrekeys.accountId, accountId), eq(pqPrekeys.deviceId, deviceId))),
+    deletePushTokenStatement(db, accountId, deviceId),
   ]);
   return removed.length === 1;
 }

@@ -92,3 +92,23 @@ export const privacySettings = sqliteTable("privacy_settings", {
   online: text("online", { enum: ["everyone", "contacts", "nobody"] }).notNull(),
   updatedAt: integer("updated_at").notNull(),
 });
+
+/**
+ * One push registration per device. `token` is the APNs device token, the FCM registration token,
+ * or the Web Push endpoint URL; `p256dh`/`auth` are the Web Push subscription keys (base64url).
+ * Deleted with the device (removeDevice) and when a provider says the token is gone.
+ */
+export const pushTokens = sqliteTable(
+  "push_tokens",
+  {
+    accountId: text("account_id").notNull(),
+    deviceId: integer("device_id").notNull(),
+    platform: text("platform", { enum: ["apns", "fcm", "webpush"] }).notNull(),
+    token: text("token").notNull(),
+    apnsEnvironment: text("apns_environment", { enum: ["production", "sandbox"] }),
+    p256dh: text("p256dh"),
+    auth: text("auth"),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.accountId, t.deviceId] })],
+);

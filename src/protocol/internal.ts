@@ -8,7 +8,7 @@ import { z } from "zod";
 import { AccountId, DeviceId, TimestampMs } from "./common";
 import { ChatId, ChatSeq, EnvelopeType, MAX_ENVELOPE_BYTES, MsgId, ReceiptStatus } from "./messages";
 
-const Address = z.object({ account_id: AccountId, device_id: DeviceId });
+export const Address = z.object({ account_id: AccountId, device_id: DeviceId });
 const RegisteredDevice = Address.extend({ registration_id: z.number().int() });
 const Base64Content = z.string().min(1).max(Math.ceil(MAX_ENVELOPE_BYTES / 3) * 4);
 

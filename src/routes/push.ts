@@ -1,0 +1,52 @@
+/**
+ * @module The caller's push registration: `PUT /v1/push-token` registers or replaces the device's
+ * one token (APNs, FCM or a Web Push subscription), `DELETE /v1/push-token` removes it. Sending
+ * pushes is the queue consumer's job (src/push/consumer.ts), not this route's.
+ */
+import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
+import type { AppEnv } from "../app-env";
+import { findActiveDevice } from "../db/accounts";
+import { database } from "../db/client";
+import { deletePushToken, putPushToken, toRow } from "../db/push-tokens";
+import { ApiError } from "../errors";
+import { requireDevice } from "../middleware/auth";
+import { PushTokenInput } from "../protocol/push";
+import { authErrors, bearerSecurity, errorResponse, jsonBody } from "./openapi-helpers";
+
+const putRoute = createRoute({
+  method: "put",
+  path: "/push-token",
+  tags: ["push"],
+  summary: "Register (or replace) this device's push token",
+  security: bearerSecurity,
+  middleware: [requireDevice] as const,
+  request: { body: jsonBody(PushTokenInput, "apns | fcm token, or a Web Push subscription") },
+  responses: { 204: { description: "Registered" }, ...authErrors },
+});
+
+const deleteRoute = createRoute({
+  method: "delete",
+  path: "/push-token",
+  tags: ["push"],
+  summary: "Remove this device's push token (no more pushes)",
+  security: bearerSecurity,
+  middleware: [requireDevice] as const,
+  responses: { 204: { description: "Removed" }, 404: errorResponse("not_found: no push token registered"), ...authErrors },
+});
+
+export const pushRoutes = new OpenAPIHono<AppEnv>()
+  .openapi(putRoute, async (c) => {
+    const principal = c.get("principal");
+    const db = database(c.env.DB);
+    // A token outlives its device by up to its lifetime: a removed device must not register again.
+    if (!(await findActiveDevice(db, principal.accountId, principal.deviceId))) throw new ApiError("unauthorized", "device removed");
+    await putPushToken(db, toRow(principal.accountId, principal.deviceId, c.req.valid("json"), Date.now()));
+    return c.body(null, 204);
+  })
+  .openapi(deleteRoute, async (c) => {
+    const principal = c.get("principal");
+    if (!(await deletePushToken(database(c.env.DB), principal.accountId, principal.deviceId))) {
+      throw new ApiError("not_found", "no push token registered for this device");
+    }
+    return c.body(null, 204);
+  });
