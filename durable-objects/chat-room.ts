@@ -435,7 +435,7 @@ export class ChatRoom extends DurableObject<Env> {
     }
     const batches = [...byDevice.values()];
     const results = await Promise.allSettled(
-      batches.map((b) => inboxStub(this.env, { accountId: b.address.account_id, deviceId: b.address.device_id }).enqueue(b.entries)),
+      batches.map((b) => inboxStub(this.env, { accountId: b.address.account_id, deviceId: b.address.device_id }).enqueue(b.entries, b.address)),
     );
     results.forEach((result, i) => {
       const batch = batches[i]!;

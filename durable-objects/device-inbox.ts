@@ -9,6 +9,10 @@
  * online for presence (a live socket with the app in the foreground; reported to PresenceRoom).
  * Does not own: accounts, keys or chat order (D1 and ChatRoom). It never reads the ciphertext.
  *
+ * Push (src/push/): when a message arrives and no socket is open, the inbox puts one job on the
+ * `push` queue, at most one per PUSH_COALESCE_WINDOW_MS while the device stays offline; the queue
+ * consumer asks back (pushDecision) before it wakes the device and records what it pushed.
+ *
  * Socket protocol (docs/API.md): the client connects with its last acknowledged cursor; the inbox
  * replays everything after it in batches (at most WINDOW_ENTRIES un-acknowledged at a time), sends
  * `queue_empty`, then streams new entries live. All per-socket state is in the socket attachment so
@@ -21,7 +25,12 @@ import type { Env } from "../src/env";
 import { ApiError, errorBody, toApiError } from "../src/errors";
 import { recordRead, sendDirectMessage } from "../src/messaging/send";
 import { ClientFrame, MAX_FRAME_BYTES, PING_FRAME, PONG_FRAME, type ServerFrameBody } from "../src/protocol/frames";
-import { EnqueueInput, type InboxEntryInputBody } from "../src/protocol/internal";
+import { PUSH_COALESCE_WINDOW_MS } from "../src/limits";
+import { Address as AddressSchema, EnqueueInput, type InboxEntryInputBody } from "../src/protocol/internal";
+import { PushJob, type PushJobBody } from "../src/protocol/push";
+
+/** Why the push consumer should (or should not) wake the device for a job. */
+export type PushDecision = "push" | "removed" | "online" | "acknowledged" | "already_pushed";
 
 const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
@@ -112,6 +121,10 @@ export class DeviceInbox extends DurableObject<Env> {
     return this.sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = ?`, key).toArray()[0]?.value ?? null;
   }
 
+  private setMeta(key: string, value: string): void {
+    this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`, key, value);
+  }
+
   private get removed(): boolean {
     return this.meta("removed") !== null;
   }
@@ -147,22 +160,27 @@ export class DeviceInbox extends DurableObject<Env> {
   /**
    * Appends entries (from a ChatRoom's fanout). Idempotent: a message already queued (same chat and
    * chat_seq) is not queued twice. Returns once the entries are durable (the output gate holds the
-   * RPC reply until the write is committed), then pushes them to a live socket.
+   * RPC reply until the write is committed), then pushes them to a live socket, or schedules a push
+   * notification when there is none. `address` is this device's own address (the inbox otherwise
+   * only learns it from the socket), needed to address the push job.
    */
-  async enqueue(raw: InboxEntryInputBody[]): Promise<void> {
+  async enqueue(raw: InboxEntryInputBody[], rawAddress?: Address): Promise<void> {
     if (this.removed) return; // A removed device's messages have nowhere to go.
     const entries = EnqueueInput.parse(raw);
+    const address = rawAddress === undefined ? undefined : AddressSchema.parse(rawAddress);
     const now = Date.now();
     const retentionMs = loadConfig(this.env).inboxRetentionDays * 24 * 3600 * 1000;
+    let messageAdded = false;
     this.ctx.storage.transactionSync(() => {
       for (const entry of entries) {
         if (entry.kind === "message") {
-          this.insertEntry(entry, {
+          messageAdded =
+            this.insertEntry(entry, {
             dedupeKey: `m:${entry.chat_id}:${entry.chat_seq}`,
             chatSeq: entry.chat_seq,
             sender: entry.sender,
             expiresAt: now + retentionMs,
-          });
+          }) || messageAdded;
         } else {
           this.insertReceipt(entry, now + retentionMs);
         }
@@ -171,12 +189,14 @@ export class DeviceInbox extends DurableObject<Env> {
     });
     await this.ensureAlarm(now + retentionMs);
     this.pumpAll();
+    // Receipts alone never wake a phone: they can wait until the app next opens.
+    if (messageAdded) await this.schedulePush(now, address);
   }
 
   private insertEntry(
     entry: InboxEntryInputBody | GapEntry,
     opts: { dedupeKey?: string; coalesceKey?: string; chatSeq?: number; sender?: Address; expiresAt: number | null },
-  ): void {
+  ): boolean {
     const body = JSON.stringify(entry);
     const written = this.sql.exec(
       `INSERT OR IGNORE INTO entries (kind, dedupe_key, coalesce_key, chat_id, chat_seq, sender_account, sender_device, body, bytes, expires_at)
@@ -196,6 +216,7 @@ export class DeviceInbox extends DurableObject<Env> {
       this.count++;
       this.bytes += body.length;
     }
+    return written > 0;
   }
 
   /** Receipts coalesce: a newer receipt for the same chat, reader and status replaces older ones. */
@@ -282,6 +303,61 @@ export class DeviceInbox extends DurableObject<Env> {
     }
   }
 
+  // ---- push notifications ---------------------------------------------------------------------------
+
+  private hasLiveSocket(): boolean {
+    return this.ctx.getWebSockets().some((ws) => ws.readyState === WebSocket.OPEN);
+  }
+
+  /**
+   * Puts a push job on the queue unless the device is online or one was scheduled within the
+   * coalescing window. A failed send is logged and frees the window, so the next message retries:
+   * a push is best effort and must never fail the delivery that triggered it.
+   */
+  private async schedulePush(now: number, given: Address | undefined): Promise<void> {
+    if (this.hasLiveSocket()) return;
+    const stored = this.meta("address");
+    if (given && stored !== JSON.stringify(given)) this.setMeta("address", JSON.stringify(given));
+    const address = given ?? (stored ? AddressSchema.parse(JSON.parse(stored)) : null);
+    if (!address) {
+      console.error(JSON.stringify({ level: "warn", event: "push_no_address" }));
+      return;
+    }
+    const last = Number(this.meta("push_scheduled_at") ?? 0);
+    if (now - last < PUSH_COALESCE_WINDOW_MS) return;
+    // Check-and-set before the await: sending to the queue opens the input gate, and an enqueue
+    // running meanwhile must already see the window as taken.
+    const stamp = String(now);
+    this.setMeta("push_scheduled_at", stamp);
+    const job: PushJobBody = { ...address, up_to_seq: this.lastAssignedSeq() };
+    try {
+      await this.env.PUSH_QUEUE.send(job);
+    } catch (err) {
+      console.error(JSON.stringify({ level: "warn", event: "push_schedule_failed", error: String(err) }));
+      if (this.meta("push_scheduled_at") === stamp) this.sql.exec(`DELETE FROM meta WHERE key = 'push_scheduled_at'`);
+    }
+  }
+
+  /**
+   * Asked by the push consumer before it wakes the device for a job: not if the device was
+   * removed or is online, not if everything up to the job's seq was ACKed (the app already pulled),
+   * not if a push at or beyond that seq was already sent (a redelivered or retried job).
+   */
+  pushDecision(rawUpToSeq: number): PushDecision {
+    const upToSeq = PushJob.shape.up_to_seq.parse(rawUpToSeq);
+    if (this.removed) return "removed";
+    if (this.hasLiveSocket()) return "online";
+    if (Number(this.meta("pushed_seq") ?? 0) >= upToSeq) return "already_pushed";
+    const pending = this.sql.exec(`SELECT 1 FROM entries WHERE seq <= ? AND kind = 'message' LIMIT 1`, upToSeq).toArray().length > 0;
+    return pending ? "push" : "acknowledged";
+  }
+
+  /** Records that the device was woken for everything up to `upToSeq` (idempotence of retries). */
+  recordPushed(rawUpToSeq: number): void {
+    const upToSeq = PushJob.shape.up_to_seq.parse(rawUpToSeq);
+    if (Number(this.meta("pushed_seq") ?? 0) < upToSeq) this.setMeta("pushed_seq", String(upToSeq));
+  }
+
   // ---- alarm: expiry and receipt retries ---------------------------------------------------------
 
   /**
@@ -334,6 +410,8 @@ export class DeviceInbox extends DurableObject<Env> {
     const device = Number(request.headers.get("x-parley-device"));
     if (!account || !Number.isInteger(device)) return errorJson(new ApiError("unauthorized", "missing device identity"));
     this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('address', ?)`, JSON.stringify({ account_id: account, device_id: device }));
+    // The device is pulling now: the next message after it goes offline again deserves a push.
+    this.sql.exec(`DELETE FROM meta WHERE key = 'push_scheduled_at'`);
 
     const cursorParam = new URL(request.url).searchParams.get("cursor") ?? "0";
     if (!/^[0-9]{1,15}$/.test(cursorParam)) return errorJson(new ApiError("invalid_request", "cursor must be a non-negative integer"));

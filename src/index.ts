@@ -1,9 +1,10 @@
 /**
- * @module Worker entry: HTTP through the Hono app; queue consumers and scheduled jobs join as the
- * features that need them land. Re-exports the Durable Object classes wrangler.toml binds.
+ * @module Worker entry: HTTP through the Hono app, queue consumers dispatched by queue name, and
+ * the Durable Object classes wrangler.toml binds (re-exported).
  */
 import { createApp } from "./app";
 import type { Env } from "./env";
+import { handlePushBatch, handlePushDeadLetters, PUSH_DLQ_NAME, PUSH_QUEUE_NAME } from "./push/consumer";
 
 export { ChatRoom } from "../durable-objects/chat-room";
 export { DeviceInbox } from "../durable-objects/device-inbox";
@@ -13,4 +14,17 @@ const app = createApp();
 
 export default {
   fetch: app.fetch,
+  async queue(batch, env) {
+    switch (batch.queue) {
+      case PUSH_QUEUE_NAME:
+        return handlePushBatch(batch, env);
+      case PUSH_DLQ_NAME:
+        return handlePushDeadLetters(batch);
+      default:
+        // A queue this Worker consumes but has no handler for yet: keep the messages (they retry,
+        // then dead-letter) rather than acknowledging work nobody did.
+        console.error(JSON.stringify({ level: "error", event: "queue_unhandled", queue: batch.queue }));
+        batch.retryAll();
+    }
+  },
 } satisfies ExportedHandler<Env>;
