@@ -7,6 +7,7 @@
  */
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
+import { TEST_PUSH_BINDINGS } from "./test/support/push-credentials";
 
 export default defineConfig({
   test: {
@@ -21,10 +22,14 @@ export default defineConfig({
                 TEST_MIGRATIONS: await readD1Migrations("./migrations"),
                 // A fixed secret for tests only; real deployments set it with `wrangler secret put`.
                 AUTH_TOKEN_SECRET: "test-only-auth-token-secret-0123456789abcdef",
+                // Generated test-only push credentials; the endpoints are fakes served by the tests.
+                ...TEST_PUSH_BINDINGS,
               },
               queueConsumers: {
                 "parley-fanout": { maxBatchTimeout: 0.05 },
                 "parley-push": { maxBatchTimeout: 0.05 },
+                // Only in tests: consume the dead-letter queue so a test can see a job arrive there.
+                "parley-push-dlq": { maxBatchTimeout: 0.05 },
               },
             },
           })),

@@ -27,12 +27,18 @@ const DEAD_TOKEN_REASONS = new Set(["BadDeviceToken", "Unregistered", "DeviceTok
 /** Reasons that mean our provider token was refused: mint a new one and retry. */
 const STALE_AUTH_REASONS = new Set(["ExpiredProviderToken", "InvalidProviderToken"]);
 
-const tokens = new TokenCache(PROVIDER_TOKEN_RENEW_BEFORE_MS);
+/** Shared by every provider instance in the isolate (one per queue batch). */
+const sharedTokens = new TokenCache(PROVIDER_TOKEN_RENEW_BEFORE_MS);
+
+export function newProviderTokenCache(): TokenCache {
+  return new TokenCache(PROVIDER_TOKEN_RENEW_BEFORE_MS);
+}
 
 export class ApnsProvider implements PushProvider<Extract<PushTarget, { platform: "apns" }>> {
   constructor(
     private readonly config: ApnsConfig,
     private readonly now: () => number = Date.now,
+    private readonly tokens: TokenCache = sharedTokens,
   ) {}
 
   private get cacheKey(): string {
@@ -42,7 +48,7 @@ export class ApnsProvider implements PushProvider<Extract<PushTarget, { platform
   /** The provider authentication token: header {alg: ES256, kid}, claims {iss: team id, iat}. */
   private providerToken(): Promise<string> {
     const now = this.now();
-    return tokens.get(this.cacheKey, now, async () => {
+    return this.tokens.get(this.cacheKey, now, async () => {
       const key = await importPkcs8Pem(this.config.key, "ES256");
       const value = await signJwt(key, "ES256", { kid: this.config.keyId }, { iss: this.config.teamId, iat: Math.floor(now / 1000) });
       return { value, expiresAt: now + PROVIDER_TOKEN_LIFETIME_MS };
@@ -73,7 +79,7 @@ export class ApnsProvider implements PushProvider<Extract<PushTarget, { platform
     const reason = /"reason"\s*:\s*"([A-Za-z]+)"/.exec(detail)?.[1] ?? "";
     if (DEAD_TOKEN_REASONS.has(reason)) return { outcome: "unregistered", detail };
     if (STALE_AUTH_REASONS.has(reason)) {
-      tokens.invalidate(this.cacheKey);
+      this.tokens.invalidate(this.cacheKey);
       return { outcome: "retry", detail };
     }
     return classifyResponse(res, detail, now);

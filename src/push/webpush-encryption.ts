@@ -43,11 +43,11 @@ async function hkdfExpand1(prk: Uint8Array, info: Uint8Array, length: number): P
 }
 
 /**
- * Derives the content-encryption key and nonce (RFC 8291 section 3.4, RFC 8188 section 2.2).
- * Shared by encryption here and the decrypting fake in the tests, so both follow one reading of
- * the RFC; the section 5 vector pins that reading to the published bytes.
+ * Derives the content-encryption key and nonce (RFC 8291 section 3.4, RFC 8188 section 2.2). The
+ * tests' receiving fake derives them independently with WebCrypto's HKDF; the RFC 8291 section 5
+ * vector pins both to the published bytes.
  */
-export async function deriveContentKeys(params: {
+async function deriveContentKeys(params: {
   ecdhSecret: Uint8Array;
   authSecret: Uint8Array;
   uaPublic: Uint8Array;
