@@ -7,7 +7,7 @@
  */
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
-import { TEST_PUSH_BINDINGS } from "./test/support/push-credentials";
+import { TEST_PUSH_BINDINGS } from "./test/support/push-credentials.ts";
 
 export default defineConfig({
   test: {
@@ -27,7 +27,9 @@ export default defineConfig({
               },
               queueConsumers: {
                 "parley-fanout": { maxBatchTimeout: 0.05 },
-                "parley-push": { maxBatchTimeout: 0.05 },
+                // An entry here replaces wrangler.toml's consumer settings: repeat the retry bound and
+                // the dead-letter queue so tests see production's retry path.
+                "parley-push": { maxBatchTimeout: 0.05, maxRetries: 5, deadLetterQueue: "parley-push-dlq" },
                 // Only in tests: consume the dead-letter queue so a test can see a job arrive there.
                 "parley-push-dlq": { maxBatchTimeout: 0.05 },
               },
