@@ -14,3 +14,25 @@ export const CONFIG_ENV_NAMES = {
   inboxMaxEntries: "INBOX_MAX_ENTRIES",
   inboxMaxBytes: "INBOX_MAX_BYTES",
 } as const;
+
+/**
+ * Push provider variables, read by `loadPushConfig` in src/config.ts apart from the settings above
+ * (a broken push credential must not fail the HTTP API). docs/OPERATIONS.md lists these too.
+ */
+export const PUSH_CONFIG_ENV_NAMES = {
+  apnsKey: "APNS_KEY",
+  apnsKeyId: "APNS_KEY_ID",
+  apnsTeamId: "APNS_TEAM_ID",
+  apnsTopic: "APNS_TOPIC",
+  apnsEndpoint: "APNS_ENDPOINT",
+  apnsSandboxEndpoint: "APNS_SANDBOX_ENDPOINT",
+  fcmServiceAccount: "FCM_SERVICE_ACCOUNT",
+  fcmEndpoint: "FCM_ENDPOINT",
+  vapidPublicKey: "VAPID_PUBLIC_KEY",
+  vapidPrivateKey: "VAPID_PRIVATE_KEY",
+  vapidSubject: "VAPID_SUBJECT",
+  pushRetryBaseSeconds: "PUSH_RETRY_BASE_SECONDS",
+} as const;
+
+/** Every variable the Worker reads, for the docs check. */
+export const ALL_CONFIG_ENV_NAMES: string[] = [...Object.values(CONFIG_ENV_NAMES), ...Object.values(PUSH_CONFIG_ENV_NAMES)];
