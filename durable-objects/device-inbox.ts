@@ -305,8 +305,17 @@ export class DeviceInbox extends DurableObject<Env> {
 
   // ---- push notifications ---------------------------------------------------------------------------
 
+  /**
+   * Whether a socket can take the entries now (foreground or background: either way it receives
+   * them). A socket that stopped pinging is half-open (the phone lost coverage): it does not count,
+   * so the device still gets its push.
+   */
   private hasLiveSocket(): boolean {
-    return this.ctx.getWebSockets().some((ws) => ws.readyState === WebSocket.OPEN);
+    const now = Date.now();
+    return this.ctx.getWebSockets().some((ws) => {
+      const state = ws.deserializeAttachment() as SocketState | null;
+      return state !== null && this.socketAlive(ws, state, now);
+    });
   }
 
   /**
