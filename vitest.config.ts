@@ -7,7 +7,7 @@
  */
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
-import { TEST_PUSH_BINDINGS } from "./test/support/push-credentials.ts";
+import { TEST_PUSH_BINDINGS } from "./test/support/push-credentials";
 
 export default defineConfig({
   test: {
