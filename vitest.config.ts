@@ -40,7 +40,8 @@ export default defineConfig({
           name: "workers",
           include: ["test/workers/**/*.test.ts"],
           setupFiles: ["./test/workers/setup.ts"],
-          testTimeout: 60_000,
+          // Generous: on a loaded 2-core machine a file sending hundreds of messages takes minutes.
+          testTimeout: 180_000,
         },
       },
       {
