@@ -68,7 +68,7 @@ describe("offline backlog", () => {
     expect(socket.frames.findIndex((f) => f.type === "queue_empty")).toBeGreaterThan(lastEntriesFrame);
 
     socket.ack(messages.at(-1)!.seq);
-    await expect.poll(() => inboxSize(bob), { timeout: 10_000 }).toBe(0);
+    await expect.poll(() => inboxSize(bob), { timeout: 30_000 }).toBe(0);
     socket.close();
   });
 
@@ -81,7 +81,7 @@ describe("offline backlog", () => {
     const seen = first.messages().slice(0, 120);
     const ackedCursor = seen[99]!.seq;
     first.ack(ackedCursor);
-    await expect.poll(() => inboxSize(bob), { timeout: 10_000 }).toBe(100);
+    await expect.poll(() => inboxSize(bob), { timeout: 30_000 }).toBe(100);
     first.close();
 
     const second = await InboxSocket.open(bob, ackedCursor);
@@ -154,7 +154,7 @@ describe("restarts", () => {
     await again.drain();
     expect(again.messages().map((m) => m.msg_id)).toEqual(ids);
     again.ack(again.messages().at(-1)!.seq);
-    await expect.poll(() => inboxSize(bob), { timeout: 10_000 }).toBe(0);
+    await expect.poll(() => inboxSize(bob), { timeout: 30_000 }).toBe(0);
 
     // The chat's order survives the restart too.
     const next = await send(alice, bob.accountId, [asRecipient(bob)]);
