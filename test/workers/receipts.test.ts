@@ -82,7 +82,7 @@ describe("receipts", () => {
     // A read receipt implies delivery, so wait until the ACK's delivered receipt is recorded first.
     await expect
       .poll(async () => (await call("GET", `/v1/chats/${acks[0]!.chat_id}/messages/4/receipts`, { token: bob.token })).body.recipients[0].delivered, {
-        timeout: 10_000,
+        timeout: 30_000,
       })
       .toBe(true);
     const readOverHttp = await call("POST", "/v1/receipts/read", { token: bob.token, body: { chat_id: acks[0]!.chat_id, up_to_seq: 4 } });
