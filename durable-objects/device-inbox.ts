@@ -329,7 +329,7 @@ export class DeviceInbox extends DurableObject<Env> {
     if (given && stored !== JSON.stringify(given)) this.setMeta("address", JSON.stringify(given));
     const address = given ?? (stored ? AddressSchema.parse(JSON.parse(stored)) : null);
     if (!address) {
-      console.error(JSON.stringify({ level: "warn", event: "push_no_address" }));
+      logEvent("warn", "push_no_address");
       return;
     }
     const last = Number(this.meta("push_scheduled_at") ?? 0);
@@ -342,7 +342,7 @@ export class DeviceInbox extends DurableObject<Env> {
     try {
       await this.env.PUSH_QUEUE.send(job);
     } catch (err) {
-      console.error(JSON.stringify({ level: "warn", event: "push_schedule_failed", error: String(err) }));
+      logEvent("warn", "push_schedule_failed", { error: describeError(err) });
       if (this.meta("push_scheduled_at") === stamp) this.sql.exec(`DELETE FROM meta WHERE key = 'push_scheduled_at'`);
     }
   }

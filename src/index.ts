@@ -5,6 +5,7 @@
 import { createApp } from "./app";
 import type { Env } from "./env";
 import { handlePushBatch, handlePushDeadLetters, PUSH_DLQ_NAME, PUSH_QUEUE_NAME } from "./push/consumer";
+import { logEvent } from "./log";
 
 export { ChatRoom } from "../durable-objects/chat-room";
 export { DeviceInbox } from "../durable-objects/device-inbox";
@@ -23,7 +24,7 @@ export default {
       default:
         // A queue this Worker consumes but has no handler for yet: keep the messages (they retry,
         // then dead-letter) rather than acknowledging work nobody did.
-        console.error(JSON.stringify({ level: "error", event: "queue_unhandled", queue: batch.queue }));
+        logEvent("error", "queue_unhandled", { queue: batch.queue });
         batch.retryAll();
     }
   },

@@ -16,16 +16,11 @@ import { ApnsProvider } from "./apns";
 import { FcmProvider } from "./fcm";
 import type { PushResult } from "./provider";
 import { WebPushProvider } from "./webpush";
+import { describeError, logEvent } from "../log";
 
 export const PUSH_QUEUE_NAME = "parley-push";
 export const PUSH_DLQ_NAME = "parley-push-dlq";
 
-function log(level: "info" | "warn" | "error", event: string, fields: Record<string, unknown>): void {
-  // Identifiers and outcomes only: never a token, never anything about the messages.
-  const line = JSON.stringify({ level, event, ...fields });
-  if (level === "info") console.log(line);
-  else console.error(line);
-}
 
 /** Exponential backoff from the configured base: base, 2 base, 4 base, ... capped. */
 export function backoffSeconds(attempts: number, baseSeconds: number): number {
@@ -56,32 +51,32 @@ async function handleJob(message: Message<unknown>, job: PushJobBody, env: Env, 
   if (!row) return message.ack(); // The device registered no token: nothing to wake.
   const target = toTarget(row);
   if (!target) {
-    log("warn", "push_token_corrupt", device);
+    logEvent("warn", "push_token_corrupt", device);
     await deleteStalePushToken(db, job.account_id, job.device_id, row.token);
     return message.ack();
   }
   const inbox = inboxStub(env, { accountId: job.account_id, deviceId: job.device_id });
   const decision = await inbox.pushDecision(job.up_to_seq);
   if (decision !== "push") {
-    log("info", "push_skipped", { ...device, reason: decision });
+    logEvent("info", "push_skipped", { ...device, reason: decision });
     return message.ack();
   }
   const result = await sendTo(target, config);
   switch (result.outcome) {
     case "delivered":
       await inbox.recordPushed(job.up_to_seq);
-      log("info", "push_sent", { ...device, platform: target.platform });
+      logEvent("info", "push_sent", { ...device, platform: target.platform });
       return message.ack();
     case "unregistered":
       await deleteStalePushToken(db, job.account_id, job.device_id, row.token);
-      log("info", "push_token_unregistered", { ...device, platform: target.platform, detail: result.detail });
+      logEvent("info", "push_token_unregistered", { ...device, platform: target.platform, detail: result.detail });
       return message.ack();
     case "rejected":
-      log("error", "push_rejected", { ...device, platform: target.platform, detail: result.detail });
+      logEvent("error", "push_rejected", { ...device, platform: target.platform, detail: result.detail });
       return message.ack();
     case "retry": {
       const delaySeconds = result.retryAfterSeconds ?? backoffSeconds(message.attempts, config.retryBaseSeconds);
-      log("warn", "push_retry", { ...device, platform: target.platform, attempts: message.attempts, delaySeconds, detail: result.detail });
+      logEvent("warn", "push_retry", { ...device, platform: target.platform, attempts: message.attempts, delaySeconds, detail: result.detail });
       return message.retry({ delaySeconds });
     }
   }
@@ -93,7 +88,7 @@ export async function handlePushBatch(batch: MessageBatch<unknown>, env: Env): P
     batch.messages.map(async (message) => {
       const parsed = PushJob.safeParse(message.body);
       if (!parsed.success) {
-        log("error", "push_job_invalid", { id: message.id, issue: parsed.error.issues[0]?.message });
+        logEvent("error", "push_job_invalid", { id: message.id, issue: parsed.error.issues[0]?.message });
         return message.ack(); // Retrying a malformed job cannot fix it.
       }
       try {
@@ -101,7 +96,7 @@ export async function handlePushBatch(batch: MessageBatch<unknown>, env: Env): P
       } catch (err) {
         // Network failure, D1 or the inbox unavailable: transient until proven otherwise.
         const delaySeconds = backoffSeconds(message.attempts, config.retryBaseSeconds);
-        log("warn", "push_retry", { account_id: parsed.data.account_id, device_id: parsed.data.device_id, attempts: message.attempts, delaySeconds, error: String(err) });
+        logEvent("warn", "push_retry", { account_id: parsed.data.account_id, device_id: parsed.data.device_id, attempts: message.attempts, delaySeconds, error: describeError(err) });
         message.retry({ delaySeconds });
       }
     }),
@@ -115,7 +110,7 @@ export async function handlePushBatch(batch: MessageBatch<unknown>, env: Env): P
 export async function handlePushDeadLetters(batch: MessageBatch<unknown>): Promise<void> {
   for (const message of batch.messages) {
     const parsed = PushJob.safeParse(message.body);
-    log("error", "push_dead_lettered", parsed.success ? { account_id: parsed.data.account_id, device_id: parsed.data.device_id } : { id: message.id });
+    logEvent("error", "push_dead_lettered", parsed.success ? { account_id: parsed.data.account_id, device_id: parsed.data.device_id } : { id: message.id });
     message.ack();
   }
 }
