@@ -14,6 +14,7 @@ import { authRoutes } from "./routes/auth";
 import { deviceRoutes } from "./routes/devices";
 import { healthRoutes } from "./routes/health";
 import { keyRoutes } from "./routes/keys";
+import { isMediaBodyRequest, mediaRoutes } from "./routes/media";
 import { messageRoutes } from "./routes/messages";
 import { presenceRoutes } from "./routes/presence";
 import { pushRoutes } from "./routes/push";
@@ -48,6 +49,7 @@ export function createApp() {
   });
 
   app.use("/v1/*", async (c, next) => {
+    if (isMediaBodyRequest(c.req.method, c.req.path)) return next();
     const type = c.req.header("content-type");
     if (c.req.method !== "GET" && c.req.method !== "DELETE" && c.req.method !== "HEAD" && type !== undefined && !/^application\/json\b/i.test(type)) {
       throw new ApiError("unsupported_media_type", "request bodies must be application/json");
@@ -63,7 +65,10 @@ export function createApp() {
     });
   const messageBodyLimit = limitBody(MAX_MESSAGE_BODY_BYTES);
   const jsonBodyLimit = limitBody(MAX_JSON_BODY_BYTES);
-  app.use("/v1/*", (c, next) => (c.req.path === "/v1/messages" ? messageBodyLimit : jsonBodyLimit)(c, next));
+  app.use("/v1/*", (c, next) =>
+    // Media bodies are bounded by their declared size instead (src/media/exact-body.ts).
+    isMediaBodyRequest(c.req.method, c.req.path) ? next() : (c.req.path === "/v1/messages" ? messageBodyLimit : jsonBodyLimit)(c, next),
+  );
 
   const routes = app
     .route("/v1", healthRoutes)
@@ -73,12 +78,19 @@ export function createApp() {
     .route("/v1", keyRoutes)
     .route("/v1", messageRoutes)
     .route("/v1", presenceRoutes)
-    .route("/v1", pushRoutes);
+    .route("/v1", pushRoutes)
+    .route("/v1", mediaRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",
     scheme: "bearer",
     description: "Device token from POST /v1/accounts or POST /v1/auth/token (see docs/API.md)",
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "mediaCapability", {
+    type: "apiKey",
+    in: "query",
+    name: "cap",
+    description: "Media capability from POST /v1/media (upload) or from the stored response (download); see docs/API.md",
   });
   app.doc31("/v1/openapi.json", {
     openapi: "3.1.0",

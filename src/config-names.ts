@@ -13,6 +13,17 @@ export const CONFIG_ENV_NAMES = {
   inboxRetentionDays: "INBOX_RETENTION_DAYS",
   inboxMaxEntries: "INBOX_MAX_ENTRIES",
   inboxMaxBytes: "INBOX_MAX_BYTES",
+  mediaMaxBytes: "MEDIA_MAX_BYTES",
+  mediaSinglePutMaxBytes: "MEDIA_SINGLE_PUT_MAX_BYTES",
+  mediaPartBytes: "MEDIA_PART_BYTES",
+  mediaDailyQuotaBytes: "MEDIA_DAILY_QUOTA_BYTES",
+  mediaRetentionDays: "MEDIA_RETENTION_DAYS",
+  mediaUploadTtlSeconds: "MEDIA_UPLOAD_TTL_SECONDS",
+  mediaUploadMode: "MEDIA_UPLOAD_MODE",
+  r2S3Endpoint: "R2_S3_ENDPOINT",
+  r2BucketName: "R2_BUCKET_NAME",
+  r2AccessKeyId: "R2_ACCESS_KEY_ID",
+  r2SecretAccessKey: "R2_SECRET_ACCESS_KEY",
 } as const;
 
 /**

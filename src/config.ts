@@ -7,6 +7,10 @@ import { z } from "zod";
 import type { Env } from "./env";
 import { CONFIG_ENV_NAMES } from "./config-names";
 import { ApiError } from "./errors";
+import { MEDIA_MAX_WORKER_BODY_BYTES, MEDIA_MIN_PART_BYTES } from "./limits";
+
+const MIB = 1024 * 1024;
+const GIB = 1024 * MIB;
 
 const ConfigSchema = z
   .object({
@@ -19,6 +23,18 @@ const ConfigSchema = z
     inboxRetentionDays: z.coerce.number().int().min(1).max(365),
     inboxMaxEntries: z.coerce.number().int().min(100).max(10_000_000),
     inboxMaxBytes: z.coerce.number().int().min(1_000_000).max(8_000_000_000),
+    // Media (issue 8; docs/OPERATIONS.md "Media"). Sizes are of the stored ciphertext.
+    mediaMaxBytes: z.coerce.number().int().min(MIB).max(2 * GIB),
+    mediaSinglePutMaxBytes: z.coerce.number().int().min(MIB).max(MEDIA_MAX_WORKER_BODY_BYTES),
+    mediaPartBytes: z.coerce.number().int().min(MEDIA_MIN_PART_BYTES).max(MEDIA_MAX_WORKER_BODY_BYTES),
+    mediaDailyQuotaBytes: z.coerce.number().int().min(MIB).max(1024 * GIB),
+    mediaRetentionDays: z.coerce.number().int().min(1).max(3650),
+    mediaUploadTtlSeconds: z.coerce.number().int().min(60).max(7 * 86_400),
+    mediaUploadMode: z.enum(["worker", "presigned"]),
+    r2S3Endpoint: z.url({ protocol: /^https$/ }).optional(),
+    r2BucketName: z.string().min(3).optional(),
+    r2AccessKeyId: z.string().min(16).optional(),
+    r2SecretAccessKey: z.string().min(16).optional(),
   })
   .superRefine((cfg, ctx) => {
     if (cfg.verificationSender === "webhook") {
@@ -30,6 +46,13 @@ const ConfigSchema = z
             path: [key],
             message: "VERIFICATION_SENDER=webhook needs VERIFICATION_WEBHOOK_URL and VERIFICATION_WEBHOOK_SECRET",
           });
+        }
+      }
+    }
+    if (cfg.mediaUploadMode === "presigned") {
+      for (const key of ["r2S3Endpoint", "r2BucketName", "r2AccessKeyId", "r2SecretAccessKey"] as const) {
+        if (!cfg[key]) {
+          ctx.addIssue({ code: "custom", path: [key], message: "MEDIA_UPLOAD_MODE=presigned needs R2_S3_ENDPOINT, R2_BUCKET_NAME, R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY" });
         }
       }
     }
@@ -62,6 +85,17 @@ export function loadConfig(env: Env): Config {
     inboxRetentionDays: env.INBOX_RETENTION_DAYS ?? "30",
     inboxMaxEntries: env.INBOX_MAX_ENTRIES ?? "100000",
     inboxMaxBytes: env.INBOX_MAX_BYTES ?? String(1024 * 1024 * 1024),
+    mediaMaxBytes: env.MEDIA_MAX_BYTES ?? String(100 * MIB),
+    mediaSinglePutMaxBytes: env.MEDIA_SINGLE_PUT_MAX_BYTES ?? String(16 * MIB),
+    mediaPartBytes: env.MEDIA_PART_BYTES ?? String(8 * MIB),
+    mediaDailyQuotaBytes: env.MEDIA_DAILY_QUOTA_BYTES ?? String(2 * GIB),
+    mediaRetentionDays: env.MEDIA_RETENTION_DAYS ?? "30",
+    mediaUploadTtlSeconds: env.MEDIA_UPLOAD_TTL_SECONDS ?? "86400",
+    mediaUploadMode: env.MEDIA_UPLOAD_MODE ?? "worker",
+    r2S3Endpoint: env.R2_S3_ENDPOINT || undefined,
+    r2BucketName: env.R2_BUCKET_NAME || undefined,
+    r2AccessKeyId: env.R2_ACCESS_KEY_ID || undefined,
+    r2SecretAccessKey: env.R2_SECRET_ACCESS_KEY || undefined,
   });
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {

@@ -44,6 +44,17 @@ export interface Env {
   VAPID_PRIVATE_KEY?: string;
   VAPID_SUBJECT?: string;
   PUSH_RETRY_BASE_SECONDS?: string;
+  MEDIA_MAX_BYTES?: string;
+  MEDIA_SINGLE_PUT_MAX_BYTES?: string;
+  MEDIA_PART_BYTES?: string;
+  MEDIA_DAILY_QUOTA_BYTES?: string;
+  MEDIA_RETENTION_DAYS?: string;
+  MEDIA_UPLOAD_TTL_SECONDS?: string;
+  MEDIA_UPLOAD_MODE?: string;
+  R2_S3_ENDPOINT?: string;
+  R2_BUCKET_NAME?: string;
+  R2_ACCESS_KEY_ID?: string;
+  R2_SECRET_ACCESS_KEY?: string;
 }
 
 declare global {

@@ -6,6 +6,7 @@ import { createApp } from "./app";
 import type { Env } from "./env";
 import { handlePushBatch, handlePushDeadLetters, PUSH_DLQ_NAME, PUSH_QUEUE_NAME } from "./push/consumer";
 import { logEvent } from "./log";
+import { cleanupMedia } from "./media/cleanup";
 
 export { ChatRoom } from "../durable-objects/chat-room";
 export { DeviceInbox } from "../durable-objects/device-inbox";
@@ -27,5 +28,10 @@ export default {
         logEvent("error", "queue_unhandled", { queue: batch.queue });
         batch.retryAll();
     }
+  },
+  // Cron trigger (wrangler.toml [triggers]): media retention. waitUntil keeps the sweep alive past
+  // the handler's return; a failed run is simply retried by the next tick.
+  scheduled: async (_controller, env, ctx) => {
+    ctx.waitUntil(cleanupMedia(env, Date.now()));
   },
 } satisfies ExportedHandler<Env>;

@@ -57,3 +57,16 @@ export const MAX_WEBPUSH_ENDPOINT_LENGTH = 2048;
 export const PUSH_MAX_RETRY_DELAY_SECONDS = 15 * 60;
 /** A Retry-After longer than this is clamped: Queues refuse delays beyond 12 hours. */
 export const QUEUE_MAX_DELAY_SECONDS = 12 * 60 * 60;
+
+/** R2 multipart: every part but the last must be at least 5 MiB (an R2/S3 rule), at most 10,000 parts. */
+export const MEDIA_MIN_PART_BYTES = 5 * 1024 * 1024;
+export const MEDIA_MAX_PARTS = 10_000;
+
+/** A request body through the Worker: plans start at 100 MB, so one PUT or part stays below 95 MiB. */
+export const MEDIA_MAX_WORKER_BODY_BYTES = 95 * 1024 * 1024;
+
+/** Expired rows handled per cleanup run: each costs an R2 call, and a cron invocation has bounded time. */
+export const MEDIA_CLEANUP_BATCH = 200;
+
+/** A download link may be cached by a CDN at most this long (and never past the media's expiry). */
+export const MEDIA_MAX_CACHE_SECONDS = 365 * 86_400;

@@ -112,3 +112,54 @@ export const pushTokens = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.accountId, t.deviceId] })],
 );
+
+/**
+ * Encrypted media (issue 8). The server knows only sizes, owners and times: the bytes in R2 under
+ * `media/<id>` are ciphertext whose key travels inside end-to-end messages. `size` is the declared
+ * (ciphertext) size, enforced on upload and counted against the daily quota from slot creation on,
+ * so abandoned uploads count too. A pending row past `upload_expires_at` and a complete row past
+ * `expires_at` are removed by the scheduled cleanup (src/media/cleanup.ts).
+ */
+export const media = sqliteTable(
+  "media",
+  {
+    id: text("id").primaryKey(),
+    accountId: text("account_id").notNull(),
+    deviceId: integer("device_id").notNull(),
+    size: integer("size").notNull(),
+    contentClass: text("content_class", { enum: ["image", "video", "audio", "document", "other"] }).notNull(),
+    state: text("state", { enum: ["pending", "complete"] }).notNull(),
+    mode: text("mode", { enum: ["single", "multipart"] }).notNull(),
+    /** R2 multipart upload id (multipart mode only). */
+    uploadId: text("upload_id"),
+    partBytes: integer("part_bytes").notNull(),
+    etag: text("etag"),
+    createdAt: integer("created_at").notNull(),
+    uploadExpiresAt: integer("upload_expires_at").notNull(),
+    expiresAt: integer("expires_at").notNull(),
+    completedAt: integer("completed_at"),
+  },
+  (t) => [
+    index("media_account_created_idx").on(t.accountId, t.createdAt),
+    index("media_state_expiry_idx").on(t.state, t.expiresAt),
+    index("media_upload_expiry_idx").on(t.state, t.uploadExpiresAt),
+  ],
+);
+
+/**
+ * Parts of a multipart upload that R2 has accepted: the R2 binding cannot list the parts of an
+ * upload, and completing needs every part's etag, so the Worker records them as they land. This
+ * is what a resuming client asks for.
+ */
+export const mediaParts = sqliteTable(
+  "media_parts",
+  {
+    mediaId: text("media_id")
+      .notNull()
+      .references(() => media.id, { onDelete: "cascade" }),
+    partNumber: integer("part_number").notNull(),
+    etag: text("etag").notNull(),
+    size: integer("size").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.mediaId, t.partNumber] })],
+);

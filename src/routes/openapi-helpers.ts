@@ -31,3 +31,6 @@ export const authErrors = {
 export { errorResponse };
 
 export const bearerSecurity = [{ bearerAuth: [] as string[] }];
+
+/** Media upload and download routes: authorized by a capability in the `cap` query parameter. */
+export const capabilitySecurity = [{ mediaCapability: [] as string[] }];

@@ -48,6 +48,8 @@ const EXAMPLE_PARAMS: Record<string, string> = {
   handle: "alice",
   chat_id: "d_00112233445566778899aabbccddeeff",
   chat_seq: "1",
+  media_id: "m_00112233445566778899aabbccddeeff",
+  part_number: "1",
 };
 
 export function examplePath(openApiPath: string): string {

@@ -15,6 +15,17 @@ const DOC_PATH = "/v1/openapi.json";
 /** The only routes a client may call without a device token: health, registration, and login. */
 const PUBLIC_ROUTES = ["get /v1/health", "post /v1/accounts", "post /v1/auth/challenge", "post /v1/auth/token", "post /v1/verifications"];
 
+/** Media routes authorized by a capability (`?cap=`) instead of, or on top of, a device token. */
+const CAPABILITY_ROUTES: Record<string, Record<string, string[]>[]> = {
+  "put /v1/media/{media_id}/upload": [{ mediaCapability: [] }],
+  "delete /v1/media/{media_id}/upload": [{ mediaCapability: [] }],
+  "put /v1/media/{media_id}/parts/{part_number}": [{ mediaCapability: [] }],
+  "get /v1/media/{media_id}/parts": [{ mediaCapability: [] }],
+  "post /v1/media/{media_id}/complete": [{ mediaCapability: [] }],
+  "get /v1/media/{media_id}": [{ mediaCapability: [] }],
+  "post /v1/media/{media_id}/renew": [{ bearerAuth: [], mediaCapability: [] }],
+};
+
 interface MountedRoute {
   key: string;
   method: string;
@@ -65,7 +76,7 @@ describe("the OpenAPI document", () => {
     const declared = Object.fromEntries(
       documentedOperations(doc).map((op) => [`${op.method} ${op.path}`, op.operation.security ?? null] as const),
     );
-    const expected = Object.fromEntries(routes.map((r) => [r.key, r.protected ? [{ bearerAuth: [] }] : null] as const));
+    const expected = Object.fromEntries(routes.map((r) => [r.key, r.protected ? (CAPABILITY_ROUTES[r.key] ?? [{ bearerAuth: [] }]) : null] as const));
     expect(declared).toEqual(expected);
     // Every public route still exists (a renamed one must be renamed here too).
     expect(routes.filter((r) => !r.protected).map((r) => r.key)).toEqual(PUBLIC_ROUTES);

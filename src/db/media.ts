@@ -1,0 +1,89 @@
+/**
+ * @module D1 access for media rows and their multipart parts. The quota check and the slot insert
+ * are one conditional statement, so two concurrent slot requests cannot both squeeze under it.
+ */
+import { and, asc, eq, inArray, lte } from "drizzle-orm";
+import type { Db } from "./client";
+import { media, mediaParts } from "./schema";
+
+export type MediaRow = typeof media.$inferSelect;
+export type MediaPartRow = typeof mediaParts.$inferSelect;
+
+/** Window the daily quota counts over: a rolling day, so there is no midnight burst. */
+export const QUOTA_WINDOW_MS = 86_400_000;
+
+/**
+ * Inserts the slot only if the account's declared bytes in the last day plus this one stay within
+ * `quota`; returns false (nothing inserted) otherwise.
+ */
+export async function insertSlotWithinQuota(d1: D1Database, row: typeof media.$inferInsert, quota: number): Promise<boolean> {
+  const result = await d1
+    .prepare(
+      `INSERT INTO media (id, account_id, device_id, size, content_class, state, mode, upload_id, part_bytes, etag, created_at, upload_expires_at, expires_at, completed_at)
+       SELECT ?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?8, NULL, ?9, ?10, ?11, NULL
+       WHERE (SELECT COALESCE(SUM(size), 0) FROM media WHERE account_id = ?2 AND created_at > ?12) + ?4 <= ?13`,
+    )
+    .bind(row.id, row.accountId, row.deviceId, row.size, row.contentClass, row.mode, row.uploadId ?? null, row.partBytes, row.createdAt, row.uploadExpiresAt, row.expiresAt, row.createdAt - QUOTA_WINDOW_MS, quota)
+    .run();
+  return result.meta.changes === 1;
+}
+
+export async function usedQuota(d1: D1Database, accountId: string, now: number): Promise<number> {
+  const row = await d1
+    .prepare("SELECT COALESCE(SUM(size), 0) AS used FROM media WHERE account_id = ? AND created_at > ?")
+    .bind(accountId, now - QUOTA_WINDOW_MS)
+    .first<{ used: number }>();
+  return row?.used ?? 0;
+}
+
+export function findMedia(db: Db, id: string): Promise<MediaRow | undefined> {
+  return db.query.media.findFirst({ where: eq(media.id, id) });
+}
+
+/** pending -> complete, once (a second completion finds no pending row). */
+export async function markComplete(db: Db, id: string, etag: string, now: number): Promise<boolean> {
+  const rows = await db
+    .update(media)
+    .set({ state: "complete", etag, completedAt: now })
+    .where(and(eq(media.id, id), eq(media.state, "pending")))
+    .returning({ id: media.id });
+  return rows.length === 1;
+}
+
+export async function recordPart(db: Db, part: MediaPartRow): Promise<void> {
+  await db
+    .insert(mediaParts)
+    .values(part)
+    .onConflictDoUpdate({ target: [mediaParts.mediaId, mediaParts.partNumber], set: { etag: part.etag, size: part.size } });
+}
+
+export function listParts(db: Db, id: string): Promise<MediaPartRow[]> {
+  return db.select().from(mediaParts).where(eq(mediaParts.mediaId, id)).orderBy(asc(mediaParts.partNumber));
+}
+
+export async function extendExpiry(db: Db, id: string, expiresAt: number): Promise<void> {
+  await db.update(media).set({ expiresAt }).where(and(eq(media.id, id), eq(media.state, "complete")));
+}
+
+/** Rows the cleanup should remove now: stored media past expiry, uploads past their window. */
+export async function expiredMedia(db: Db, now: number, limit: number): Promise<MediaRow[]> {
+  const stored = await db
+    .select()
+    .from(media)
+    .where(and(eq(media.state, "complete"), lte(media.expiresAt, now)))
+    .limit(limit);
+  const stale = await db
+    .select()
+    .from(media)
+    .where(and(eq(media.state, "pending"), lte(media.uploadExpiresAt, now)))
+    .limit(Math.max(0, limit - stored.length));
+  return [...stored, ...stale];
+}
+
+export async function deleteMedia(db: Db, ids: string[]): Promise<void> {
+  // Chunks of 90 ids: a D1 statement binds at most 100 parameters.
+  for (let i = 0; i < ids.length; i += 90) {
+    const chunk = ids.slice(i, i + 90);
+    await db.batch([db.delete(mediaParts).where(inArray(mediaParts.mediaId, chunk)), db.delete(media).where(inArray(media.id, chunk))]);
+  }
+}
