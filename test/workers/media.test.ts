@@ -1,0 +1,267 @@
+/**
+ * Issue 8 through the real Worker with local R2 and D1: slots, single and multipart uploads
+ * (interrupted, then resumed), ranged and cached downloads decrypted with the SDK's media cipher,
+ * capability checks, size and quota limits, abort, renew and the retention sweep. The 64 MiB case
+ * runs against wrangler dev in test/node/media-e2e.test.ts.
+ */
+import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { beforeAll, describe, expect, it } from "vitest";
+import { decryptMedia, decryptMediaRange, encryptMedia, planMediaRange } from "../../src/client/crypto/media";
+import worker from "../../src/index";
+import { cleanupMedia } from "../../src/media/cleanup";
+import { mediaObjectKey } from "../../src/media/keys";
+import { expectError } from "../support/errors";
+import { call, register, type RegisteredDevice } from "../support/identity";
+
+const MIB = 1024 * 1024;
+const MARKER = new TextEncoder().encode("PARLEY-PLAINTEXT-MARKER-");
+
+/** Recognisable plaintext: the marker repeated with a counter, so a leak would be visible. */
+function plaintext(size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  for (let o = 0, i = 0; o < size; o += MARKER.length + 8, i++) {
+    out.set(MARKER.subarray(0, Math.min(MARKER.length, size - o)), o);
+    const n = new TextEncoder().encode(String(i).padStart(8, "0"));
+    if (o + MARKER.length < size) out.set(n.subarray(0, Math.min(8, size - o - MARKER.length)), o + MARKER.length);
+  }
+  return out;
+}
+
+function contains(haystack: Uint8Array, needle: Uint8Array): boolean {
+  outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (haystack[i + j] !== needle[j]) continue outer;
+    return true;
+  }
+  return false;
+}
+
+async function raw(method: string, path: string, init: RequestInit & { envOverride?: Record<string, string> } = {}): Promise<Response> {
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(new Request(`http://parley.test${path}`, { method, ...init }), { ...env, ...(init.envOverride ?? {}) }, ctx);
+  await waitOnExecutionContext(ctx);
+  return res;
+}
+
+/** Compares large buffers without letting a failure print a multi-megabyte diff. */
+function firstDifference(a: Uint8Array, b: Uint8Array): string {
+  if (a.length !== b.length) return `lengths ${a.length} and ${b.length}`;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return `byte ${i}`;
+  return "equal";
+}
+
+async function bytesOf(res: Response): Promise<Uint8Array> {
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+let alice: RegisteredDevice;
+beforeAll(async () => {
+  alice = await register();
+});
+
+async function slot(size: number, envOverride?: Record<string, string>) {
+  const res = await call("POST", "/v1/media", { token: alice.token, body: { size, content_class: "document" }, ...(envOverride ? { env: envOverride } : {}) });
+  return res;
+}
+
+describe("single upload and download (1 MiB)", () => {
+  const plain = plaintext(MIB);
+  let sealed: Awaited<ReturnType<typeof encryptMedia>>;
+  let stored: { media_id: string; download_cap: string; etag: string; size: number };
+
+  it("stores the ciphertext, never the plaintext, and downloads bytes that decrypt to the file", async () => {
+    sealed = await encryptMedia(plain);
+    const s = await slot(sealed.ciphertext.length);
+    expect(s.status, JSON.stringify(s.body)).toBe(200);
+    expect(s.body.upload).toMatchObject({ mode: "single", method: "PUT", complete_required: false });
+    const url = new URL(s.body.upload.url);
+    const put = await raw("PUT", url.pathname + url.search, { body: sealed.ciphertext, headers: { "content-type": "application/octet-stream" } });
+    expect(put.status, await put.clone().text()).toBe(200);
+    stored = await put.json();
+    expect(stored).toMatchObject({ media_id: s.body.media_id, size: sealed.ciphertext.length });
+
+    const object = await env.MEDIA.get(mediaObjectKey(stored.media_id));
+    const inR2 = new Uint8Array(await object!.arrayBuffer());
+    expect(firstDifference(inR2, sealed.ciphertext)).toBe("equal");
+    expect(contains(plain.subarray(0, 4096), MARKER)).toBe(true);
+    expect(contains(inR2, MARKER)).toBe(false);
+
+    const got = await raw("GET", `/v1/media/${stored.media_id}?cap=${stored.download_cap}`);
+    expect(got.status).toBe(200);
+    expect(got.headers.get("etag")).toBe(`"${stored.etag}"`);
+    expect(got.headers.get("cache-control")).toMatch(/^public, max-age=\d+, immutable$/);
+    expect(got.headers.get("accept-ranges")).toBe("bytes");
+    expect(firstDifference(await decryptMedia(await bytesOf(got), sealed.key, sealed.digest), plain)).toBe("equal");
+  });
+
+  it("serves a Range that decrypts to the plaintext range, 304 on a matching ETag, 416 outside", async () => {
+    const plan = planMediaRange(sealed.ciphertext.length, 256 * 1024, 300_000, 300_100);
+    const got = await raw("GET", `/v1/media/${stored.media_id}?cap=${stored.download_cap}`, { headers: { range: `bytes=${plan.cipherStart}-${plan.cipherEnd - 1}` } });
+    expect(got.status).toBe(206);
+    expect(got.headers.get("content-range")).toBe(`bytes ${plan.cipherStart}-${plan.cipherEnd - 1}/${sealed.ciphertext.length}`);
+    const part = await decryptMediaRange(sealed.key, sealed.ciphertext.subarray(0, 5), plan, await bytesOf(got));
+    expect(part).toEqual(plain.subarray(300_000, 300_100));
+
+    const cached = await raw("GET", `/v1/media/${stored.media_id}?cap=${stored.download_cap}`, { headers: { "if-none-match": `"${stored.etag}"` } });
+    expect(cached.status).toBe(304);
+
+    const outside = await raw("GET", `/v1/media/${stored.media_id}?cap=${stored.download_cap}`, { headers: { range: `bytes=${sealed.ciphertext.length}-` } });
+    expect(outside.status).toBe(416);
+    expect(outside.headers.get("content-range")).toBe(`bytes */${sealed.ciphertext.length}`);
+    expect((await outside.json<{ error: { code: string } }>()).error.code).toBe("range_not_satisfiable");
+  });
+
+  it("refuses downloads without, with a forged, with another media's, or with an upload capability", async () => {
+    expectError(await call("GET", `/v1/media/${stored.media_id}`), "unauthorized");
+    const forged = stored.download_cap.replace(/.$/, (c) => (c === "A" ? "B" : "A"));
+    expectError(await call("GET", `/v1/media/${stored.media_id}?cap=${forged}`), "forbidden");
+    const other = await slot(100);
+    expectError(await call("GET", `/v1/media/${other.body.media_id}?cap=${stored.download_cap}`), "forbidden");
+    expectError(await call("GET", `/v1/media/${other.body.media_id}?cap=${other.body.cap}`), "forbidden");
+    // Media ids are checked before anything else.
+    expectError(await call("GET", `/v1/media/not-an-id?cap=${stored.download_cap}`), "invalid_request");
+  });
+
+  it("keeps stored media immutable", async () => {
+    const again = await slot(10);
+    const url = new URL(again.body.upload.url);
+    expect((await raw("PUT", url.pathname + url.search, { body: new Uint8Array(10) })).status).toBe(200);
+    expectError(await call("PUT", url.pathname + url.search, { raw: new Uint8Array(10), contentType: "application/octet-stream" }), "conflict");
+  });
+
+  it("renews the expiry for a device holding the download capability", async () => {
+    expectError(await call("POST", `/v1/media/${stored.media_id}/renew?cap=${stored.download_cap}`), "unauthorized");
+    const renewed = await call("POST", `/v1/media/${stored.media_id}/renew?cap=${stored.download_cap}`, { token: alice.token });
+    expect(renewed.status).toBe(200);
+    expect(renewed.body.expires_at).toBeGreaterThanOrEqual(Date.now() + 29 * 86_400_000);
+    expect((await raw("GET", `/v1/media/${stored.media_id}?cap=${renewed.body.download_cap}`)).status).toBe(200);
+  });
+});
+
+describe("declared sizes and limits", () => {
+  it("refuses a body shorter or longer than declared and stores nothing", async () => {
+    const s = await slot(1000);
+    const url = new URL(s.body.upload.url);
+    const path = url.pathname + url.search;
+    expectError(await call("PUT", path, { raw: new Uint8Array(999), contentType: "application/octet-stream" }), "invalid_request");
+    expectError(await call("PUT", path, { raw: new Uint8Array(1001), contentType: "application/octet-stream" }), "invalid_request");
+    // A streamed body (no Content-Length) that ends early: the guard stops it.
+    const short = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(new Uint8Array(600));
+        c.close();
+      },
+    });
+    const res = await raw("PUT", path, { body: short, duplex: "half" } as RequestInit);
+    expect(res.status).toBe(400);
+    expect(await env.MEDIA.head(mediaObjectKey(s.body.media_id))).toBeNull();
+    const parts = await call("GET", `/v1/media/${s.body.media_id}/parts?cap=${s.body.cap}`);
+    expect(parts.body.state).toBe("pending");
+    expect((await raw("PUT", path, { body: new Uint8Array(1000) })).status).toBe(200);
+  });
+
+  it("refuses a declared size above MEDIA_MAX_BYTES and beyond the daily quota", async () => {
+    expectError(await slot(2 * MIB, { MEDIA_MAX_BYTES: String(MIB) }), "payload_too_large");
+    const quota = { MEDIA_DAILY_QUOTA_BYTES: String(4 * MIB) };
+    const bob = await register();
+    const first = await call("POST", "/v1/media", { token: bob.token, body: { size: 3 * MIB, content_class: "video" }, env: quota });
+    expect(first.status).toBe(200);
+    const second = await call("POST", "/v1/media", { token: bob.token, body: { size: 2 * MIB, content_class: "video" }, env: quota });
+    expect(expectError(second, "quota_exceeded").details).toEqual({ quota_bytes: 4 * MIB, used_bytes: 3 * MIB });
+    expectError(await call("POST", "/v1/media", { token: bob.token, body: { size: 0, content_class: "video" } }), "invalid_request");
+    expectError(await call("POST", "/v1/media", { token: bob.token, body: { size: 10, content_class: "executable" } }), "invalid_request");
+    expectError(await call("POST", "/v1/media", { body: { size: 10, content_class: "video" } }), "unauthorized");
+  });
+});
+
+describe("multipart upload, interrupted and resumed", () => {
+  const small = { MEDIA_SINGLE_PUT_MAX_BYTES: String(MIB), MEDIA_PART_BYTES: String(5 * MIB) };
+  const plain = plaintext(11 * MIB);
+  let sealed: Awaited<ReturnType<typeof encryptMedia>>;
+  let s: { media_id: string; cap: string; upload: { mode: string; part_bytes: number; part_count: number } };
+
+  const part = (n: number) => sealed.ciphertext.subarray((n - 1) * 5 * MIB, n * 5 * MIB);
+  const partPath = (n: number) => `/v1/media/${s.media_id}/parts/${n}?cap=${s.cap}`;
+
+  it("hands out parts of the configured size", async () => {
+    sealed = await encryptMedia(plain);
+    const res = await slot(sealed.ciphertext.length, small);
+    expect(res.status).toBe(200);
+    s = res.body;
+    expect(s.upload).toEqual({ mode: "multipart", part_bytes: 5 * MIB, part_count: 3 });
+  });
+
+  it("loses nothing but the interrupted part, reports the stored ones, and completes after resuming", async () => {
+    expect((await raw("PUT", partPath(1), { body: part(1) })).status).toBe(200);
+    // The connection drops half way through part 2.
+    const cut = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(part(2).slice(0, 2 * MIB));
+        c.close();
+      },
+    });
+    expect((await raw("PUT", partPath(2), { body: cut, duplex: "half" } as RequestInit)).status).toBe(400);
+    const listed = await call("GET", `/v1/media/${s.media_id}/parts?cap=${s.cap}`);
+    expect(listed.body).toMatchObject({ state: "pending", part_count: 3, parts: [{ part_number: 1, size: 5 * MIB }] });
+    const early = expectError(await call("POST", `/v1/media/${s.media_id}/complete?cap=${s.cap}`), "conflict");
+    expect(early.details).toEqual({ missing: [2, 3] });
+    // Nothing is downloadable before completion.
+    expect(await env.MEDIA.head(mediaObjectKey(s.media_id))).toBeNull();
+
+    expectError(await call("PUT", partPath(4), { raw: new Uint8Array(10), contentType: "application/octet-stream" }), "invalid_request");
+    expectError(await call("PUT", partPath(3), { raw: new Uint8Array(10), contentType: "application/octet-stream" }), "invalid_request");
+    expect((await raw("PUT", partPath(3), { body: part(3) })).status).toBe(200);
+    expect((await raw("PUT", partPath(2), { body: part(2) })).status).toBe(200);
+    const done = await call("POST", `/v1/media/${s.media_id}/complete?cap=${s.cap}`);
+    expect(done.status, JSON.stringify(done.body)).toBe(200);
+    const got = await raw("GET", `/v1/media/${s.media_id}?cap=${done.body.download_cap}`);
+    const body = await bytesOf(got);
+    expect(body.length).toBe(sealed.ciphertext.length);
+    expect(contains(body.subarray(0, 64 * 1024), MARKER)).toBe(false);
+    expect(firstDifference(await decryptMedia(body, sealed.key, sealed.digest), plain)).toBe("equal");
+  });
+
+  it("aborts a pending upload, leaving nothing behind", async () => {
+    const res = await slot(6 * MIB, small);
+    const p = res.body;
+    expect((await raw("PUT", `/v1/media/${p.media_id}/parts/1?cap=${p.cap}`, { body: new Uint8Array(5 * MIB) })).status).toBe(200);
+    expect((await raw("DELETE", `/v1/media/${p.media_id}/upload?cap=${p.cap}`)).status).toBe(204);
+    expectError(await call("GET", `/v1/media/${p.media_id}/parts?cap=${p.cap}`), "not_found");
+    expect(await env.MEDIA.head(mediaObjectKey(p.media_id))).toBeNull();
+  });
+});
+
+describe("retention", () => {
+  it("removes expired media and aborts stale uploads", async () => {
+    const a = await slot(100);
+    const url = new URL(a.body.upload.url);
+    const stored = await (await raw("PUT", url.pathname + url.search, { body: new Uint8Array(100) })).json<{ download_cap: string }>();
+    const stale = await slot(6 * MIB, { MEDIA_SINGLE_PUT_MAX_BYTES: String(MIB), MEDIA_PART_BYTES: String(5 * MIB) });
+    expect((await raw("PUT", `/v1/media/${stale.body.media_id}/parts/1?cap=${stale.body.cap}`, { body: new Uint8Array(5 * MIB) })).status).toBe(200);
+
+    // Nothing is due yet.
+    const before = await cleanupMedia(env, Date.now());
+    expect(await env.MEDIA.head(mediaObjectKey(a.body.media_id))).not.toBeNull();
+    expect(before.deleted).toBe(0);
+
+    const later = await cleanupMedia(env, Date.now() + 31 * 86_400_000);
+    expect(later.deleted).toBeGreaterThanOrEqual(1);
+    expect(later.aborted).toBeGreaterThanOrEqual(1);
+    expect(await env.MEDIA.head(mediaObjectKey(a.body.media_id))).toBeNull();
+    expectError(await call("GET", `/v1/media/${a.body.media_id}?cap=${stored.download_cap}`), "not_found");
+    expectError(await call("GET", `/v1/media/${stale.body.media_id}/parts?cap=${stale.body.cap}`), "not_found");
+    const rows = await env.DB.prepare("SELECT COUNT(*) AS n FROM media").first<{ n: number }>();
+    expect(rows!.n).toBe(0);
+  });
+
+  it("runs from the Worker's scheduled handler (the cron trigger)", async () => {
+    const a = await slot(100);
+    const url = new URL(a.body.upload.url);
+    expect((await raw("PUT", url.pathname + url.search, { body: new Uint8Array(100) })).status).toBe(200);
+    await env.DB.prepare("UPDATE media SET expires_at = 1 WHERE id = ?").bind(a.body.media_id).run();
+    const ctx = createExecutionContext();
+    await worker.scheduled!(createScheduledController({ scheduledTime: Date.now(), cron: "17 * * * *" }), env, ctx);
+    await waitOnExecutionContext(ctx);
+    expect(await env.MEDIA.head(mediaObjectKey(a.body.media_id))).toBeNull();
+  });
+});
