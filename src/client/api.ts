@@ -15,8 +15,20 @@ import {
 } from "../protocol/accounts";
 import { PrekeyBundle, PrekeyCount, type PrekeyUpload, type SignedPrekey } from "../protocol/keys";
 import { MessageReceipts, SendAck, type SendMessage } from "../protocol/messages";
+import { MediaParts, MediaPartStored, MediaSlot, type MediaSlotRequest, MediaStored } from "../protocol/media";
 import { PresenceStatus, PrivacySettings, type PrivacyUpdate } from "../protocol/presence";
 import { ParleyApiError, TransportError } from "./errors";
+
+function apiError(status: number, json: unknown): ParleyApiError {
+  const error = (json as { error?: { code?: string; message?: string; details?: unknown } } | null)?.error;
+  return new ParleyApiError(status, error?.code ?? "http_error", error?.message ?? `HTTP ${status}`, error?.details);
+}
+
+function parseWith<T extends z.ZodType>(schema: T, json: unknown, status: number, what: string): z.output<T> {
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) throw new ParleyApiError(status, "bad_response", `unexpected response to ${what}`);
+  return parsed.data;
+}
 
 export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
 
@@ -81,13 +93,78 @@ export class ApiClient {
           this.tokens!.invalidate();
           continue;
         }
-        throw new ParleyApiError(res.status, error?.code ?? "http_error", error?.message ?? `HTTP ${res.status}`, error?.details);
+        throw apiError(res.status, json);
       }
       if (schema === null) return undefined as z.output<T>;
-      const parsed = schema.safeParse(json);
-      if (!parsed.success) throw new ParleyApiError(res.status, "bad_response", `unexpected response to ${method} ${path}`);
-      return parsed.data;
+      return parseWith(schema, json, res.status, `${method} ${path}`);
     }
+  }
+
+  /**
+   * A media request: binary body or binary response, authorized by a capability in the URL (no
+   * bearer token). `url` is a path on this server or, in presigned mode, an absolute R2 URL.
+   * Returns the response for a 2xx; throws ParleyApiError otherwise (an R2 error body is not JSON).
+   */
+  private async media(method: Method | "HEAD", url: string, init: { body?: Uint8Array; headers?: Record<string, string> } = {}): Promise<Response> {
+    const absolute = /^https?:/.test(url) ? url : `${this.baseUrl}${url}`;
+    let res: Response;
+    try {
+      res = await this.fetch(absolute, {
+        method,
+        headers: { ...(init.body ? { "content-type": "application/octet-stream" } : {}), ...init.headers },
+        body: init.body as BodyInit | undefined,
+      });
+    } catch (err) {
+      throw new TransportError(`cannot reach ${new URL(absolute).origin}: ${String(err)}`, err);
+    }
+    if (res.ok || res.status === 304) return res;
+    const text = await res.text();
+    let json: unknown = null;
+    try {
+      json = text ? JSON.parse(text) : null;
+    } catch {
+      // R2 (presigned mode) answers errors in XML.
+    }
+    throw apiError(res.status, json);
+  }
+
+  private async mediaJson<T extends z.ZodType>(method: Method, url: string, schema: T, body?: Uint8Array): Promise<z.output<T>> {
+    const res = await this.media(method, url, { body });
+    return parseWith(schema, await res.json().catch(() => null), res.status, `${method} media`);
+  }
+
+  mediaSlot(body: z.input<typeof MediaSlotRequest>) {
+    return this.request("POST", "/v1/media", MediaSlot, body);
+  }
+
+  /** Single-mode upload; `null` back from a presigned URL (R2 answers, not the Worker: complete next). */
+  async putMedia(url: string, body: Uint8Array, presigned: boolean) {
+    if (presigned) {
+      await this.media("PUT", url, { body });
+      return null;
+    }
+    return this.mediaJson("PUT", url, MediaStored, body);
+  }
+
+  putMediaPart(mediaId: string, cap: string, partNumber: number, body: Uint8Array) {
+    return this.mediaJson("PUT", `/v1/media/${mediaId}/parts/${partNumber}?cap=${encodeURIComponent(cap)}`, MediaPartStored, body);
+  }
+
+  mediaParts(mediaId: string, cap: string) {
+    return this.mediaJson("GET", `/v1/media/${mediaId}/parts?cap=${encodeURIComponent(cap)}`, MediaParts);
+  }
+
+  completeMedia(mediaId: string, cap: string) {
+    return this.mediaJson("POST", `/v1/media/${mediaId}/complete?cap=${encodeURIComponent(cap)}`, MediaStored);
+  }
+
+  async abortMedia(mediaId: string, cap: string): Promise<void> {
+    await this.media("DELETE", `/v1/media/${mediaId}/upload?cap=${encodeURIComponent(cap)}`);
+  }
+
+  /** The ciphertext, whole or a byte range [start, end); the caller streams `body`. */
+  downloadMedia(mediaId: string, cap: string, range?: { start: number; end: number }): Promise<Response> {
+    return this.media("GET", `/v1/media/${mediaId}?cap=${encodeURIComponent(cap)}`, range ? { headers: { range: `bytes=${range.start}-${range.end - 1}` } } : {});
   }
 
   startVerification(handle: string) {

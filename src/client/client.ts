@@ -20,7 +20,9 @@ import { decryptMessage, resetSession } from "./crypto/session";
 import { createDeviceKeys, createPrekeyBatch, PREKEY_LOW_WATER } from "./device-keys";
 import { ParleyApiError, TransportError } from "./errors";
 import { type ClientEvent, type ClientEventOf, type ClientEventType, Emitter } from "./events";
-import { decodePayload, encodePayload } from "./payload";
+import { downloadFile, downloadFileRange } from "./media-download";
+import { type FileSource, uploadFile, type UploadOptions } from "./media-upload";
+import { decodePayload, encodePayload, type FileAttachment, type MessagePayloadBody } from "./payload";
 import { PresenceSubscription } from "./presence";
 import { SessionManager } from "./sessions";
 import { InboxConnection, type WebSocketConstructor } from "./socket";
@@ -223,10 +225,13 @@ export class Client {
     }
     const outgoing = from.account_id === this.account.account_id;
     const peer = outgoing ? payload.to : from.account_id;
+    const text = payload.kind === "text" ? payload.text : (payload.caption ?? "");
+    const file = payload.kind === "file" ? payload.file : undefined;
+    if (file) await this.store.putFile(entry.msg_id, file);
     await this.updateChat(entry.chat_id, peer, {
       msg_id: entry.msg_id,
       from_account: from.account_id,
-      text: payload.text,
+      text: file ? `[file${file.name ? ` ${file.name}` : ""}]${text ? ` ${text}` : ""}` : text,
       chat_seq: entry.chat_seq,
       at: entry.server_ts,
       outgoing,
@@ -239,7 +244,8 @@ export class Client {
       msg_id: entry.msg_id,
       from,
       peer,
-      text: payload.text,
+      text,
+      ...(file ? { file } : {}),
       sent_at: payload.sent_at,
       server_ts: entry.server_ts,
       outgoing,
@@ -293,10 +299,55 @@ export class Client {
    */
   async send(to: string, text: string): Promise<SendAckBody> {
     const accountId = await this.resolve(to);
+    return this.enqueue(crypto.randomUUID(), accountId, { v: 1, kind: "text", text, sent_at: Date.now(), to: accountId });
+  }
+
+  /**
+   * Sends a file: encrypts it with a fresh key while uploading (streaming; memory bounded by one
+   * upload part), then sends the key, digest and metadata (and an optional small thumbnail) inside
+   * an end-to-end-encrypted message through the outbox. Resolves with the ack and the attachment.
+   */
+  async sendFile(to: string, source: FileSource, options: UploadOptions & { caption?: string }): Promise<{ ack: SendAckBody; file: FileAttachment }> {
+    const accountId = await this.resolve(to);
+    const file = await uploadFile(this.api, source, options);
+    const msgId = crypto.randomUUID();
+    await this.store.putFile(msgId, file);
+    const payload: MessagePayloadBody = { v: 1, kind: "file", file, sent_at: Date.now(), to: accountId, ...(options.caption ? { caption: options.caption } : {}) };
+    return { ack: await this.enqueue(msgId, accountId, payload), file };
+  }
+
+  /** The attachment of a file message this device sent or received. */
+  async fileOf(msgId: string): Promise<FileAttachment | undefined> {
+    return this.store.getFile(msgId);
+  }
+
+  /**
+   * Downloads and decrypts a file (an attachment, or the msg_id of a file message), streaming:
+   * every chunk is authenticated before it is yielded, and the whole-file digest is checked at
+   * the end. Throws CryptoError MEDIA_CORRUPT for a tampered, truncated or swapped blob; treat
+   * what was yielded as provisional until the iteration completes.
+   */
+  async *downloadFile(fileOrMsgId: FileAttachment | string): AsyncGenerator<Uint8Array> {
+    yield* downloadFile(this.api, await this.attachment(fileOrMsgId));
+  }
+
+  /** Plaintext bytes [start, end) of a file, fetched with an HTTP Range and authenticated per chunk. */
+  async downloadFileRange(fileOrMsgId: FileAttachment | string, start: number, end: number): Promise<Uint8Array> {
+    return downloadFileRange(this.api, await this.attachment(fileOrMsgId), start, end);
+  }
+
+  private async attachment(fileOrMsgId: FileAttachment | string): Promise<FileAttachment> {
+    if (typeof fileOrMsgId !== "string") return fileOrMsgId;
+    const file = await this.store.getFile(fileOrMsgId);
+    if (!file) throw new Error(`no file message ${fileOrMsgId} on this device`);
+    return file;
+  }
+
+  private async enqueue(msgId: string, accountId: string, payload: MessagePayloadBody): Promise<SendAckBody> {
     const item: OutboxItem = {
-      msg_id: crypto.randomUUID(),
+      msg_id: msgId,
       to: accountId,
-      payload: toBase64(encodePayload({ v: 1, kind: "text", text, sent_at: Date.now(), to: accountId })),
+      payload: toBase64(encodePayload(payload)),
       created_at: Date.now(),
       attempts: 0,
     };

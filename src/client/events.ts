@@ -3,6 +3,8 @@
  * `presence` and `typing` come from chats the app subscribed to (Client.subscribePresence).
  */
 
+import type { FileAttachment } from "./payload";
+
 export interface DeviceRef {
   account_id: string;
   device_id: number;
@@ -17,7 +19,10 @@ export type ClientEvent =
       from: DeviceRef;
       /** The 1:1 peer of the chat (for a copy of your own message: the account it was sent to). */
       peer: string;
+      /** The text, or a file's caption ("" without one). */
       text: string;
+      /** A file message: download it with client.downloadFile(event.file) (or by msg_id). */
+      file?: FileAttachment;
       sent_at: number;
       server_ts: number;
       /** Sent by another device of this account (outbox sync). */

@@ -9,6 +9,8 @@ export type { ClientEvent, ClientEventOf, ClientEventType, DeviceRef } from "./e
 export { ParleyApiError, TransportError } from "./errors";
 export type { WebSocketConstructor, WebSocketLike } from "./socket";
 export type { FetchLike } from "./api";
+export type { FileAttachment } from "./payload";
+export type { FileSource, UploadOptions } from "./media-upload";
 export type { ChatSummary, OutboxItem } from "./store/client-store";
 export type { KeyValueStore } from "./store/types";
 export { MemoryKeyValueStore } from "./store/memory-store";

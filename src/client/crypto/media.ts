@@ -342,3 +342,16 @@ export async function decryptMediaRange(key: Uint8Array, header: Uint8Array, pla
   const opened = await Promise.all(chunks.map((c, k) => cipher.openOne(plan.firstChunk + k, plan.firstChunk + k === plan.totalChunks - 1, c, false)));
   return concatBytes(...opened.map((o) => o.data)).subarray(plan.skip, plan.skip + plan.take);
 }
+
+/** Exact ciphertext length for a plaintext of `plainLength` bytes (what an upload slot declares). */
+export function mediaCiphertextLength(plainLength: number, chunkSize = MEDIA_CHUNK_BYTES): number {
+  checkChunkSize(chunkSize);
+  if (!Number.isSafeInteger(plainLength) || plainLength < 0) throw new CryptoError("INVALID_INPUT", "media length must be a non-negative integer");
+  return MEDIA_HEADER_BYTES + plainLength + Math.max(1, Math.ceil(plainLength / chunkSize)) * AEAD_TAG_BYTES;
+}
+
+/** Plaintext length of a ciphertext of `cipherLength` bytes (inverse of mediaCiphertextLength). */
+export function mediaPlaintextLength(cipherLength: number, chunkSize: number): number {
+  const body = cipherLength - MEDIA_HEADER_BYTES;
+  return body - Math.max(1, Math.ceil(body / (chunkSize + AEAD_TAG_BYTES))) * AEAD_TAG_BYTES;
+}

@@ -5,6 +5,7 @@
  * backend (memory, files, IndexedDB) holds a whole device. Key names live here and only here.
  */
 import { z } from "zod";
+import { FileAttachment } from "../payload";
 import type { KeyValueStore } from "./types";
 
 const AccountRecord = z.object({
@@ -123,6 +124,15 @@ export class ClientStore {
 
   async getAccountByHandle(handle: string): Promise<string | undefined> {
     return this.read(`client/accounts/${handle}`, z.string());
+  }
+
+  /** A file sent or received in message `msgId` (kept so it can be downloaded later by msg_id). */
+  getFile(msgId: string): Promise<FileAttachment | undefined> {
+    return this.read(`client/files/${msgId}`, FileAttachment);
+  }
+
+  putFile(msgId: string, file: FileAttachment): Promise<void> {
+    return this.write(`client/files/${msgId}`, file);
   }
 
   /** True when this (sender, msg_id) of this chat, or its seq, was already processed. */

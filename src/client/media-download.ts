@@ -1,0 +1,64 @@
+/**
+ * @module Receiving a file's bytes: downloads the ciphertext named by a FileAttachment and yields
+ * verified plaintext as it streams (crypto/media.ts checks every chunk's tag, order, the final
+ * flag and, at the end, the whole-file digest), or decrypts just a byte range from the chunks that
+ * cover it. A blob of the wrong length is refused before any decryption.
+ */
+import { fromBase64 } from "../protocol/encoding";
+import type { ApiClient } from "./api";
+import { CryptoError } from "./crypto/errors";
+import { decryptMediaRange, decryptMediaStream, MEDIA_HEADER_BYTES, parseMediaHeader, planMediaRange } from "./crypto/media";
+import type { FileAttachment } from "./payload";
+
+async function* bodyOf(res: Response): AsyncGenerator<Uint8Array> {
+  if (!res.body) return;
+  const reader = res.body.getReader();
+  try {
+    for (let r = await reader.read(); !r.done; r = await reader.read()) yield r.value;
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+async function bytesOf(res: Response, expected: number): Promise<Uint8Array> {
+  const out = new Uint8Array(expected);
+  let fill = 0;
+  for await (const piece of bodyOf(res)) {
+    if (fill + piece.length > expected) throw new CryptoError("MEDIA_CORRUPT", "media response longer than requested");
+    out.set(piece, fill);
+    fill += piece.length;
+  }
+  if (fill !== expected) throw new CryptoError("MEDIA_CORRUPT", "media response truncated");
+  return out;
+}
+
+/** Counts bytes on the way through: a stream longer or shorter than the attachment says is corrupt. */
+async function* exactly(source: AsyncIterable<Uint8Array>, expected: number): AsyncGenerator<Uint8Array> {
+  let seen = 0;
+  for await (const piece of source) {
+    seen += piece.length;
+    if (seen > expected) throw new CryptoError("MEDIA_CORRUPT", `media blob longer than the ${expected} bytes the message names`);
+    yield piece;
+  }
+  if (seen !== expected) throw new CryptoError("MEDIA_CORRUPT", `media blob truncated: ${seen} of ${expected} bytes`);
+}
+
+/** The whole file, verified as it streams. Treat output as provisional until the iteration ends without throwing. */
+export async function* downloadFile(api: ApiClient, file: FileAttachment): AsyncGenerator<Uint8Array> {
+  const res = await api.downloadMedia(file.media_id, file.download_cap);
+  const declared = res.headers.get("content-length");
+  if (declared !== null && Number(declared) !== file.cipher_size) {
+    await res.body?.cancel();
+    throw new CryptoError("MEDIA_CORRUPT", `media blob is ${declared} bytes, the message names ${file.cipher_size}`);
+  }
+  yield* decryptMediaStream(exactly(bodyOf(res), file.cipher_size), fromBase64(file.key)!, fromBase64(file.digest)!);
+}
+
+/** Plaintext bytes [start, end) of the file, from the chunks that cover them (authenticated per chunk). */
+export async function downloadFileRange(api: ApiClient, file: FileAttachment, start: number, end: number): Promise<Uint8Array> {
+  const header = await bytesOf(await api.downloadMedia(file.media_id, file.download_cap, { start: 0, end: MEDIA_HEADER_BYTES }), MEDIA_HEADER_BYTES);
+  const plan = planMediaRange(file.cipher_size, parseMediaHeader(header), start, end);
+  if (plan.take === 0) return new Uint8Array(0);
+  const fetched = await bytesOf(await api.downloadMedia(file.media_id, file.download_cap, { start: plan.cipherStart, end: plan.cipherEnd }), plan.cipherEnd - plan.cipherStart);
+  return decryptMediaRange(fromBase64(file.key)!, header, plan, fetched);
+}
