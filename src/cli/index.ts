@@ -7,18 +7,22 @@
  */
 import { ParleyApiError, TransportError } from "../client/index";
 import { chats } from "./commands/chats";
+import { download } from "./commands/download";
 import { presence, privacy, typing } from "./commands/presence";
 import { read } from "./commands/read";
 import { recv } from "./commands/recv";
 import { register } from "./commands/register";
 import { send } from "./commands/send";
+import { sendFile } from "./commands/send-file";
 import { defaultContext, type CliContext } from "./context";
 import { CliError, info, USAGE_EXIT } from "./output";
 
 const COMMANDS: Record<string, { usage: string; run: (ctx: CliContext, args: string[]) => Promise<void> }> = {
   register: { usage: "register <handle>", run: register },
   send: { usage: "send <handle> <text>", run: send },
-  recv: { usage: "recv [--timeout SECONDS]", run: recv },
+  "send-file": { usage: "send-file <handle> <path> [--mime TYPE] [--caption TEXT]", run: sendFile },
+  recv: { usage: "recv [--timeout SECONDS] [--save-dir DIR]", run: recv },
+  download: { usage: "download <msg_id> <path>", run: download },
   read: { usage: "read <chat_id>", run: read },
   chats: { usage: "chats", run: chats },
   presence: { usage: "presence <handle>", run: presence },
