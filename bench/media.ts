@@ -25,7 +25,8 @@ function sample(): void {
   const m = process.memoryUsage();
   peak.rss = Math.max(peak.rss, m.rss);
   peak.heap = Math.max(peak.heap, m.heapUsed);
-  peak.external = Math.max(peak.external, m.external + m.arrayBuffers);
+  // `external` already includes `arrayBuffers` (Node's accounting).
+  peak.external = Math.max(peak.external, m.external);
 }
 const mb = (n: number) => (n / MIB).toFixed(1);
 
@@ -59,7 +60,7 @@ async function main(): Promise<void> {
     console.log(`file: ${FILE_MIB} MiB plaintext, ${mb(file.cipher_size)} MiB ciphertext`);
     console.log(`upload   (encrypt + PUT parts):             ${up.toFixed(1)} MB/s  (${((t1 - t0) / 1000).toFixed(2)} s)`);
     console.log(`download (GET + verify + decrypt, streamed): ${down.toFixed(1)} MB/s  (${((t2 - t1) / 1000).toFixed(2)} s)`);
-    console.log(`client memory before: rss ${mb(base.rss)} MiB, heap ${mb(base.heapUsed)} MiB, buffers ${mb(base.external + base.arrayBuffers)} MiB`);
+    console.log(`client memory before: rss ${mb(base.rss)} MiB, heap ${mb(base.heapUsed)} MiB, buffers ${mb(base.external)} MiB`);
     console.log(`client peak:          rss ${mb(peak.rss)} MiB, heap ${mb(peak.heap)} MiB, buffers ${mb(peak.external)} MiB`);
     console.log(`peak growth over baseline: rss +${mb(peak.rss - base.rss)} MiB (file: ${FILE_MIB} MiB)`);
     console.log(`load average after: ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);

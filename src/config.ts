@@ -52,7 +52,7 @@ const ConfigSchema = z
     if (cfg.mediaUploadMode === "presigned") {
       for (const key of ["r2S3Endpoint", "r2BucketName", "r2AccessKeyId", "r2SecretAccessKey"] as const) {
         if (!cfg[key]) {
-          ctx.addIssue({ code: "custom", path: [key], message: "MEDIA_UPLOAD_MODE=presigned needs R2_S3_ENDPOINT, R2_BUCKET_NAME, R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY" });
+          ctx.addIssue({ code: "custom", path: [key], message: "required when MEDIA_UPLOAD_MODE=presigned" });
         }
       }
     }

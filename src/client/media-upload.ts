@@ -52,9 +52,13 @@ async function* iterate(source: FileSource): AsyncGenerator<Uint8Array> {
   for (let r = await reader.read(); !r.done; r = await reader.read()) yield r.value;
 }
 
-/** Regroups the ciphertext into upload units of `size` bytes (the last one shorter). */
+/**
+ * Regroups the ciphertext into upload units of `size` bytes (the last one shorter). One buffer is
+ * reused: the consumer uploads a unit completely before asking for the next, and a fresh buffer
+ * per part would leave the garbage collector tens of megabytes behind on a large file.
+ */
 async function* units(cipher: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Uint8Array> {
-  let buf = new Uint8Array(size);
+  const buf = new Uint8Array(size);
   let fill = 0;
   for await (const piece of cipher) {
     for (let o = 0; o < piece.length; ) {
@@ -64,7 +68,6 @@ async function* units(cipher: AsyncIterable<Uint8Array>, size: number): AsyncGen
       o += n;
       if (fill === size) {
         yield buf;
-        buf = new Uint8Array(size);
         fill = 0;
       }
     }

@@ -3,7 +3,7 @@
  * API, AWS Signature V4 in the query string (https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html),
  * so large bodies go from the client straight to R2 without passing through a Worker. Kept thin on
  * purpose: miniflare has no S3 endpoint, so this file cannot be exercised locally beyond its
- * signature shape (test/workers/media-presign.test.ts checks it against the AWS example). Only the
+ * signature (test/workers/media.test.ts checks it against AWS's published example). Only the
  * `host` header is signed, with an unsigned payload: R2 still checks the Content-Length it received.
  */
 import { utf8 } from "../protocol/encoding";

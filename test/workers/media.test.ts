@@ -11,6 +11,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import worker from "../../src/index";
 import { cleanupMedia } from "../../src/media/cleanup";
 import { mediaObjectKey } from "../../src/media/keys";
+import { presignUrl } from "../../src/media/presign";
 import { expectError } from "../support/errors";
 import { call, register, type RegisteredDevice } from "../support/identity";
 
@@ -245,5 +246,44 @@ describe("retention", () => {
     await worker.scheduled!(createScheduledController({ scheduledTime: Date.now(), cron: "17 * * * *" }), env, ctx);
     await waitOnExecutionContext(ctx);
     expect(await env.MEDIA.head(mediaObjectKey(a.body.media_id))).toBeNull();
+  });
+});
+
+describe("presigned mode's URL signer", () => {
+  it("reproduces AWS's SigV4 query-string example (GET examplebucket/test.txt)", async () => {
+    // https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html
+    const url = await presignUrl(
+      {
+        endpoint: "https://examplebucket.s3.amazonaws.com",
+        bucket: "",
+        accessKeyId: "AKIAIOSFODNN7EXAMPLE",
+        secretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        region: "us-east-1",
+      },
+      "GET",
+      "test.txt",
+      86_400,
+      Date.UTC(2013, 4, 24),
+    );
+    expect(url).toBe(
+      "https://examplebucket.s3.amazonaws.com/test.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host&X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404",
+    );
+  });
+
+  it("hands out presigned single-upload URLs when configured", async () => {
+    const presigned = {
+      MEDIA_UPLOAD_MODE: "presigned",
+      R2_S3_ENDPOINT: "https://0123456789abcdef.r2.cloudflarestorage.com",
+      R2_BUCKET_NAME: "parley-media",
+      R2_ACCESS_KEY_ID: "0123456789abcdef0123",
+      R2_SECRET_ACCESS_KEY: "0123456789abcdef0123456789abcdef",
+    };
+    const s = await slot(100, presigned);
+    expect(s.body.upload.complete_required).toBe(true);
+    expect(s.body.upload.url).toMatch(new RegExp(`^https://0123456789abcdef\\.r2\\.cloudflarestorage\\.com/parley-media/media/${s.body.media_id}\\?X-Amz-Algorithm=AWS4-HMAC-SHA256&.*X-Amz-Signature=[0-9a-f]{64}$`));
+    // Half a configuration is a clear configuration error, not a broken URL.
+    const broken = await slot(100, { MEDIA_UPLOAD_MODE: "presigned" });
+    expect(broken.body.error.code).toBe("config_invalid");
+    expect(broken.body.error.message).toMatch(/R2_S3_ENDPOINT/);
   });
 });
