@@ -8,6 +8,7 @@ import { database } from "../db/client";
 import { deleteMedia, expiredMedia } from "../db/media";
 import type { Env } from "../env";
 import { MEDIA_CLEANUP_BATCH } from "../limits";
+import { logEvent } from "../log";
 import { mediaObjectKey } from "./keys";
 
 export interface CleanupReport {
@@ -40,6 +41,6 @@ export async function cleanupMedia(env: Env, now: number, maxBatches = 10): Prom
     await deleteMedia(db, rows.map((r) => r.id));
     if (rows.length < MEDIA_CLEANUP_BATCH) break;
   }
-  if (report.deleted + report.aborted > 0) console.log(JSON.stringify({ level: "info", message: "media cleanup", ...report }));
+  if (report.deleted + report.aborted > 0) logEvent("info", "media_cleanup", { deleted: report.deleted, aborted: report.aborted });
   return report;
 }

@@ -6,6 +6,7 @@
  * atomic; a failed part is simply not recorded).
  */
 import { ApiError } from "../errors";
+import { describeError, logEvent } from "../log";
 
 export interface ExactBody {
   stream: ReadableStream<Uint8Array>;
@@ -44,6 +45,6 @@ export function lengthError(body: ExactBody, expected: number, what: string, cau
       expected,
     });
   }
-  console.error(JSON.stringify({ level: "error", message: "R2 write failed", cause: String(cause) }));
+  logEvent("error", "media_write_failed", { cause: describeError(cause) });
   return new ApiError("upstream_failed", "storage write failed; retry");
 }

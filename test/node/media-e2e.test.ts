@@ -7,8 +7,7 @@
  * download in the CLI.
  */
 import { createHash } from "node:crypto";
-import { open, readdir, readFile, rm, stat, writeFile, mkdtemp } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { open, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import WebSocket from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -17,25 +16,13 @@ import { CryptoError } from "../../src/client/crypto/errors";
 import { MEDIA_HEADER_BYTES } from "../../src/client/crypto/media";
 import { Client, type ClientEventOf, type FileAttachment, MemoryKeyValueStore, ParleyApiError, type WebSocketConstructor } from "../../src/client/index";
 import { parley } from "./support/cli";
-import { freePort, LocalServer } from "./support/server";
+import { serverForThisFile } from "./support/suite-server";
 
 const MIB = 1024 * 1024;
 const WS = WebSocket as unknown as WebSocketConstructor;
 const MARKER = Buffer.from("PARLEY-PLAINTEXT-MARKER-7f3a");
 
-let server: LocalServer;
-let workDir: string;
-
-beforeAll(async () => {
-  workDir = await mkdtemp(join(tmpdir(), "parley-media-"));
-  server = new LocalServer(await freePort(), join(workDir, "state"));
-  await server.start();
-}, 120_000);
-
-afterAll(async () => {
-  await server?.stop();
-  if (workDir) await rm(workDir, { recursive: true, force: true });
-}, 60_000);
+const { server, workDir } = serverForThisFile("media");
 
 /** Deterministic plaintext piece i (1 MiB): the marker, then counter-derived bytes. */
 function piece(i: number, size = MIB): Uint8Array {
@@ -124,8 +111,8 @@ describe("files through the SDK", () => {
   }
 
   beforeAll(async () => {
-    alice = await Client.register({ server: server.url, store: new MemoryKeyValueStore(), handle: handle("alice"), WebSocket: WS, fetch: aliceNet.fetchImpl });
-    bob = await Client.register({ server: server.url, store: new MemoryKeyValueStore(), handle: handle("bob"), WebSocket: WS, fetch: bobNet.fetchImpl });
+    alice = await Client.register({ server: server().url, store: new MemoryKeyValueStore(), handle: handle("alice"), WebSocket: WS, fetch: aliceNet.fetchImpl });
+    bob = await Client.register({ server: server().url, store: new MemoryKeyValueStore(), handle: handle("bob"), WebSocket: WS, fetch: bobNet.fetchImpl });
     bob.on("message", (e) => received.push(e));
     bob.connect();
   }, 60_000);
@@ -168,7 +155,7 @@ describe("files through the SDK", () => {
   }, 240_000);
 
   it("never stores the plaintext: the marker is nowhere in the server's state", async () => {
-    const files = await filesUnder(join(workDir, "state"));
+    const files = await filesUnder(join(workDir(), "server-state"));
     const sizes = await Promise.all(files.map(async (f) => (await stat(f)).size));
     // The 64 MiB blob is in there (local R2 keeps multipart parts as separate blobs, 8 MiB each),
     // so the scan covers it...
@@ -204,7 +191,7 @@ describe("files through the SDK", () => {
     const other = await alice.sendFile(bob.account.handle, whole(1), { mime: "application/pdf" });
     bobNet.hooks.rewrite = async (_url, _res) => {
       await _res.body?.cancel();
-      return globalThis.fetch(`${server.url}/v1/media/${other.file.media_id}?cap=${other.file.download_cap}`);
+      return globalThis.fetch(`${server().url}/v1/media/${other.file.media_id}?cap=${other.file.download_cap}`);
     };
     await expectCorrupt("swapped");
     bobNet.hooks.rewrite = undefined;
@@ -212,9 +199,9 @@ describe("files through the SDK", () => {
   }, 60_000);
 
   it("refuses downloads without a valid capability", async () => {
-    const none = await fetch(`${server.url}/v1/media/${small.media_id}`);
+    const none = await fetch(`${server().url}/v1/media/${small.media_id}`);
     expect(none.status).toBe(401);
-    const forged = await fetch(`${server.url}/v1/media/${large.media_id}?cap=${small.download_cap}`);
+    const forged = await fetch(`${server().url}/v1/media/${large.media_id}?cap=${small.download_cap}`);
     expect(forged.status).toBe(403);
     const err = await (async () => {
       for await (const _ of bob.downloadFile({ ...small, download_cap: large.download_cap })) void _;
@@ -245,32 +232,32 @@ describe("files through the SDK", () => {
 
 describe("files through the CLI", () => {
   it("send-file, recv --save-dir and download move a file intact", async () => {
-    const a = join(workDir, "cli-alice");
-    const b = join(workDir, "cli-bob");
+    const a = join(workDir(), "cli-alice");
+    const b = join(workDir(), "cli-bob");
     const bobHandle = handle("bob");
-    expect((await parley(server.url, a, "register", handle("alice"))).code).toBe(0);
-    expect((await parley(server.url, b, "register", bobHandle)).code).toBe(0);
-    const path = join(workDir, "photo.png");
+    expect((await parley(server().url, a, "register", handle("alice"))).code).toBe(0);
+    expect((await parley(server().url, b, "register", bobHandle)).code).toBe(0);
+    const path = join(workDir(), "photo.png");
     const content = Buffer.concat([piece(1, 300_000), Buffer.from("tail")]);
     await writeFile(path, content);
 
-    const sent = await parley(server.url, a, "send-file", bobHandle, path, "--caption", "look");
+    const sent = await parley(server().url, a, "send-file", bobHandle, path, "--caption", "look");
     expect(sent.code, sent.stderr).toBe(0);
     expect(sent.lines).toEqual([{ msg_id: expect.any(String), chat_id: expect.stringMatching(/^d_/), chat_seq: 1, server_ts: expect.any(Number), media_id: expect.stringMatching(/^m_/) }]);
     expect(sent.stderr).toMatch(/uploading photo\.png \[#+\] 100%/);
 
-    const saveDir = join(workDir, "saved");
-    const got = await parley(server.url, b, "recv", "--timeout", "1", "--save-dir", saveDir);
+    const saveDir = join(workDir(), "saved");
+    const got = await parley(server().url, b, "recv", "--timeout", "1", "--save-dir", saveDir);
     expect(got.code, got.stderr).toBe(0);
     const line = got.lines.find((l) => l.type === "message")!;
     expect(line).toMatchObject({ msg_id: sent.lines[0]!.msg_id, text: "look", file: { name: "photo.png", mime: "image/png", size: content.length }, saved: expect.any(String) });
     expect((await readFile(line.saved as string)).equals(content)).toBe(true);
 
-    const out = join(workDir, "again.png");
-    const dl = await parley(server.url, b, "download", sent.lines[0]!.msg_id as string, out);
+    const out = join(workDir(), "again.png");
+    const dl = await parley(server().url, b, "download", sent.lines[0]!.msg_id as string, out);
     expect(dl.code, dl.stderr).toBe(0);
     expect(dl.lines).toEqual([{ msg_id: sent.lines[0]!.msg_id, path: out, bytes: content.length }]);
     expect((await readFile(out)).equals(content)).toBe(true);
-    expect((await parley(server.url, b, "download", "no-such-msg", out)).code).toBe(1);
+    expect((await parley(server().url, b, "download", "no-such-msg", out)).code).toBe(1);
   }, 120_000);
 });
