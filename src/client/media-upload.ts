@@ -8,7 +8,7 @@ import { toBase64 } from "../protocol/encoding";
 import type { MediaSlotBody, MediaStoredBody } from "../protocol/media";
 import type { ApiClient } from "./api";
 import { CryptoError } from "./crypto/errors";
-import { MediaEncryptStream, mediaCiphertextLength } from "./crypto/media";
+import { MediaEncryptStream, mediaCiphertextLength, rechunk } from "./crypto/media";
 import { ParleyApiError, TransportError } from "./errors";
 import type { FileAttachment } from "./payload";
 
@@ -53,27 +53,11 @@ async function* iterate(source: FileSource): AsyncGenerator<Uint8Array> {
 }
 
 /**
- * Regroups the ciphertext into upload units of `size` bytes (the last one shorter). One buffer is
- * reused: the consumer uploads a unit completely before asking for the next, and a fresh buffer
- * per part would leave the garbage collector tens of megabytes behind on a large file.
+ * Upload units of `size` ciphertext bytes, in one reused buffer: a unit is uploaded completely
+ * before the next is asked for, and a fresh buffer per part would leave the garbage collector tens
+ * of megabytes behind on a large file.
  */
-async function* units(cipher: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Uint8Array> {
-  const buf = new Uint8Array(size);
-  let fill = 0;
-  for await (const piece of cipher) {
-    for (let o = 0; o < piece.length; ) {
-      const n = Math.min(size - fill, piece.length - o);
-      buf.set(piece.subarray(o, o + n), fill);
-      fill += n;
-      o += n;
-      if (fill === size) {
-        yield buf;
-        fill = 0;
-      }
-    }
-  }
-  if (fill > 0) yield buf.subarray(0, fill);
-}
+const units = (cipher: AsyncIterable<Uint8Array>, size: number) => rechunk(cipher, size, true);
 
 function retryable(err: unknown): boolean {
   return err instanceof TransportError || (err instanceof ParleyApiError && err.retryable);

@@ -40,6 +40,10 @@ export function findMedia(db: Db, id: string): Promise<MediaRow | undefined> {
   return db.query.media.findFirst({ where: eq(media.id, id) });
 }
 
+export async function setUploadId(db: Db, id: string, uploadId: string): Promise<void> {
+  await db.update(media).set({ uploadId }).where(eq(media.id, id));
+}
+
 /** pending -> complete, once (a second completion finds no pending row). */
 export async function markComplete(db: Db, id: string, etag: string, now: number): Promise<boolean> {
   const rows = await db

@@ -6,6 +6,7 @@
  * secret for one media id and one use: "upload" (the slot's routes) or "download" (the blob).
  * Download capabilities travel to recipients inside end-to-end-encrypted messages only.
  */
+import { ApiError } from "../errors";
 import { bytesEqual, fromBase64, toBase64Url, utf8 } from "../protocol/encoding";
 
 export type CapabilityUse = "upload" | "download";
@@ -45,4 +46,12 @@ export async function verifyCapability(secret: string, use: CapabilityUse, media
   if (!bytesEqual(sig, await tag(secret, use, mediaId, exp))) return { ok: false, reason: "forged" };
   if (exp <= now) return { ok: false, reason: "expired" };
   return { ok: true, exp };
+}
+
+/** verifyCapability as the routes need it: 401 when missing, 403 when forged or expired. */
+export async function requireCapability(secret: string, use: CapabilityUse, mediaId: string, cap: string | undefined, now: number): Promise<void> {
+  const check = await verifyCapability(secret, use, mediaId, cap, now);
+  if (check.ok) return;
+  if (check.reason === "missing") throw new ApiError("unauthorized", `this route needs the media's ${use} capability (?cap=)`);
+  throw new ApiError("forbidden", check.reason === "expired" ? `${use} capability expired` : `invalid ${use} capability`);
 }

@@ -10,18 +10,13 @@ import { findMedia, type MediaRow } from "../db/media";
 import type { Env } from "../env";
 import { ApiError, errorBody } from "../errors";
 import { MEDIA_MAX_CACHE_SECONDS } from "../limits";
-import { verifyCapability } from "./capability";
+import { requireCapability } from "./capability";
 import { mediaObjectKey } from "./keys";
-import { presignUrl } from "./presign";
-import { presignConfig } from "./uploads";
+import { presignConfig, presignUrl } from "./presign";
 
 /** A stored, unexpired media row the download capability names; 401/403/404 otherwise. */
 export async function authorizedDownload(env: Env, cfg: Config, mediaId: string, cap: string | undefined, now: number): Promise<MediaRow> {
-  const check = await verifyCapability(cfg.authTokenSecret, "download", mediaId, cap, now);
-  if (!check.ok) {
-    if (check.reason === "missing") throw new ApiError("unauthorized", "downloads need the media's download capability (?cap=)");
-    throw new ApiError("forbidden", check.reason === "expired" ? "download capability expired" : "invalid download capability");
-  }
+  await requireCapability(cfg.authTokenSecret, "download", mediaId, cap, now);
   const row = await findMedia(database(env.DB), mediaId);
   if (!row || row.state !== "complete" || row.expiresAt <= now) throw new ApiError("not_found", "no such media (expired, or not uploaded yet)");
   return row;

@@ -6,6 +6,7 @@
  * signature (test/workers/media.test.ts checks it against AWS's published example). Only the
  * `host` header is signed, with an unsigned payload: R2 still checks the Content-Length it received.
  */
+import type { Config } from "../config";
 import { utf8 } from "../protocol/encoding";
 
 export interface PresignConfig {
@@ -15,6 +16,11 @@ export interface PresignConfig {
   secretAccessKey: string;
   region?: string;
   service?: string;
+}
+
+/** The presigner's settings from the validated configuration (present whenever the mode is presigned). */
+export function presignConfig(cfg: Config): PresignConfig {
+  return { endpoint: cfg.r2S3Endpoint!, bucket: cfg.r2BucketName!, accessKeyId: cfg.r2AccessKeyId!, secretAccessKey: cfg.r2SecretAccessKey! };
 }
 
 const hex = (bytes: ArrayBuffer) => [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, "0")).join("");

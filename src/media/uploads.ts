@@ -8,15 +8,16 @@
  */
 import type { Config } from "../config";
 import { database } from "../db/client";
-import { findMedia, insertSlotWithinQuota, listParts, markComplete, type MediaRow, recordPart, usedQuota, deleteMedia } from "../db/media";
+import { deleteMedia, findMedia, insertSlotWithinQuota, listParts, markComplete, type MediaRow, recordPart, setUploadId, usedQuota } from "../db/media";
 import type { Env } from "../env";
 import { ApiError } from "../errors";
 import { MEDIA_MAX_PARTS } from "../limits";
+import { describeError, logEvent } from "../log";
 import type { MediaPartsBody, MediaSlotBody, MediaStoredBody } from "../protocol/media";
-import { issueCapability, verifyCapability } from "./capability";
+import { issueCapability, requireCapability } from "./capability";
 import { checkDeclaredLength, exactBody, lengthError } from "./exact-body";
 import { mediaObjectKey, newMediaId } from "./keys";
-import { presignUrl } from "./presign";
+import { presignConfig, presignUrl } from "./presign";
 
 export interface SlotRequest {
   accountId: string;
@@ -61,8 +62,15 @@ export async function createSlot(env: Env, cfg: Config, req: SlotRequest, origin
   }
   const cap = await issueCapability(cfg.authTokenSecret, "upload", id, uploadExpiresAt);
   if (mode === "multipart") {
-    const upload = await env.MEDIA.createMultipartUpload(mediaObjectKey(id), { httpMetadata: { contentType: "application/octet-stream" } });
-    await env.DB.prepare("UPDATE media SET upload_id = ? WHERE id = ?").bind(upload.uploadId, id).run();
+    try {
+      const upload = await env.MEDIA.createMultipartUpload(mediaObjectKey(id), { httpMetadata: { contentType: "application/octet-stream" } });
+      await setUploadId(database(env.DB), id, upload.uploadId);
+    } catch (err) {
+      // A slot without an R2 upload could never complete: give the quota back and say so.
+      await deleteMedia(database(env.DB), [id]);
+      logEvent("error", "media_multipart_create_failed", { cause: describeError(err) });
+      throw new ApiError("upstream_failed", "storage could not start the upload; retry");
+    }
     return { media_id: id, size: req.size, cap, upload_expires_at: uploadExpiresAt, expires_at: expiresAt, upload: { mode, part_bytes: partBytes, part_count: partCount(row) } };
   }
   const presigned = cfg.mediaUploadMode === "presigned";
@@ -72,17 +80,9 @@ export async function createSlot(env: Env, cfg: Config, req: SlotRequest, origin
   return { media_id: id, size: req.size, cap, upload_expires_at: uploadExpiresAt, expires_at: expiresAt, upload: { mode, method: "PUT", url, complete_required: presigned } };
 }
 
-export function presignConfig(cfg: Config) {
-  return { endpoint: cfg.r2S3Endpoint!, bucket: cfg.r2BucketName!, accessKeyId: cfg.r2AccessKeyId!, secretAccessKey: cfg.r2SecretAccessKey! };
-}
-
 /** The pending upload a valid upload capability names; 401/403/404/409 otherwise. */
 export async function authorizedUpload(env: Env, cfg: Config, mediaId: string, cap: string | undefined, now: number): Promise<MediaRow> {
-  const check = await verifyCapability(cfg.authTokenSecret, "upload", mediaId, cap, now);
-  if (!check.ok) {
-    if (check.reason === "missing") throw new ApiError("unauthorized", "this route needs the upload capability (?cap=) from POST /v1/media");
-    throw new ApiError("forbidden", check.reason === "expired" ? "upload capability expired: request a new slot" : "invalid upload capability");
-  }
+  await requireCapability(cfg.authTokenSecret, "upload", mediaId, cap, now);
   const row = await findMedia(database(env.DB), mediaId);
   if (!row) throw new ApiError("not_found", "no such upload (expired and cleaned up, or aborted)");
   return row;

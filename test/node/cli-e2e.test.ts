@@ -4,23 +4,14 @@
  * offline, read receipts flow back, the server restarts mid-conversation, a send made while the
  * server is down goes out later, and no plaintext ever reaches the server's state directory.
  */
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parley } from "./support/cli";
+import { filesUnder } from "./support/files";
 import { serverForThisFile } from "./support/suite-server";
 
 const texts: string[] = [];
-
-async function filesUnder(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...(await filesUnder(path)));
-    else if (entry.isFile()) out.push(path);
-  }
-  return out;
-}
 
 const fixture = serverForThisFile("e2e");
 

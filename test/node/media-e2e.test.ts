@@ -7,7 +7,7 @@
  * download in the CLI.
  */
 import { createHash } from "node:crypto";
-import { open, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { open, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import WebSocket from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -16,6 +16,7 @@ import { CryptoError } from "../../src/client/crypto/errors";
 import { MEDIA_HEADER_BYTES } from "../../src/client/crypto/media";
 import { Client, type ClientEventOf, type FileAttachment, MemoryKeyValueStore, ParleyApiError, type WebSocketConstructor } from "../../src/client/index";
 import { parley } from "./support/cli";
+import { filesUnder } from "./support/files";
 import { serverForThisFile } from "./support/suite-server";
 
 const MIB = 1024 * 1024;
@@ -66,15 +67,6 @@ function interceptingFetch() {
   return { hooks, fetchImpl };
 }
 
-async function filesUnder(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...(await filesUnder(path)));
-    else if (entry.isFile()) out.push(path);
-  }
-  return out;
-}
 
 /** Scans a file in 4 MiB windows (with overlap) for the marker, without reading it whole. */
 async function fileContains(path: string, needle: Buffer): Promise<boolean> {

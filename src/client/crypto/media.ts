@@ -193,8 +193,12 @@ export async function decryptMedia(ciphertext: Uint8Array, key: Uint8Array, dige
   return out;
 }
 
-/** Regroups an async byte stream into pieces of exactly `size` bytes (the last may be shorter). */
-async function* rechunk(source: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Uint8Array> {
+/**
+ * Regroups an async byte stream into pieces of exactly `size` bytes (the last may be shorter).
+ * With `reuse`, one buffer serves every piece: only for a consumer that is done with a piece
+ * before it asks for the next (an uploader), never for one that holds several (the batches here).
+ */
+export async function* rechunk(source: AsyncIterable<Uint8Array>, size: number, reuse = false): AsyncGenerator<Uint8Array> {
   let buf = new Uint8Array(size);
   let fill = 0;
   for await (const piece of source) {
@@ -206,7 +210,7 @@ async function* rechunk(source: AsyncIterable<Uint8Array>, size: number): AsyncG
       o += n;
       if (fill === size) {
         yield buf;
-        buf = new Uint8Array(size);
+        if (!reuse) buf = new Uint8Array(size);
         fill = 0;
       }
     }

@@ -28,6 +28,8 @@ export class LocalServer {
   constructor(
     readonly port: number,
     readonly stateDir: string,
+    /** Extra `wrangler dev` arguments, e.g. ["--var", "MEDIA_MAX_BYTES:300000000"] (benchmarks). */
+    readonly wranglerArgs: string[] = [],
   ) {
     this.url = `http://127.0.0.1:${port}`;
   }
@@ -36,7 +38,7 @@ export class LocalServer {
     this.log = "";
     const child = spawn(
       process.execPath,
-      [join(root, "scripts", "dev.mjs"), "--port", String(this.port), "--persist-to", this.stateDir, "--", "--inspector-port", String(await freePort())],
+      [join(root, "scripts", "dev.mjs"), "--port", String(this.port), "--persist-to", this.stateDir, "--", "--inspector-port", String(await freePort()), ...this.wranglerArgs],
       { cwd: root, env: { ...process.env, CI: "true" }, stdio: ["ignore", "pipe", "pipe"], detached: true },
     );
     child.stdout!.on("data", (d: Buffer) => (this.log += d.toString()));
