@@ -116,8 +116,8 @@ export const pushTokens = sqliteTable(
 /**
  * Encrypted media (issue 8). The server knows only sizes, owners and times: the bytes in R2 under
  * `media/<id>` are ciphertext whose key travels inside end-to-end messages. `size` is the declared
- * (ciphertext) size, enforced on upload and counted against the daily quota from slot creation on,
- * so abandoned uploads count too. A pending row past `upload_expires_at` and a complete row past
+ * (ciphertext) size, enforced on upload and counted against the daily quota from slot creation on
+ * (a pending upload counts until it is aborted or cleaned up). A pending row past `upload_expires_at` and a complete row past
  * `expires_at` are removed by the scheduled cleanup (src/media/cleanup.ts).
  */
 export const media = sqliteTable(
