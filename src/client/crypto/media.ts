@@ -353,9 +353,3 @@ export function mediaCiphertextLength(plainLength: number, chunkSize = MEDIA_CHU
   if (!Number.isSafeInteger(plainLength) || plainLength < 0) throw new CryptoError("INVALID_INPUT", "media length must be a non-negative integer");
   return MEDIA_HEADER_BYTES + plainLength + Math.max(1, Math.ceil(plainLength / chunkSize)) * AEAD_TAG_BYTES;
 }
-
-/** Plaintext length of a ciphertext of `cipherLength` bytes (inverse of mediaCiphertextLength). */
-export function mediaPlaintextLength(cipherLength: number, chunkSize: number): number {
-  const body = cipherLength - MEDIA_HEADER_BYTES;
-  return body - Math.max(1, Math.ceil(body / (chunkSize + AEAD_TAG_BYTES))) * AEAD_TAG_BYTES;
-}
