@@ -39,6 +39,8 @@ export class LocalServer {
   private process: ChildProcess | null = null;
   private log = "";
   readonly url: string;
+  /** wrangler's inspector proxy for the Worker (Chrome DevTools Protocol); set by start(). */
+  inspectorPort = 0;
 
   constructor(
     readonly port: number,
@@ -59,7 +61,8 @@ export class LocalServer {
     const script = [join(root, "scripts", "dev.mjs"), "--port", String(this.port), "--persist-to", this.stateDir];
     if (config) script.push("--config", config);
     if (!migrate) script.push("--skip-migrations");
-    const child = spawn(process.execPath, [...script, "--", "--inspector-port", String(await freePort()), ...wranglerArgs], {
+    this.inspectorPort = await freePort();
+    const child = spawn(process.execPath, [...script, "--", "--inspector-port", String(this.inspectorPort), ...wranglerArgs], {
       cwd: root,
       env: { ...process.env, CI: "true", ...env },
       stdio: ["ignore", "pipe", "pipe"],
