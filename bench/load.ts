@@ -48,7 +48,7 @@ const SIZES = {
 const SETUP_CONCURRENCY = 16;
 /** Seconds of quiet after which an idle Durable Object hibernates (platform: ~10 s), plus margin. */
 const HIBERNATE_WAIT_MS = 15_000;
-const PHASE_TIMEOUT_MS = 10 * 60_000;
+const PHASE_TIMEOUT_MS = 20 * 60_000;
 
 // ---- measuring -----------------------------------------------------------------------------------
 
@@ -453,8 +453,8 @@ async function main(): Promise<void> {
       hot = await profile(target, outPath.replace(/\.json$/, ".cpuprofile"));
     }
     const idle: IdleResult[] = [];
+    await closeAll(target.sockets);
     if (!flag("--skip-idle")) {
-      await closeAll(target.sockets);
       await new Promise((resolve) => setTimeout(resolve, HIBERNATE_WAIT_MS));
       const baseline = { rss: processRssBytes(parley.workerPid), fds: processFds(parley.workerPid) };
       const open: BenchSocket[] = [];
