@@ -294,6 +294,9 @@ async function drain(t: Target): Promise<DrainResult> {
 
 interface IdleResult {
   sockets: number;
+  /** Connects refused or failed; the phase stops adding sockets at the first one. */
+  failed: number;
+  firstError: string | null;
   connectPerSecond: number;
   rssPerSocketKB: number;
   fdsPerSocket: number;
@@ -304,11 +307,19 @@ interface IdleResult {
 /** Connects `total` sockets in all (on top of those open) and measures them once hibernated. */
 async function idleSockets(server: RunningServer, open: BenchSocket[], total: number, baseline: { rss: number; fds: number }): Promise<IdleResult> {
   const start = performance.now();
-  const added = total - open.length;
-  await inParallel(added, SETUP_CONCURRENCY * 4, async () => {
-    open.push(await BenchSocket.open(server.workerUrl, await mintedDevice(server.tokenSecret!), 0));
+  const before = open.length;
+  let failed = 0;
+  let firstError: string | null = null;
+  await inParallel(total - before, SETUP_CONCURRENCY * 4, async () => {
+    if (failed > 0) return; // How many one workerd holds: stop at the first refusal.
+    try {
+      open.push(await BenchSocket.open(server.workerUrl, await mintedDevice(server.tokenSecret!), 0));
+    } catch (err) {
+      failed++;
+      firstError ??= `${String(err)} after ${open.length} sockets (worker fds ${processFds(server.workerPid)})`;
+    }
   });
-  const connectPerSecond = added / ((performance.now() - start) / 1000);
+  const connectPerSecond = (open.length - before) / ((performance.now() - start) / 1000);
   await new Promise((resolve) => setTimeout(resolve, HIBERNATE_WAIT_MS));
   const rss = processRssBytes(server.workerPid);
   const fds = processFds(server.workerPid);
@@ -318,6 +329,8 @@ async function idleSockets(server: RunningServer, open: BenchSocket[], total: nu
   await Promise.all(sample.map((s) => withTimeout(s.ping(), 10_000).then(() => void pingsAnswered++, () => {})));
   return {
     sockets: open.length,
+    failed,
+    firstError,
     connectPerSecond,
     rssPerSocketKB: (rss - baseline.rss) / open.length / 1024,
     fdsPerSocket: (fds - baseline.fds) / open.length,
@@ -460,7 +473,12 @@ async function main(): Promise<void> {
       const open: BenchSocket[] = [];
       for (const total of SIZES.idle) {
         log(`Parley: idle sockets (${total})`);
-        idle.push(await idleSockets(parley, open, total, baseline));
+        const result = await idleSockets(parley, open, total, baseline);
+        idle.push(result);
+        if (result.firstError) {
+          log(`idle sockets: ${result.firstError}`);
+          break;
+        }
       }
       await closeAll(open);
     }
@@ -523,6 +541,7 @@ function printTable(r: Results): void {
       `idle: ${i.sockets} hibernated sockets on the Worker's workerd: ${fmt(i.rssPerSocketKB, 1)} KB RSS and ${fmt(i.fdsPerSocket)} fds per socket ` +
         `(RSS ${fmt(i.workerRssMB, 0)} MB; connected ${fmt(i.connectPerSecond, 0)}/s; ${(i.pingsAnswered * 100).toFixed(0)}% of sampled pings answered)`,
     );
+    if (i.firstError) console.log(`idle: stopped at the first refused connect: ${i.firstError}`);
   }
 }
 

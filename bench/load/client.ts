@@ -106,7 +106,8 @@ export class BenchSocket {
     const socket = new BenchSocket(ws, cursor);
     socket.events = events;
     return new Promise((resolve, reject) => {
-      ws.once("error", reject);
+      // `on`, not `once`: ws may emit a second error (a refused upgrade), which would crash the run.
+      ws.on("error", reject);
       ws.on("message", (data: Buffer) => {
         if (socket.onFrame(data.toString())) resolve(socket);
       });
