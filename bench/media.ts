@@ -36,7 +36,7 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), "parley-bench-media-"));
   // Files above the default 100 MiB limit need the limit raised for this server only.
   const limit = Math.max(100 * MIB, FILE_MIB * MIB + MIB);
-  const server = new LocalServer(await freePort(), join(dir, "state"), ["--var", `MEDIA_MAX_BYTES:${limit}`]);
+  const server = new LocalServer(await freePort(), join(dir, "state"), { wranglerArgs: ["--var", `MEDIA_MAX_BYTES:${limit}`] });
   await server.start();
   try {
     const WS = WebSocket as unknown as WebSocketConstructor;

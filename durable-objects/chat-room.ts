@@ -19,6 +19,7 @@ import { loadConfig } from "../src/config";
 import { describeError, logEvent } from "../src/log";
 import type { Env } from "../src/env";
 import { inboxStub } from "../src/inbox";
+import { SingleFlight } from "../src/single-flight";
 import {
   ReceiptInput,
   SubmitInput,
@@ -92,10 +93,9 @@ export class ChatRoom extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   /** When the alarm is armed (null: not armed; undefined: not read since this wake). */
   private alarmAt: number | null | undefined = undefined;
-  private flushing: Promise<void> | null = null;
+  private readonly flusher = new SingleFlight(() => this.flushRound());
   /** Active devices of the member accounts, with when they were read from D1 (memory only). */
   private deviceCache: { key: string; devices: RegisteredDevice[]; fetchedAt: number } | null = null;
-  private flushAgain = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -395,26 +395,9 @@ export class ChatRoom extends DurableObject<Env> {
     return false;
   }
 
-  /**
-   * Single-flight flusher: callers arriving while a round is in progress make it run once more, so
-   * whatever they inserted before calling is attempted before their promise resolves.
-   */
+  /** Single-flight (src/single-flight.ts): callers share a round, and those arriving during one get another. */
   private flush(): Promise<void> {
-    if (this.flushing) {
-      this.flushAgain = true;
-      return this.flushing;
-    }
-    this.flushing = (async () => {
-      try {
-        do {
-          this.flushAgain = false;
-          await this.flushRound();
-        } while (this.flushAgain);
-      } finally {
-        this.flushing = null;
-      }
-    })();
-    return this.flushing;
+    return this.flusher.run();
   }
 
   private async flushRound(): Promise<void> {
@@ -446,7 +429,7 @@ export class ChatRoom extends DurableObject<Env> {
         logEvent("warn", "fanout_failed", { device: deviceKey(batch.address), error: describeError(result.reason) });
       }
     });
-    if (rows.length === FLUSH_BATCH_ROWS) this.flushAgain = true;
+    if (rows.length === FLUSH_BATCH_ROWS) this.flusher.runAgain();
   }
 }
 

@@ -24,6 +24,7 @@ import { describeError, logEvent } from "../src/log";
 import type { Env } from "../src/env";
 import { ApiError, errorBody, toApiError } from "../src/errors";
 import { recordRead, sendDirectMessage } from "../src/messaging/send";
+import { SingleFlight } from "../src/single-flight";
 import { ClientFrame, MAX_FRAME_BYTES, PING_FRAME, PONG_FRAME, type ServerFrameBody } from "../src/protocol/frames";
 import { PUSH_COALESCE_WINDOW_MS } from "../src/limits";
 import { Address as AddressSchema, EnqueueInput, type InboxEntryInputBody } from "../src/protocol/internal";
@@ -104,6 +105,9 @@ export class DeviceInbox extends DurableObject<Env> {
   /** Entry count and byte total, rebuilt from storage on every wake. */
   private count: number;
   private bytes: number;
+  /** Whether the device was removed (undefined: not read since this wake). Only deactivate() sets it. */
+  private removedFlag: boolean | undefined = undefined;
+  private readonly receiptFlush = new SingleFlight(() => this.flushReceiptsRound());
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -125,8 +129,10 @@ export class DeviceInbox extends DurableObject<Env> {
     this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`, key, value);
   }
 
+  /** Read once per wake: every enqueue asks, and it profiled at ~3% of the isolate under load. */
   private get removed(): boolean {
-    return this.meta("removed") !== null;
+    this.removedFlag ??= this.meta("removed") !== null;
+    return this.removedFlag;
   }
 
   /** Records an auth challenge nonce; false if seen before (replay) or the device was removed. */
@@ -145,6 +151,7 @@ export class DeviceInbox extends DurableObject<Env> {
       this.sql.exec(`DELETE FROM outgoing_receipts`);
       this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('removed', ?)`, String(Date.now()));
     });
+    this.removedFlag = true;
     this.count = 0;
     this.bytes = 0;
     await this.ctx.storage.deleteAlarm();
@@ -592,8 +599,16 @@ export class DeviceInbox extends DurableObject<Env> {
     if (covered.length > 0) this.ctx.waitUntil(this.flushReceipts());
   }
 
-  /** Hands owed "delivered" receipts to their ChatRooms; what fails stays for the alarm. */
-  private async flushReceipts(): Promise<void> {
+  /**
+   * Hands owed "delivered" receipts to their ChatRooms; what fails stays for the alarm. Single-flight:
+   * ACKs that arrive while a round is in flight (one per entries frame under load) make it run once
+   * more, instead of each sending every owed receipt again while the first calls are still out.
+   */
+  private flushReceipts(): Promise<void> {
+    return this.receiptFlush.run();
+  }
+
+  private async flushReceiptsRound(): Promise<void> {
     const rawAddress = this.meta("address");
     if (!rawAddress) return;
     const reader = JSON.parse(rawAddress) as Address;

@@ -3,6 +3,8 @@
 // on first run, applies the D1 migrations to the local database, then runs `wrangler dev` with local
 // D1, R2, Queues and Durable Objects on http://127.0.0.1:8787.
 // Options: --port N (default 8787), --persist-to DIR (local state; default .wrangler/state);
+// --config FILE (another wrangler config, e.g. the load benchmark's with raised rate limits);
+// --skip-migrations (a config without D1, e.g. the benchmark's floor Worker);
 // anything after `--` goes to wrangler dev as is (e.g. -- --inspector-port 0).
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -11,13 +13,16 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const args = process.argv.slice(2);
+const argv = process.argv.slice(2);
+const args = argv.includes("--") ? argv.slice(0, argv.indexOf("--")) : argv;
 const option = (name, fallback) => {
   const i = args.indexOf(name);
   return i >= 0 && args[i + 1] ? args[i + 1] : fallback;
 };
 const port = option("--port", process.env.PORT ?? "8787");
 const persistTo = option("--persist-to", join(root, ".wrangler", "state"));
+const config = option("--config", null);
+const configArgs = config ? ["--config", config] : [];
 
 const env = {
   ...process.env,
@@ -36,18 +41,21 @@ if (!existsSync(devVars)) {
 }
 
 const wrangler = join(root, "node_modules", ".bin", "wrangler");
-const migrate = spawnSync(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo], {
-  cwd: root,
-  env,
-  stdio: ["ignore", "inherit", "inherit"],
-});
-if (migrate.status !== 0) {
-  console.error("applying D1 migrations failed");
-  process.exit(migrate.status ?? 1);
+if (!args.includes("--skip-migrations")) {
+  const migrate = spawnSync(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo, ...configArgs], {
+    cwd: root,
+    env,
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  if (migrate.status !== 0) {
+    console.error("applying D1 migrations failed");
+    process.exit(migrate.status ?? 1);
+  }
 }
 
-const passThrough = args.includes("--") ? args.slice(args.indexOf("--") + 1) : [];
-const dev = spawn(wrangler, ["dev", "--ip", "127.0.0.1", "--port", port, "--persist-to", persistTo, "--show-interactive-dev-session=false", ...passThrough], {
+const passThrough = argv.includes("--") ? argv.slice(argv.indexOf("--") + 1) : [];
+const devArgs = ["dev", "--ip", "127.0.0.1", "--port", port, "--persist-to", persistTo, "--show-interactive-dev-session=false", ...configArgs];
+const dev = spawn(wrangler, [...devArgs, ...passThrough], {
   cwd: root,
   env,
   stdio: ["ignore", "inherit", "inherit"],

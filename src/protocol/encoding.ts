@@ -78,7 +78,7 @@ export function utf8(text: string): Uint8Array<ArrayBuffer> {
   return utf8Encoder.encode(text) as Uint8Array<ArrayBuffer>;
 }
 
-export function concatBytes(...parts: Uint8Array[]): Uint8Array {
+export function concatBytes(...parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
   let length = 0;
   for (const p of parts) length += p.length;
   const out = new Uint8Array(length);

@@ -4,7 +4,7 @@
  */
 import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { DeviceInbox } from "../../durable-objects/device-inbox";
 import { directChatId } from "../../src/protocol/chat-ids";
 import { addCompanionDevice } from "../support/companions";
@@ -344,5 +344,25 @@ describe("limits and bad input", () => {
     await socket.until(() => socket.messages().length === 1, "message after bad frames");
     expect(socket.messages()[0]!.msg_id).toBe(res.body.msg_id);
     socket.close();
+  });
+});
+
+describe("steady-state send path", () => {
+  it("queries D1 for a chat's first message only: the ChatRoom caches the members' device lists", async () => {
+    const [alice, bob] = await pair();
+    // Every D1 statement starts with prepare(), whichever object (Worker or Durable Object) holds the binding.
+    const prepare = vi.spyOn(Object.getPrototypeOf(env.DB) as D1Database, "prepare");
+    try {
+      expect((await send(alice, bob.accountId, [asRecipient(bob)])).status).toBe(200);
+      expect(prepare).toHaveBeenCalled();
+      prepare.mockClear();
+      for (let i = 0; i < 5; i++) {
+        expect((await send(alice, bob.accountId, [asRecipient(bob)])).status).toBe(200);
+        expect((await send(bob, alice.accountId, [asRecipient(alice)])).status).toBe(200);
+      }
+      expect(prepare).not.toHaveBeenCalled();
+    } finally {
+      prepare.mockRestore();
+    }
   });
 });

@@ -1,7 +1,9 @@
 /**
- * Starts and stops the real server for end-to-end tests: `npm run dev`'s script (wrangler dev with
- * local D1/R2/Queues/DOs, migrations applied) on a free port with its state in a directory the
- * test owns, so a restart with the same directory is a real server restart with state kept.
+ * Starts and stops the real server for end-to-end tests and the load benchmark: `npm run dev`'s
+ * script (wrangler dev with local D1/R2/Queues/DOs, migrations applied) on a free port with its
+ * state in a directory the caller owns, so a restart with the same directory is a real server
+ * restart with state kept. Options let the benchmark run another wrangler config (raised rate
+ * limits, or its floor Worker) and find the processes it measures.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createServer } from "node:net";
@@ -20,27 +22,52 @@ export async function freePort(): Promise<number> {
   });
 }
 
+export interface LocalServerOptions {
+  /** A wrangler config other than the repository's wrangler.toml. */
+  config?: string;
+  /** false for a config without D1 (nothing to migrate). */
+  migrate?: boolean;
+  /** Extra arguments for `wrangler dev` (e.g. `--var NAME:value`). */
+  wranglerArgs?: string[];
+  /** Extra environment for wrangler (e.g. WRANGLER_LOG=debug, which prints the Worker's own port). */
+  env?: Record<string, string>;
+  /** Where the health check goes (default /v1/health). */
+  healthPath?: string;
+}
+
 export class LocalServer {
   private process: ChildProcess | null = null;
   private log = "";
   readonly url: string;
+  /** wrangler's inspector proxy for the Worker (Chrome DevTools Protocol); set by start(). */
+  inspectorPort = 0;
 
   constructor(
     readonly port: number,
     readonly stateDir: string,
-    /** Extra `wrangler dev` arguments, e.g. ["--var", "MEDIA_MAX_BYTES:300000000"] (benchmarks). */
-    readonly wranglerArgs: string[] = [],
+    private readonly options: LocalServerOptions = {},
   ) {
     this.url = `http://127.0.0.1:${port}`;
   }
 
+  /** The process group of wrangler and its workerd children (null when stopped). */
+  get processGroup(): number | null {
+    return this.process?.pid ?? null;
+  }
+
   async start(timeoutMs = 90_000): Promise<void> {
     this.log = "";
-    const child = spawn(
-      process.execPath,
-      [join(root, "scripts", "dev.mjs"), "--port", String(this.port), "--persist-to", this.stateDir, "--", "--inspector-port", String(await freePort()), ...this.wranglerArgs],
-      { cwd: root, env: { ...process.env, CI: "true" }, stdio: ["ignore", "pipe", "pipe"], detached: true },
-    );
+    const { config, migrate = true, wranglerArgs = [], env = {} } = this.options;
+    const script = [join(root, "scripts", "dev.mjs"), "--port", String(this.port), "--persist-to", this.stateDir];
+    if (config) script.push("--config", config);
+    if (!migrate) script.push("--skip-migrations");
+    this.inspectorPort = await freePort();
+    const child = spawn(process.execPath, [...script, "--", "--inspector-port", String(this.inspectorPort), ...wranglerArgs], {
+      cwd: root,
+      env: { ...process.env, CI: "true", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    });
     child.stdout!.on("data", (d: Buffer) => (this.log += d.toString()));
     child.stderr!.on("data", (d: Buffer) => (this.log += d.toString()));
     this.process = child;
@@ -48,7 +75,7 @@ export class LocalServer {
     while (Date.now() < deadline) {
       if (child.exitCode !== null) throw new Error(`server exited early:\n${this.log}`);
       try {
-        const res = await fetch(`${this.url}/v1/health`);
+        const res = await fetch(`${this.url}${this.options.healthPath ?? "/v1/health"}`);
         if (res.ok) return;
       } catch {
         // not up yet
@@ -81,7 +108,7 @@ export class LocalServer {
     // workerd may outlive its parent by a moment; wait until the port is free again.
     for (let i = 0; i < 100; i++) {
       try {
-        await fetch(`${this.url}/v1/health`);
+        await fetch(`${this.url}${this.options.healthPath ?? "/v1/health"}`);
       } catch {
         return;
       }

@@ -1,0 +1,548 @@
+/**
+ * Load benchmark (`npm run bench:load`, issue 12): latency and throughput of the real delivery path
+ * (device socket -> sender's DeviceInbox -> ChatRoom -> recipient's DeviceInbox -> socket) against
+ * a floor measured in the same run with the same client code (bench/floor: one DO relaying in
+ * memory, and two DOs with one SQLite insert). Starts every server itself (wrangler dev, fresh
+ * state in a temporary directory), stops them at the end, and prints a table plus a JSON file in
+ * bench/results/. Results and how to read them: docs/PERFORMANCE.md.
+ *
+ *   npm run bench:load                 the full run (200 accounts, 20,000 messages, 10,000 sockets)
+ *   npm run bench:load -- --quick      a small run for development (a minute or two)
+ *   options: --devices N  --skip-floor  --skip-idle  --idle 2000,10000  --out FILE
+ *            --profile: after the phases, profile Parley's isolate under the throughput load and
+ *            print the functions with the most self time (the CPU profile goes next to the JSON)
+ *
+ * Phases, per server: (1) 1:1 latency, one message in flight; (2) 1:1 throughput, at most WINDOW
+ * unacknowledged, random pairs from a fixed contact graph (each device has CONTACTS peers, every
+ * chat warmed up with one message first, so the figure is the steady state and not chat creation);
+ * (3) offline drain: messages queued for an offline device, then the time from connect to the last
+ * one; (4, Parley only) idle hibernated sockets: memory and file descriptors per socket.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, totalmem, tmpdir } from "node:os";
+import { join } from "node:path";
+import { BenchSocket, type BenchDevice, floorDevice, mintedDevice, registerDevice, sendFrame, type SocketEvents } from "./load/client";
+import { type HotFunction, hotFunctions, Inspector } from "./load/profile";
+import { processCpuMs, processFds, processRssBytes, type RunningServer, startFloor, startParley } from "./load/servers";
+
+const args = process.argv.slice(2);
+const flag = (name: string) => args.includes(name);
+const option = (name: string, fallback: string) => {
+  const i = args.indexOf(name);
+  return i >= 0 && args[i + 1] ? args[i + 1]! : fallback;
+};
+const quick = flag("--quick");
+
+const SIZES = {
+  devices: Number(option("--devices", quick ? "40" : "200")),
+  /** Peers per device in the contact graph the throughput phase picks pairs from. */
+  contacts: 4,
+  latencyWarmup: quick ? 50 : 200,
+  latencyCount: quick ? 300 : 2000,
+  throughputCount: quick ? 3000 : 20000,
+  window: 256,
+  drainCount: quick ? 2000 : 10000,
+  idle: option("--idle", quick ? "500,2000" : "2000,10000").split(",").map(Number),
+};
+/** Registrations and socket connects in parallel during setup. */
+const SETUP_CONCURRENCY = 16;
+/** Seconds of quiet after which an idle Durable Object hibernates (platform: ~10 s), plus margin. */
+const HIBERNATE_WAIT_MS = 15_000;
+const PHASE_TIMEOUT_MS = 20 * 60_000;
+
+// ---- measuring -----------------------------------------------------------------------------------
+
+interface Track {
+  sentAt: number;
+  ackAt?: number;
+  recvAt?: number;
+  status?: number;
+  /** Whether a delivery is expected (not for messages to an offline device). */
+  needsRecv: boolean;
+  onAck: (() => void) | undefined;
+  done: () => void;
+}
+
+/** Every message in flight, keyed by msg_id (also the req_id of its send frame). */
+const tracks = new Map<string, Track>();
+const failures = new Map<number, number>();
+let msgCounter = 0;
+
+const events: SocketEvents = {
+  result(msgId, status, at) {
+    const track = tracks.get(msgId);
+    if (!track) return;
+    track.ackAt = at;
+    track.status = status;
+    if (status !== 200) failures.set(status, (failures.get(status) ?? 0) + 1);
+    track.onAck?.();
+    settle(track);
+  },
+  message(msgId, at) {
+    const track = tracks.get(msgId);
+    if (!track || track.recvAt !== undefined) return;
+    track.recvAt = at;
+    settle(track);
+  },
+};
+
+function settle(track: Track): void {
+  if (track.ackAt === undefined) return;
+  if (track.status === 200 && track.needsRecv && track.recvAt === undefined) return;
+  track.done();
+}
+
+/**
+ * Sends one message and resolves when it is acknowledged (and delivered, when `needsRecv`);
+ * `onAck` runs at the ack (a pipeline's window counts unacknowledged sends).
+ */
+function sendTracked(from: BenchSocket, to: BenchDevice, needsRecv: boolean, onAck?: () => void): Promise<Track> {
+  const msgId = `bench-${(++msgCounter).toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
+  return new Promise((resolve) => {
+    const track: Track = {
+      sentAt: performance.now(),
+      needsRecv,
+      onAck,
+      done: () => {
+        tracks.delete(msgId);
+        resolve(track);
+      },
+    };
+    tracks.set(msgId, track);
+    from.send(sendFrame(msgId, to));
+  });
+}
+
+interface Percentiles {
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+
+function percentiles(values: number[]): Percentiles {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+  return { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: sorted.at(-1) ?? NaN };
+}
+
+interface Cost {
+  /** CPU of the Worker's workerd process per message, µs. */
+  serverUs: number;
+  /** CPU of this benchmark process per message, µs. */
+  clientUs: number;
+}
+
+/** Runs `body` and measures server and client CPU around it, per `count()` messages. */
+async function costed<T>(server: RunningServer, body: () => Promise<T>, count: (r: T) => number): Promise<{ result: T; cost: Cost }> {
+  const serverBefore = processCpuMs(server.workerPid);
+  const clientBefore = process.cpuUsage();
+  const result = await withTimeout(body(), PHASE_TIMEOUT_MS);
+  const client = process.cpuUsage(clientBefore);
+  const serverMs = processCpuMs(server.workerPid) - serverBefore;
+  const n = count(result);
+  return { result, cost: { serverUs: (serverMs * 1000) / n, clientUs: (client.user + client.system) / n } };
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`phase timed out after ${ms} ms (${tracks.size} in flight)`)), ms)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+// ---- phases ----------------------------------------------------------------------------------------
+
+interface Target {
+  label: string;
+  server: RunningServer;
+  socketBase: string;
+  devices: BenchDevice[];
+  sockets: BenchSocket[];
+}
+
+interface LatencyResult {
+  ack: Percentiles;
+  deliver: Percentiles;
+  cost: Cost;
+}
+
+async function latency(t: Target): Promise<LatencyResult> {
+  const [from, to] = [t.sockets[0]!, t.devices[1]!];
+  for (let i = 0; i < SIZES.latencyWarmup; i++) await sendTracked(from, to, true);
+  const { result, cost } = await costed(
+    t.server,
+    async () => {
+      const samples: Track[] = [];
+      for (let i = 0; i < SIZES.latencyCount; i++) samples.push(await sendTracked(from, to, true));
+      return samples;
+    },
+    (s) => s.length,
+  );
+  return {
+    ack: percentiles(result.map((s) => s.ackAt! - s.sentAt)),
+    deliver: percentiles(result.filter((s) => s.recvAt !== undefined).map((s) => s.recvAt! - s.sentAt)),
+    cost,
+  };
+}
+
+/** Sends a schedule of (from, to) device indexes with at most `window` unacknowledged sends. */
+function pipeline(t: Target, schedule: [number, number][], window: number, needsRecv: boolean): Promise<{ tracks: Track[]; ms: number }> {
+  return new Promise((resolve) => {
+    const done: Track[] = [];
+    const start = performance.now();
+    let next = 0;
+    let unacked = 0;
+    const fill = () => {
+      while (unacked < window && next < schedule.length) {
+        const [from, to] = schedule[next++]!;
+        unacked++;
+        const onAck = () => {
+          unacked--;
+          // Sends from inside the socket's frame handler: the next one leaves at once.
+          fill();
+        };
+        void sendTracked(t.sockets[from]!, t.devices[to]!, needsRecv, onAck).then((track) => {
+          done.push(track);
+          if (done.length === schedule.length) resolve({ tracks: done, ms: Math.max(...done.map((d) => d.recvAt ?? d.ackAt!)) - start });
+        });
+      }
+    };
+    fill();
+  });
+}
+
+interface ThroughputResult {
+  msgsPerSecond: number;
+  ack: Percentiles;
+  deliver: Percentiles;
+  cost: Cost;
+  failed: number;
+}
+
+/** A fixed random contact graph (seeded: the same for every server) and a random schedule over it. */
+function contactPairs(n: number, seed: number): [number, number][] {
+  const random = mulberry32(seed);
+  const pairs = new Map<string, [number, number]>();
+  for (let i = 0; i < n; i++) {
+    let tries = 0;
+    while ([...pairs.values()].filter(([a, b]) => a === i || b === i).length < SIZES.contacts && tries++ < 50) {
+      const j = Math.floor(random() * n);
+      if (j === i) continue;
+      pairs.set(`${Math.min(i, j)}.${Math.max(i, j)}`, [Math.min(i, j), Math.max(i, j)]);
+    }
+  }
+  return [...pairs.values()];
+}
+
+function mulberry32(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let x = Math.imul(a ^ (a >>> 15), 1 | a);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** `count` sends between random contacts, in a random direction. */
+function randomSchedule(pairs: [number, number][], count: number, seed: number): [number, number][] {
+  const random = mulberry32(seed);
+  return Array.from({ length: count }, () => {
+    const [a, b] = pairs[Math.floor(random() * pairs.length)]!;
+    return (random() < 0.5 ? [a, b] : [b, a]) as [number, number];
+  });
+}
+
+async function throughput(t: Target): Promise<ThroughputResult> {
+  const pairs = contactPairs(t.devices.length, 12);
+  await pipeline(t, pairs, SIZES.window, true); // warm-up: every chat exists and has its device lists
+  const schedule = randomSchedule(pairs, SIZES.throughputCount, 34);
+  const failedBefore = [...failures.values()].reduce((x, y) => x + y, 0);
+  const { result, cost } = await costed(t.server, () => pipeline(t, schedule, SIZES.window, true), (r) => r.tracks.length);
+  const ok = result.tracks.filter((s) => s.status === 200);
+  return {
+    msgsPerSecond: ok.length / (result.ms / 1000),
+    ack: percentiles(ok.map((s) => s.ackAt! - s.sentAt)),
+    deliver: percentiles(ok.filter((s) => s.recvAt !== undefined).map((s) => s.recvAt! - s.sentAt)),
+    cost,
+    failed: [...failures.values()].reduce((x, y) => x + y, 0) - failedBefore,
+  };
+}
+
+interface DrainResult {
+  /** Sending the backlog to the offline device: msgs/s. */
+  fillPerSecond: number;
+  /** Connect -> last queued message received (and queue_empty). */
+  drainMs: number;
+  received: number;
+}
+
+async function drain(t: Target): Promise<DrainResult> {
+  const [sender, offline] = [2, 3];
+  const cursor = t.sockets[offline]!.cursor;
+  await t.sockets[offline]!.close();
+  const schedule = Array.from({ length: SIZES.drainCount }, () => [sender, offline] as [number, number]);
+  const filled = await withTimeout(pipeline(t, schedule, SIZES.window, false), PHASE_TIMEOUT_MS);
+  let received = 0;
+  const counting: SocketEvents = { result: () => {}, message: () => void received++ };
+  const start = performance.now();
+  t.sockets[offline] = await withTimeout(BenchSocket.open(t.socketBase, t.devices[offline]!, cursor, counting), PHASE_TIMEOUT_MS);
+  const drainMs = performance.now() - start;
+  t.sockets[offline]!.setEvents(events);
+  return { fillPerSecond: SIZES.drainCount / (filled.ms / 1000), drainMs, received };
+}
+
+interface IdleResult {
+  sockets: number;
+  /** Connects refused or failed; the phase stops adding sockets at the first one. */
+  failed: number;
+  firstError: string | null;
+  connectPerSecond: number;
+  rssPerSocketKB: number;
+  fdsPerSocket: number;
+  workerRssMB: number;
+  pingsAnswered: number;
+}
+
+/** Connects `total` sockets in all (on top of those open) and measures them once hibernated. */
+async function idleSockets(server: RunningServer, open: BenchSocket[], total: number, baseline: { rss: number; fds: number }): Promise<IdleResult> {
+  const start = performance.now();
+  const before = open.length;
+  let failed = 0;
+  let firstError: string | null = null;
+  await inParallel(total - before, SETUP_CONCURRENCY * 4, async () => {
+    if (failed > 0) return; // How many one workerd holds: stop at the first refusal.
+    try {
+      open.push(await BenchSocket.open(server.workerUrl, await mintedDevice(server.tokenSecret!), 0));
+    } catch (err) {
+      failed++;
+      firstError ??= `${String(err)} after ${open.length} sockets (worker fds ${processFds(server.workerPid)})`;
+    }
+  });
+  const connectPerSecond = (open.length - before) / ((performance.now() - start) / 1000);
+  await new Promise((resolve) => setTimeout(resolve, HIBERNATE_WAIT_MS));
+  const rss = processRssBytes(server.workerPid);
+  const fds = processFds(server.workerPid);
+  // Liveness after hibernation: "ping" is answered by the runtime without waking the inbox.
+  let pingsAnswered = 0;
+  const sample = open.filter((_, i) => i % Math.max(1, Math.floor(open.length / 100)) === 0);
+  await Promise.all(sample.map((s) => withTimeout(s.ping(), 10_000).then(() => void pingsAnswered++, () => {})));
+  return {
+    sockets: open.length,
+    failed,
+    firstError,
+    connectPerSecond,
+    rssPerSocketKB: (rss - baseline.rss) / open.length / 1024,
+    fdsPerSocket: (fds - baseline.fds) / open.length,
+    workerRssMB: rss / 1024 / 1024,
+    pingsAnswered: pingsAnswered / sample.length,
+  };
+}
+
+async function inParallel(count: number, concurrency: number, task: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, count) }, async () => {
+      while (next < count) await task(next++);
+    }),
+  );
+}
+
+async function connectAll(t: Omit<Target, "sockets">): Promise<Target> {
+  const sockets: BenchSocket[] = new Array(t.devices.length);
+  await inParallel(t.devices.length, SETUP_CONCURRENCY, async (i) => {
+    sockets[i] = await BenchSocket.open(t.socketBase, t.devices[i]!, 0, events);
+  });
+  return { ...t, sockets };
+}
+
+interface ServerResults {
+  latency: LatencyResult;
+  throughput: ThroughputResult;
+  drain: DrainResult | null;
+}
+
+async function runPhases(t: Target, withDrain: boolean): Promise<ServerResults> {
+  log(`${t.label}: latency (${SIZES.latencyCount} after ${SIZES.latencyWarmup} warm-up)`);
+  const lat = await latency(t);
+  log(`${t.label}: throughput (${SIZES.throughputCount} messages, window ${SIZES.window})`);
+  const thr = await throughput(t);
+  let dr: DrainResult | null = null;
+  if (withDrain) {
+    log(`${t.label}: offline drain (${SIZES.drainCount})`);
+    dr = await drain(t);
+  }
+  return { latency: lat, throughput: thr, drain: dr };
+}
+
+/** CPU profile of the server's isolate while it carries the throughput workload (not part of the figures). */
+async function profile(t: Target, profilePath: string): Promise<HotFunction[]> {
+  const inspector = await Inspector.connect(t.server.inspectorUrl);
+  try {
+    const schedule = randomSchedule(contactPairs(t.devices.length, 12), Math.min(SIZES.throughputCount, 5000), 56);
+    await inspector.start();
+    await withTimeout(pipeline(t, schedule, SIZES.window, true), PHASE_TIMEOUT_MS);
+    const cpuProfile = await inspector.stop();
+    mkdirSync(join(profilePath, ".."), { recursive: true });
+    writeFileSync(profilePath, JSON.stringify(cpuProfile));
+    return hotFunctions(cpuProfile, 40);
+  } finally {
+    inspector.close();
+  }
+}
+
+async function closeAll(sockets: BenchSocket[]): Promise<void> {
+  await inParallel(sockets.length, 256, async (i) => sockets[i]!.close());
+}
+
+function log(text: string): void {
+  console.error(`[${new Date().toISOString().slice(11, 19)}] ${text}`);
+}
+
+// ---- the run -------------------------------------------------------------------------------------
+
+interface Results {
+  startedAt: string;
+  machine: { cpus: string; cores: number; memoryGB: number; node: string; loadBefore: number[]; loadAfter?: number[] };
+  versions: Record<string, string>;
+  sizes: typeof SIZES;
+  memoryFloor?: Omit<ServerResults, "drain">;
+  durableFloor?: ServerResults;
+  parley?: ServerResults & { setup: { registerPerSecond: number }; idle: IdleResult[]; profile?: HotFunction[] };
+}
+
+const outPath = option("--out", join(import.meta.dirname, "results", `load-${new Date().toISOString().replace(/[:.]/g, "-")}.json`));
+
+async function main(): Promise<void> {
+  const { createRequire } = await import("node:module");
+  const require = createRequire(import.meta.url);
+  const version = (name: string) => (require(`${name}/package.json`) as { version: string }).version;
+  const results: Results = {
+    startedAt: new Date().toISOString(),
+    machine: { cpus: cpus()[0]?.model ?? "?", cores: cpus().length, memoryGB: Math.round(totalmem() / 2 ** 30), node: process.version, loadBefore: loadavg() },
+    versions: { wrangler: version("wrangler"), workerd: version("workerd"), ws: version("ws") },
+    sizes: SIZES,
+  };
+  const workDir = mkdtempSync(join(tmpdir(), "parley-bench-load-"));
+  const running: RunningServer[] = [];
+  const stopAll = async () => {
+    for (const s of running.splice(0)) await s.server.stop();
+    rmSync(workDir, { recursive: true, force: true });
+  };
+  process.once("SIGINT", () => void stopAll().then(() => process.exit(130)));
+  try {
+    if (!flag("--skip-floor")) {
+      log("starting the floor Worker");
+      const floor = await startFloor(workDir);
+      running.push(floor);
+      const floorDevices = Array.from({ length: SIZES.devices }, floorDevice);
+      const memory = await connectAll({ label: "memory floor", server: floor, socketBase: `${floor.workerUrl}/memory`, devices: floorDevices });
+      const { latency: mLat, throughput: mThr } = await runPhases(memory, false);
+      results.memoryFloor = { latency: mLat, throughput: mThr };
+      await closeAll(memory.sockets);
+      const durable = await connectAll({ label: "two-DO floor", server: floor, socketBase: `${floor.workerUrl}/durable`, devices: floorDevices });
+      results.durableFloor = await runPhases(durable, true);
+      await closeAll(durable.sockets);
+      await floor.server.stop();
+      running.splice(running.indexOf(floor), 1);
+    }
+
+    log("starting Parley");
+    const parley = await startParley(workDir);
+    running.push(parley);
+    log(`registering ${SIZES.devices} accounts through the API`);
+    const registerStart = performance.now();
+    const devices: BenchDevice[] = new Array(SIZES.devices);
+    const runId = Math.random().toString(36).slice(2, 8);
+    await inParallel(SIZES.devices, SETUP_CONCURRENCY, async (i) => {
+      devices[i] = await registerDevice(parley.workerUrl, `bench${runId}x${i}`);
+    });
+    const registerPerSecond = SIZES.devices / ((performance.now() - registerStart) / 1000);
+    const target = await connectAll({ label: "Parley", server: parley, socketBase: parley.workerUrl, devices });
+    const phases = await runPhases(target, true);
+    let hot: HotFunction[] | undefined;
+    if (flag("--profile")) {
+      log("Parley: CPU profile under the throughput load");
+      hot = await profile(target, outPath.replace(/\.json$/, ".cpuprofile"));
+    }
+    const idle: IdleResult[] = [];
+    await closeAll(target.sockets);
+    if (!flag("--skip-idle")) {
+      await new Promise((resolve) => setTimeout(resolve, HIBERNATE_WAIT_MS));
+      const baseline = { rss: processRssBytes(parley.workerPid), fds: processFds(parley.workerPid) };
+      const open: BenchSocket[] = [];
+      for (const total of SIZES.idle) {
+        log(`Parley: idle sockets (${total})`);
+        const result = await idleSockets(parley, open, total, baseline);
+        idle.push(result);
+        if (result.firstError) {
+          log(`idle sockets: ${result.firstError}`);
+          break;
+        }
+      }
+      await closeAll(open);
+    }
+    results.parley = { ...phases, setup: { registerPerSecond }, idle, ...(hot ? { profile: hot } : {}) };
+  } finally {
+    await stopAll();
+  }
+  results.machine.loadAfter = loadavg();
+  printTable(results);
+  mkdirSync(join(outPath, ".."), { recursive: true });
+  writeFileSync(outPath, JSON.stringify(results, null, 2) + "\n");
+  log(`wrote ${outPath}`);
+  if (failures.size > 0) log(`failed sends by status: ${JSON.stringify(Object.fromEntries(failures))}`);
+}
+
+// ---- output --------------------------------------------------------------------------------------
+
+function printTable(r: Results): void {
+  const p = r.parley;
+  const d = r.durableFloor;
+  const m = r.memoryFloor;
+  const fmt = (x: number | undefined, digits = 2) => (x === undefined || Number.isNaN(x) ? "-" : x >= 1000 ? Math.round(x).toLocaleString("en-US") : x.toFixed(digits));
+  const ratio = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined || !b ? "-" : `${(a / b).toFixed(2)}x`);
+  const rows: [string, number | undefined, number | undefined, number | undefined][] = [];
+  const pct = (name: string, get: (s: ServerResults | Omit<ServerResults, "drain">) => Percentiles) => {
+    for (const q of ["p50", "p90", "p99", "max"] as const) {
+      rows.push([`${name} ${q} (ms)`, p && get(p)[q], d && get(d)[q], m && get(m)[q]]);
+    }
+  };
+  pct("1:1 latency, send->ack", (s) => s.latency.ack);
+  pct("1:1 latency, send->deliver", (s) => s.latency.deliver);
+  rows.push(["1:1 latency, server CPU/msg (µs)", p?.latency.cost.serverUs, d?.latency.cost.serverUs, m?.latency.cost.serverUs]);
+  rows.push(["1:1 latency, client CPU/msg (µs)", p?.latency.cost.clientUs, d?.latency.cost.clientUs, m?.latency.cost.clientUs]);
+  rows.push(["throughput (msgs/s)", p?.throughput.msgsPerSecond, d?.throughput.msgsPerSecond, m?.throughput.msgsPerSecond]);
+  pct("under load, send->ack", (s) => s.throughput.ack);
+  pct("under load, send->deliver", (s) => s.throughput.deliver);
+  rows.push(["under load, server CPU/msg (µs)", p?.throughput.cost.serverUs, d?.throughput.cost.serverUs, m?.throughput.cost.serverUs]);
+  rows.push(["under load, client CPU/msg (µs)", p?.throughput.cost.clientUs, d?.throughput.cost.clientUs, m?.throughput.cost.clientUs]);
+  rows.push(["offline: queueing (msgs/s)", p?.drain?.fillPerSecond, d?.drain?.fillPerSecond, undefined]);
+  rows.push([`offline: drain ${SIZES.drainCount} on connect (ms)`, p?.drain?.drainMs, d?.drain?.drainMs, undefined]);
+
+  const header = ["", "Parley", "two-DO floor", "ratio", "memory floor", "ratio"];
+  const lines = rows.map(([name, a, b, c]) => [name, fmt(a), fmt(b), ratio(a, b), fmt(c), ratio(a, c)]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(" | ")} |`;
+  console.log(`\n${r.machine.cores} x ${r.machine.cpus}, Node ${r.machine.node}, wrangler ${r.versions.wrangler}, workerd ${r.versions.workerd}`);
+  console.log(`load average before ${r.machine.loadBefore.map((x) => x.toFixed(2)).join(" ")}, after ${r.machine.loadAfter?.map((x) => x.toFixed(2)).join(" ")}`);
+  console.log(`${SIZES.devices} devices; ${SIZES.latencyCount} latency samples; ${SIZES.throughputCount} messages in the throughput phase\n`);
+  console.log(line(header));
+  console.log(`|${widths.map((w, i) => (i === 0 ? "-".repeat(w + 2) : `${"-".repeat(w + 1)}:`)).join("|")}|`);
+  for (const l of lines) console.log(line(l));
+  if (p?.throughput.failed) console.log(`\nParley: ${p.throughput.failed} sends failed under load`);
+  if (p) console.log(`\nregistration: ${fmt(p.setup.registerPerSecond)} accounts/s`);
+  if (p?.profile) {
+    console.log("\nParley isolate, self time under the throughput load (profiled separately):");
+    for (const f of p.profile) console.log(`  ${(f.share * 100).toFixed(1).padStart(5)}%  ${f.selfMs.toFixed(0).padStart(6)} ms  ${f.name}`);
+  }
+  for (const i of p?.idle ?? []) {
+    console.log(
+      `idle: ${i.sockets} hibernated sockets on the Worker's workerd: ${fmt(i.rssPerSocketKB, 1)} KB RSS and ${fmt(i.fdsPerSocket)} fds per socket ` +
+        `(RSS ${fmt(i.workerRssMB, 0)} MB; connected ${fmt(i.connectPerSecond, 0)}/s; ${(i.pingsAnswered * 100).toFixed(0)}% of sampled pings answered)`,
+    );
+    if (i.firstError) console.log(`idle: stopped at the first refused connect: ${i.firstError}`);
+  }
+}
+
+await main();

@@ -1,0 +1,141 @@
+/**
+ * @module The two servers the load benchmark drives, and what it reads about them from outside:
+ * Parley under a generated wrangler config (the repository's wrangler.toml with the rate limits
+ * raised, since one machine plays hundreds of devices from one IP), the floor Worker
+ * (bench/floor), the Worker's own workerd port (behind wrangler's proxy) and the CPU time and
+ * memory of each workerd process from /proc. Linux only, loopback only.
+ */
+import { randomBytes } from "node:crypto";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { freePort, LocalServer } from "../../test/node/support/server";
+
+const root = join(import.meta.dirname, "..", "..");
+
+/** Limits and lifetimes the benchmark overrides, and why. */
+const BENCH_OVERRIDES: [RegExp, string][] = [
+  // Paths in wrangler.toml are relative to it; the generated copy lives in a temporary directory.
+  [/^main = "src\/index.ts"$/m, `main = ${JSON.stringify(join(root, "src", "index.ts"))}`],
+  [/^migrations_dir = "migrations"$/m, `migrations_dir = ${JSON.stringify(join(root, "migrations"))}`],
+  // Registration and auth: hundreds of accounts from one IP within a minute.
+  [/^simple = \{ limit = 100, period = 60 \}$/m, `simple = { limit = 1000000, period = 60 }`],
+  // Sends: one bench device sends far more than a person in 10 s.
+  [/^simple = \{ limit = 600, period = 10 \}$/m, `simple = { limit = 1000000, period = 10 }`],
+  // A full run takes longer than the default 10-minute token lifetime; 3600 is the allowed maximum.
+  [/^AUTH_TOKEN_TTL_SECONDS = "600"$/m, `AUTH_TOKEN_TTL_SECONDS = "3600"`],
+];
+
+/** wrangler.toml with BENCH_OVERRIDES applied; throws if wrangler.toml no longer has a line it edits. */
+export function benchWranglerConfig(): string {
+  let text = readFileSync(join(root, "wrangler.toml"), "utf8");
+  for (const [pattern, replacement] of BENCH_OVERRIDES) {
+    if (!pattern.test(text)) throw new Error(`wrangler.toml has no line matching ${pattern}: update bench/load/servers.ts`);
+    text = text.replace(pattern, replacement);
+  }
+  return text;
+}
+
+export interface RunningServer {
+  /** Base URL of the Worker's own workerd (no proxy): what the benchmark connects to. */
+  workerUrl: string;
+  /** Base URL of wrangler's proxy (the public port). */
+  proxyUrl: string;
+  /** The Worker isolate's inspector (Chrome DevTools Protocol), for CPU profiles. */
+  inspectorUrl: string;
+  workerPid: number;
+  proxyPid: number | null;
+  server: LocalServer;
+  /** Only for Parley: the token secret, to mint tokens for synthetic idle devices. */
+  tokenSecret: string | null;
+}
+
+/** Parley with the benchmark's config, fresh state in `workDir`. */
+export async function startParley(workDir: string): Promise<RunningServer> {
+  const config = join(workDir, "parley.wrangler.toml");
+  writeFileSync(config, benchWranglerConfig());
+  const tokenSecret = randomBytes(32).toString("hex");
+  const server = new LocalServer(await freePort(), join(workDir, "parley-state"), {
+    config,
+    wranglerArgs: ["--var", `AUTH_TOKEN_SECRET:${tokenSecret}`],
+    env: { WRANGLER_LOG: "debug" },
+  });
+  return { ...(await started(server)), tokenSecret };
+}
+
+/** The floor Worker (bench/floor), fresh state in `workDir`. */
+export async function startFloor(workDir: string): Promise<RunningServer> {
+  const server = new LocalServer(await freePort(), join(workDir, "floor-state"), {
+    config: join(root, "bench", "floor", "wrangler.toml"),
+    migrate: false,
+    env: { WRANGLER_LOG: "debug" },
+    healthPath: "/health",
+  });
+  return { ...(await started(server)), tokenSecret: null };
+}
+
+async function started(server: LocalServer): Promise<Omit<RunningServer, "tokenSecret">> {
+  await server.start(180_000);
+  // wrangler's debug log names the Worker's own address ("userWorkerUrl"); the proxy in front of
+  // it costs time per frame and ~6 fds per socket (docs/PERFORMANCE.md), so the bench goes direct.
+  const ports = [...server.output().matchAll(/"userWorkerUrl":\{[^}]*"port":"(\d+)"/g)];
+  const port = ports.at(-1)?.[1];
+  if (!port) throw new Error(`the Worker's own port is not in wrangler's debug log:\n${server.output().slice(-3000)}`);
+  const processes = workerdProcesses(server.processGroup!);
+  const worker = processes.find((p) => p.cmdline.includes("--socket-addr=entry=127.0.0.1:0"));
+  const proxy = processes.find((p) => p !== worker);
+  if (!worker) throw new Error("cannot find the Worker's workerd process");
+  return {
+    workerUrl: `http://127.0.0.1:${port}`,
+    proxyUrl: server.url,
+    // wrangler's inspector proxy, not the runtime's own inspector: wrangler holds that connection
+    // and restarts the Worker's process when another client takes it over.
+    inspectorUrl: `ws://127.0.0.1:${server.inspectorPort}`,
+    workerPid: worker.pid,
+    proxyPid: proxy?.pid ?? null,
+    server,
+  };
+}
+
+function workerdProcesses(group: number): { pid: number; cmdline: string }[] {
+  const found: { pid: number; cmdline: string }[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = parseStat(readFileSync(`/proc/${entry}/stat`, "utf8"));
+      if (stat.comm !== "workerd" || stat.pgrp !== group) continue;
+      found.push({ pid: Number(entry), cmdline: readFileSync(`/proc/${entry}/cmdline`, "utf8").replaceAll("\0", " ") });
+    } catch {
+      // The process exited while we looked.
+    }
+  }
+  return found;
+}
+
+/** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ, 100 on Linux). */
+const USER_HZ = 100;
+
+function parseStat(text: string): { comm: string; pgrp: number; cpuMs: number } {
+  // comm is in parentheses and may contain spaces: split after the last ')'.
+  const close = text.lastIndexOf(")");
+  const comm = text.slice(text.indexOf("(") + 1, close);
+  const fields = text.slice(close + 2).split(" ");
+  // fields[0] is field 3 (state): pgrp is field 5, utime 14, stime 15.
+  const tick = (field: number) => Number(fields[field - 3]);
+  return { comm, pgrp: tick(5), cpuMs: ((tick(14) + tick(15)) * 1000) / USER_HZ };
+}
+
+/** User + system CPU time of a process so far, in ms (10 ms resolution). */
+export function processCpuMs(pid: number): number {
+  return parseStat(readFileSync(`/proc/${pid}/stat`, "utf8")).cpuMs;
+}
+
+/** Resident memory of a process, in bytes. */
+export function processRssBytes(pid: number): number {
+  const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return match ? Number(match[1]) * 1024 : 0;
+}
+
+/** Open file descriptors of a process. */
+export function processFds(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
