@@ -7,7 +7,8 @@ import { z } from "zod";
 import type { AppEnv } from "../app-env";
 import { ApiError } from "../errors";
 import { inboxStub } from "../inbox";
-import { authenticate, requireDevice } from "../middleware/auth";
+import { requireDevice } from "../middleware/auth";
+import { authenticateUpgrade, forwardedUpgrade } from "../middleware/socket-upgrade";
 import { recordRead, sendDirectMessage } from "../messaging/send";
 import { ChatId, DeviceMismatch, MessageReceipts, ReadReceipt, SendAck, SendMessage, StaleDevices } from "../protocol/messages";
 import { authErrors, bearerSecurity, errorResponse, jsonBody, jsonResponse } from "./openapi-helpers";
@@ -92,18 +93,6 @@ export const messageRoutes = new OpenAPIHono<AppEnv>()
     return c.json({ chat_id, ...result.value }, 200);
   })
   .openapi(socketRoute, async (c) => {
-    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") throw new ApiError("upgrade_required", "expected a WebSocket upgrade");
-    const principal = await authenticate(c.env, c.req.raw, Date.now());
-    // Forward to the inbox with the identity the Worker verified; the original headers (which a
-    // client could forge) are not passed on.
-    const url = new URL(c.req.url);
-    url.searchParams.delete("token");
-    const forwarded = new Request(url.toString(), {
-      headers: {
-        upgrade: "websocket",
-        "x-parley-account": principal.accountId,
-        "x-parley-device": String(principal.deviceId),
-      },
-    });
-    return inboxStub(c.env, principal).fetch(forwarded);
+    const principal = await authenticateUpgrade(c.env, c.req.raw);
+    return inboxStub(c.env, principal).fetch(forwardedUpgrade(c.req.raw, principal));
   });

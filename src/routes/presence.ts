@@ -8,7 +8,8 @@ import type { AppEnv } from "../app-env";
 import { database } from "../db/client";
 import { privacySettings } from "../db/schema";
 import { ApiError } from "../errors";
-import { authenticate, requireDevice } from "../middleware/auth";
+import { requireDevice } from "../middleware/auth";
+import { authenticateUpgrade, forwardedUpgrade } from "../middleware/socket-upgrade";
 import { areContacts, loadPrivacy, visibility } from "../presence/privacy";
 import { AccountId } from "../protocol/common";
 import { ChatId } from "../protocol/messages";
@@ -82,18 +83,8 @@ export const presenceRoutes = new OpenAPIHono<AppEnv>()
     return c.json({ account_id: target, online: may.online ? status.online : null, last_seen: may.lastSeen ? status.last_seen : null }, 200);
   })
   .openapi(chatPresenceRoute, async (c) => {
-    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") throw new ApiError("upgrade_required", "expected a WebSocket upgrade");
-    const principal = await authenticate(c.env, c.req.raw, Date.now());
+    const principal = await authenticateUpgrade(c.env, c.req.raw);
     const { chat_id } = c.req.valid("param");
     if (!(await c.env.CHAT_ROOM.getByName(chat_id).isMember(principal.accountId))) throw new ApiError("forbidden", "not a member of this chat");
-    return c.env.PRESENCE_ROOM.getByName(`c:${chat_id}`).fetch(
-      new Request(c.req.url, {
-        headers: {
-          upgrade: "websocket",
-          "x-parley-account": principal.accountId,
-          "x-parley-device": String(principal.deviceId),
-          "x-parley-chat": chat_id,
-        },
-      }),
-    );
+    return c.env.PRESENCE_ROOM.getByName(`c:${chat_id}`).fetch(forwardedUpgrade(c.req.raw, principal, { "x-parley-chat": chat_id }));
   });
