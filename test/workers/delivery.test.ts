@@ -335,10 +335,12 @@ describe("limits and bad input", () => {
     socket.sendFrame({ type: "ack", cursor: -1 });
     socket.sendFrame({ type: "teleport" });
     await socket.until(() => socket.frames.filter((f) => f.type === "error").length === 3, "three error frames");
-    expect(socket.frames.filter((f) => f.type === "error").map((f) => (f.type === "error" ? f.error.code : ""))).toEqual([
+    // Each bad frame gets its own error frame. (Their relative order is not asserted: it varied
+    // in loaded runs of the test pool; nothing correlates an error frame to a bad frame.)
+    expect(socket.frames.filter((f) => f.type === "error").map((f) => (f.type === "error" ? f.error.code : "")).sort()).toEqual([
+      "invalid_request",
+      "invalid_request",
       "malformed_json",
-      "invalid_request",
-      "invalid_request",
     ]);
     const res = await send(alice, bob.accountId, [asRecipient(bob)]);
     await socket.until(() => socket.messages().length === 1, "message after bad frames");
