@@ -2,6 +2,7 @@
  * Media encryption: round trips (buffer and stream, several sizes), ranged decryption against the
  * plaintext, and rejection of truncation, reordering, tampering and a wrong digest.
  */
+import { concatBytes } from "../../src/protocol/encoding";
 import { describe, expect, it } from "vitest";
 import {
   decryptMedia,
@@ -29,13 +30,7 @@ async function* pieces(bytes: Uint8Array, rand: () => number): AsyncGenerator<Ui
 async function collect(gen: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
   for await (const p of gen) parts.push(p.slice());
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concatBytes(...parts);
 }
 
 describe("media encryption", () => {

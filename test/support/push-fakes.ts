@@ -9,7 +9,7 @@
  * `problems`, so a test can assert there were none.
  */
 import { vi } from "vitest";
-import { fromBase64, toBase64Url } from "../../src/protocol/encoding";
+import { concatBytes, fromBase64, toBase64Url } from "../../src/protocol/encoding";
 import {
   TEST_APNS_ENDPOINT,
   TEST_APNS_KEY_ID,
@@ -88,15 +88,7 @@ async function hkdf(salt: Uint8Array, ikm: Uint8Array, info: Uint8Array, bytes: 
   return new Uint8Array(await crypto.subtle.deriveBits({ name: "HKDF", hash: "SHA-256", salt, info }, key, bytes * 8));
 }
 
-const concat = (...parts: Uint8Array[]) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-};
+const concat = concatBytes;
 
 /**
  * The user agent's side of RFC 8291: decrypts an aes128gcm body with the subscription's private
