@@ -24,7 +24,8 @@ const steps = [
   ...unique(values("bucket_name")).map((name) => ["r2", "bucket", "create", name]),
   ...unique([...values("queue"), ...values("dead_letter_queue")]).map((name) => ["queues", "create", name]),
 ];
-const secrets = ["AUTH_TOKEN_SECRET"];
+// ADMIN_API_SECRET enables the moderation API (/v1/admin/*); without it those routes answer 403.
+const secrets = ["AUTH_TOKEN_SECRET", "ADMIN_API_SECRET"];
 
 if (steps.length === 0) {
   console.error("found no resources in wrangler.toml");

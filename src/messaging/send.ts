@@ -12,8 +12,12 @@ import { directChatId } from "../protocol/chat-ids";
 import type { SendAckBody, SendMessageBody } from "../protocol/messages";
 
 export async function sendDirectMessage(env: Env, sender: DevicePrincipal, message: SendMessageBody, requestId: string): Promise<SendAckBody> {
-  const { success } = await env.SEND_RATE_LIMITER.limit({ key: `${sender.accountId}.${sender.deviceId}` });
-  if (!success) throw new ApiError("rate_limited", "sending too fast; slow down", undefined, 10);
+  const [device, pair] = await Promise.all([
+    env.SEND_RATE_LIMITER.limit({ key: `${sender.accountId}.${sender.deviceId}` }),
+    env.PAIR_SEND_RATE_LIMITER.limit({ key: `${sender.accountId}.${sender.deviceId}>${message.to}` }),
+  ]);
+  if (!device.success) throw new ApiError("rate_limited", "sending too fast; slow down", { reason: "sends_per_device" }, 10);
+  if (!pair.success) throw new ApiError("rate_limited", "sending too fast to this person; slow down", { reason: "sends_per_recipient" }, 10);
 
   const chatId = await directChatId(sender.accountId, message.to);
   const result = await env.CHAT_ROOM.getByName(chatId).submit({
@@ -41,6 +45,8 @@ export async function sendDirectMessage(env: Env, sender: DevicePrincipal, messa
       throw new ApiError("delivery_pending", "accepted but not yet in every inbox; retry with the same msg_id", undefined, 2);
     case "sender_removed":
       throw new ApiError("unauthorized", "device removed");
+    case "sender_suspended":
+      throw new ApiError("account_suspended", "this account is suspended and cannot send messages");
     case "unknown_recipient":
       throw new ApiError("not_found", "no such recipient account");
     case "no_recipient_devices":

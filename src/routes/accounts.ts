@@ -24,12 +24,13 @@ import {
   runBatch,
   spendVerificationAttempt,
 } from "../db/accounts";
-import { database } from "../db/client";
+import { findHandleReservation } from "../db/handle-reservations";
+import { database, type Db } from "../db/client";
 import { prekeyInsertStatements } from "../db/prekeys";
 import { ApiError } from "../errors";
 import { VERIFICATION_MAX_ATTEMPTS, VERIFICATION_TTL_MS } from "../limits";
 import { requireDevice } from "../middleware/auth";
-import { clientIp, enforceRateLimit } from "../middleware/rate-limit";
+import { enforceIpRateLimit } from "../middleware/rate-limit";
 import { AccountLookup, Registered, RegistrationRequest, VerificationRequest, VerificationStarted } from "../protocol/accounts";
 import { AccountId } from "../protocol/common";
 import { Handle } from "../protocol/handles";
@@ -93,14 +94,23 @@ const getAccount = createRoute({
   responses: { 200: jsonResponse(AccountLookup, "The account"), 404: errorResponse("not_found"), ...authErrors },
 });
 
+/** A handle is free unless an account uses it or a deleted account's cooling-off period holds it. */
+async function assertHandleFree(db: Db, handle: string, now: number): Promise<void> {
+  if (await findAccountByHandle(db, handle)) throw new ApiError("handle_taken", "an account already uses this handle");
+  const reservation = await findHandleReservation(db, handle, now);
+  if (reservation) {
+    throw new ApiError("handle_taken", "this handle belonged to a deleted account and is not available yet", { available_at: reservation.availableAt });
+  }
+}
+
 export const accountRoutes = new OpenAPIHono<AppEnv>()
   .openapi(startVerification, async (c) => {
     const { handle } = c.req.valid("json");
-    await enforceRateLimit(c.env, `verify-ip:${clientIp(c.req.raw)}`);
+    await enforceIpRateLimit(c.env, c.req.raw, "verify");
     const db = database(c.env.DB);
     const config = loadConfig(c.env);
     const now = Date.now();
-    if (await findAccountByHandle(db, handle)) throw new ApiError("handle_taken", "an account already uses this handle");
+    await assertHandleFree(db, handle, now);
     if ((await countRecentVerifications(db, handle, now - 3_600_000)) >= MAX_VERIFICATIONS_PER_HANDLE_PER_HOUR) {
       throw new ApiError("rate_limited", "too many codes requested for this handle; try again later", undefined, 3600);
     }
@@ -113,6 +123,7 @@ export const accountRoutes = new OpenAPIHono<AppEnv>()
   })
   .openapi(register, async (c) => {
     const body = c.req.valid("json");
+    await enforceIpRateLimit(c.env, c.req.raw, "register");
     const keys = body.device;
     const db = database(c.env.DB);
     const config = loadConfig(c.env);
@@ -139,7 +150,7 @@ export const accountRoutes = new OpenAPIHono<AppEnv>()
       throw new ApiError("verification_failed", "wrong verification code", { attempts_left: attemptsLeft });
     }
     if (!(await claimVerification(db, verification.id, now))) throw new ApiError("verification_used", "this code was already used");
-    if (await findAccountByHandle(db, verification.handle)) throw new ApiError("handle_taken", "an account already uses this handle");
+    await assertHandleFree(db, verification.handle, now);
 
     const accountId = crypto.randomUUID();
     const ref = { accountId, deviceId: 1 };
