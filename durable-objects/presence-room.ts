@@ -110,6 +110,11 @@ export class PresenceRoom extends DurableObject<Env> {
     return { account_id: accountId, online: status.devices.length > 0, last_seen: status.lastSeen };
   }
 
+  /** The account was deleted: its status object keeps nothing. */
+  async forgetAccount(): Promise<void> {
+    await this.ctx.storage.deleteAll();
+  }
+
   async watch(room: string, on: boolean): Promise<void> {
     const watchers = new Set((await this.ctx.storage.get<string[]>("watchers")) ?? []);
     if (watchers.has(room) === on) return;

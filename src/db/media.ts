@@ -91,3 +91,8 @@ export async function deleteMedia(db: Db, ids: string[]): Promise<void> {
     await db.batch([db.delete(mediaParts).where(inArray(mediaParts.mediaId, chunk)), db.delete(media).where(inArray(media.id, chunk))]);
   }
 }
+
+/** A batch of an account's media rows (account deletion deletes them batch by batch). */
+export function mediaOfAccount(db: Db, accountId: string, limit: number): Promise<MediaRow[]> {
+  return db.select().from(media).where(eq(media.accountId, accountId)).limit(limit);
+}

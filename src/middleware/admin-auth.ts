@@ -14,9 +14,10 @@ async function digest(text: string): Promise<Uint8Array> {
 }
 
 export const requireAdmin = createMiddleware<AppEnv>(async (c, next) => {
+  const match = /^Bearer\s+(\S+)$/i.exec(c.req.header("authorization") ?? "");
+  if (!match) throw new ApiError("unauthorized", "admin secret required");
   const secret = loadConfig(c.env).adminApiSecret;
   if (!secret) throw new ApiError("forbidden", "the admin API is disabled: ADMIN_API_SECRET is not set");
-  const match = /^Bearer\s+(\S+)$/i.exec(c.req.header("authorization") ?? "");
-  if (!match || !bytesEqual(await digest(match[1]!), await digest(secret))) throw new ApiError("unauthorized", "admin secret required");
+  if (!bytesEqual(await digest(match[1]!), await digest(secret))) throw new ApiError("unauthorized", "wrong admin secret");
   await next();
 });

@@ -8,6 +8,7 @@
  */
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
+import { deleteAccount } from "../accounts/deletion";
 import type { AppEnv } from "../app-env";
 import { checkPqPrekeys, checkSignedPrekey, checkUniqueKeyIds } from "../auth/device-keys";
 import { issueToken } from "../auth/tokens";
@@ -38,6 +39,8 @@ import { randomBytes } from "../random";
 import { codeMatches, generateCode, hashCode } from "../verification/codes";
 import { senderFor } from "../verification/senders";
 import { authErrors, bearerSecurity, commonErrors, errorResponse, jsonBody, jsonResponse } from "./openapi-helpers";
+
+const PRIMARY_DEVICE_ID = 1;
 
 /** Codes a handle may request per hour: stops SMS pumping through one number. */
 const MAX_VERIFICATIONS_PER_HANDLE_PER_HOUR = 5;
@@ -102,6 +105,21 @@ async function assertHandleFree(db: Db, handle: string, now: number): Promise<vo
     throw new ApiError("handle_taken", "this handle belonged to a deleted account and is not available yet", { available_at: reservation.availableAt });
   }
 }
+
+const deleteAccountRoute = createRoute({
+  method: "delete",
+  path: "/accounts/me",
+  tags: ["accounts"],
+  summary: "Delete the caller's account and everything the server holds for it (primary device only)",
+  security: bearerSecurity,
+  middleware: [requireDevice] as const,
+  responses: {
+    ...authErrors,
+    204: { description: "Deleted; the handle is reserved for the cooling-off period" },
+    403: errorResponse("forbidden: only the primary device can delete the account"),
+    404: errorResponse("not_found: the account is already deleted"),
+  },
+});
 
 export const accountRoutes = new OpenAPIHono<AppEnv>()
   .openapi(startVerification, async (c) => {
@@ -190,6 +208,12 @@ export const accountRoutes = new OpenAPIHono<AppEnv>()
     const account = await findAccountByHandle(database(c.env.DB), handle);
     if (!account) throw new ApiError("not_found", "no account with this handle");
     return c.json({ account_id: account.id, handle: account.handle }, 200);
+  })
+  .openapi(deleteAccountRoute, async (c) => {
+    const principal = c.get("principal");
+    if (principal.deviceId !== PRIMARY_DEVICE_ID) throw new ApiError("forbidden", "only the primary device can delete the account");
+    await deleteAccount(c.env, principal.accountId, Date.now());
+    return c.body(null, 204);
   })
   .openapi(getAccount, async (c) => {
     const { account_id } = c.req.valid("param");
