@@ -97,6 +97,8 @@ export class ChatRoom extends DurableObject<Env> {
   private alarmAt: number | null | undefined = undefined;
   private readonly flusher = new SingleFlight(() => this.flushRound());
   /** Active devices of the member accounts, with when they were read from D1 (memory only). */
+  /** Sends per sender device in the current window (takeSendAllowance; memory only). */
+  private sendCounts: { windowStart: number; counts: Map<string, number> } = { windowStart: 0, counts: new Map() };
   private deviceCache: { key: string; devices: RegisteredDevice[]; blocks: Set<string>; fetchedAt: number } | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -134,6 +136,8 @@ export class ChatRoom extends DurableObject<Env> {
 
     const existing = this.findMessage(input.sender, input.msg_id);
     if (existing) return this.duplicateAck(chatId, input.msg_id, existing);
+    const throttled = input.send_limit ? this.takeSendAllowance(input.sender, input.send_limit) : null;
+    if (throttled) return throttled;
 
     // The device set is checked against the cached device lists first (no D1 read on the steady
     // path); anything that does not match is re-checked against D1 before it is refused.
@@ -189,6 +193,22 @@ export class ChatRoom extends DurableObject<Env> {
 
     if (!(await this.deliverUpTo(seq))) return { ok: false, code: "delivery_pending" };
     return { ok: true, ack: { chat_id: chatId, msg_id: input.msg_id, chat_seq: seq, server_ts: serverTs, duplicate: false } };
+  }
+
+  /**
+   * The per-chat send limit (issue 11): messages per sender device in a fixed window, counted in
+   * memory (one writer per chat, so exact while the object lives; a restart forgets, erring on the
+   * lenient side). Retries of an accepted msg_id never reach this. A refused send costs nothing.
+   */
+  private takeSendAllowance(sender: Address, allowance: { limit: number; window_ms: number }): SubmitResult | null {
+    const now = Date.now();
+    const windowStart = now - (now % allowance.window_ms);
+    if (this.sendCounts.windowStart !== windowStart) this.sendCounts = { windowStart, counts: new Map() };
+    const key = deviceKey(sender);
+    const used = this.sendCounts.counts.get(key) ?? 0;
+    if (used >= allowance.limit) return { ok: false, code: "rate_limited", retry_after_ms: windowStart + allowance.window_ms - now };
+    this.sendCounts.counts.set(key, used + 1);
+    return null;
   }
 
   private findMessage(sender: Address, msgId: string): { seq: number; server_ts: number } | undefined {

@@ -26,6 +26,7 @@ export const CONFIG_ENV_NAMES = {
   r2SecretAccessKey: "R2_SECRET_ACCESS_KEY",
   adminApiSecret: "ADMIN_API_SECRET",
   prekeyBundleFetchesPerHour: "PREKEY_BUNDLE_FETCHES_PER_HOUR",
+  sendsPerChatPerMinute: "SENDS_PER_CHAT_PER_MINUTE",
   newAccountAgeHours: "NEW_ACCOUNT_AGE_HOURS",
   newAccountNewContactsPerHour: "NEW_ACCOUNT_NEW_CONTACTS_PER_HOUR",
   groupCreatesPerHour: "GROUP_CREATES_PER_HOUR",

@@ -40,6 +40,7 @@ const ConfigSchema = z
     // [[ratelimits]] bindings in wrangler.toml.
     adminApiSecret: z.string().min(32, "ADMIN_API_SECRET must be at least 32 characters").optional(),
     prekeyBundleFetchesPerHour: z.coerce.number().int().min(1).max(100_000),
+    sendsPerChatPerMinute: z.coerce.number().int().min(1).max(100_000),
     newAccountAgeHours: z.coerce.number().int().min(0).max(24 * 365),
     newAccountNewContactsPerHour: z.coerce.number().int().min(1).max(100_000),
     groupCreatesPerHour: z.coerce.number().int().min(1).max(100_000),
@@ -109,6 +110,7 @@ export function loadConfig(env: Env): Config {
     r2SecretAccessKey: env.R2_SECRET_ACCESS_KEY || undefined,
     adminApiSecret: env.ADMIN_API_SECRET || undefined,
     prekeyBundleFetchesPerHour: env.PREKEY_BUNDLE_FETCHES_PER_HOUR ?? "200",
+    sendsPerChatPerMinute: env.SENDS_PER_CHAT_PER_MINUTE ?? "1000",
     newAccountAgeHours: env.NEW_ACCOUNT_AGE_HOURS ?? "48",
     newAccountNewContactsPerHour: env.NEW_ACCOUNT_NEW_CONTACTS_PER_HOUR ?? "20",
     groupCreatesPerHour: env.GROUP_CREATES_PER_HOUR ?? "20",

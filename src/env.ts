@@ -20,7 +20,6 @@ export interface Env {
   PUSH_QUEUE: Queue<unknown>;
   RATE_LIMITER: RateLimiter;
   SEND_RATE_LIMITER: RateLimiter;
-  PAIR_SEND_RATE_LIMITER: RateLimiter;
 
   // vars (wrangler.toml [vars]) and secrets (`wrangler secret put`, or .dev.vars locally)
   PARLEY_ENV?: string;
@@ -59,6 +58,7 @@ export interface Env {
   // Abuse controls (docs/OPERATIONS.md "Abuse controls")
   ADMIN_API_SECRET?: string;
   PREKEY_BUNDLE_FETCHES_PER_HOUR?: string;
+  SENDS_PER_CHAT_PER_MINUTE?: string;
   NEW_ACCOUNT_AGE_HOURS?: string;
   NEW_ACCOUNT_NEW_CONTACTS_PER_HOUR?: string;
   GROUP_CREATES_PER_HOUR?: string;

@@ -5,6 +5,7 @@
  * No D1 query on this path in the steady state.
  */
 import type { DevicePrincipal } from "../auth/tokens";
+import { loadConfig } from "../config";
 import type { Env } from "../env";
 import { ApiError } from "../errors";
 import { logEvent } from "../log";
@@ -12,12 +13,8 @@ import { directChatId } from "../protocol/chat-ids";
 import type { SendAckBody, SendMessageBody } from "../protocol/messages";
 
 export async function sendDirectMessage(env: Env, sender: DevicePrincipal, message: SendMessageBody, requestId: string): Promise<SendAckBody> {
-  const [device, pair] = await Promise.all([
-    env.SEND_RATE_LIMITER.limit({ key: `${sender.accountId}.${sender.deviceId}` }),
-    env.PAIR_SEND_RATE_LIMITER.limit({ key: `${sender.accountId}.${sender.deviceId}>${message.to}` }),
-  ]);
-  if (!device.success) throw new ApiError("rate_limited", "sending too fast; slow down", { reason: "sends_per_device" }, 10);
-  if (!pair.success) throw new ApiError("rate_limited", "sending too fast to this person; slow down", { reason: "sends_per_recipient" }, 10);
+  const { success } = await env.SEND_RATE_LIMITER.limit({ key: `${sender.accountId}.${sender.deviceId}` });
+  if (!success) throw new ApiError("rate_limited", "sending too fast; slow down", { reason: "sends_per_device" }, 10);
 
   const chatId = await directChatId(sender.accountId, message.to);
   const result = await env.CHAT_ROOM.getByName(chatId).submit({
@@ -26,6 +23,7 @@ export async function sendDirectMessage(env: Env, sender: DevicePrincipal, messa
     sender: { account_id: sender.accountId, device_id: sender.deviceId },
     msg_id: message.msg_id,
     envelopes: message.envelopes,
+    send_limit: { limit: loadConfig(env).sendsPerChatPerMinute, window_ms: 60_000 },
   });
   logEvent("info", "message_submitted", {
     request_id: requestId,
@@ -45,6 +43,10 @@ export async function sendDirectMessage(env: Env, sender: DevicePrincipal, messa
       throw new ApiError("delivery_pending", "accepted but not yet in every inbox; retry with the same msg_id", undefined, 2);
     case "sender_removed":
       throw new ApiError("unauthorized", "device removed");
+    case "rate_limited": {
+      const retryAfter = Math.max(1, Math.ceil(result.retry_after_ms / 1000));
+      throw new ApiError("rate_limited", "sending too fast in this chat; slow down", { reason: "sends_per_chat", retry_after_seconds: retryAfter }, retryAfter);
+    }
     case "sender_suspended":
       throw new ApiError("account_suspended", "this account is suspended and cannot send messages");
     case "unknown_recipient":

@@ -18,6 +18,8 @@ export const SubmitInput = z.object({
   sender: Address,
   msg_id: MsgId,
   envelopes: z.array(RegisteredDevice.extend({ type: EnvelopeType, content: Base64Content })).min(1),
+  /** The sender device's allowance in this chat (issue 11), from the Worker's configuration. */
+  send_limit: z.object({ limit: z.number().int().min(1), window_ms: z.number().int().min(1000) }).optional(),
 });
 export type SubmitInputBody = z.input<typeof SubmitInput>;
 
@@ -25,6 +27,7 @@ export type SubmitResult =
   | { ok: true; ack: { chat_id: string; msg_id: string; chat_seq: number; server_ts: number; duplicate: boolean } }
   | { ok: false; code: "device_mismatch"; missing: z.output<typeof Address>[]; extra: z.output<typeof Address>[] }
   | { ok: false; code: "stale_devices"; stale: z.output<typeof Address>[] }
+  | { ok: false; code: "rate_limited"; retry_after_ms: number }
   | { ok: false; code: "delivery_pending" | "sender_removed" | "sender_suspended" | "unknown_recipient" | "no_recipient_devices" };
 
 export const ReceiptInput = z.object({
