@@ -4,7 +4,9 @@
  * block takes effect at once even where the ChatRoom has the pair cached, and unblocking
  * restores delivery. (Blocks in groups are tested with the group routes, issue 6.)
  */
+import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { ApiClient } from "../../src/client/api";
 import { expectError } from "../support/errors";
 import { call, register } from "../support/identity";
 import { asRecipient, InboxSocket, newMsgId, send } from "../support/messaging";
@@ -35,6 +37,23 @@ describe("blocking in a 1:1 chat", () => {
     const fromBob = inbox.messages().filter((m) => m.sender.account_id === bob.accountId).map((m) => m.msg_id);
     expect(fromBob).toEqual([before, after]);
     inbox.close();
+  });
+
+  it("works through the SDK's API client as through HTTP", async () => {
+    const { alice, bob, chatId } = await acquainted();
+    const api = new ApiClient("http://parley.test", {
+      fetch: (input, init) => exports.default.fetch(input, init),
+      tokens: { token: async () => alice.token, invalidate: () => undefined },
+    });
+    await api.block(bob.accountId);
+    expect((await api.blocks()).blocked.map((b) => b.account_id)).toEqual([bob.accountId]);
+    await api.unblock(bob.accountId);
+    expect((await api.blocks()).blocked).toEqual([]);
+    const msgId = newMsgId();
+    await send(bob, alice.accountId, [asRecipient(alice)], msgId);
+    const report = await api.report({ chat_id: chatId, msg_id: msgId, reported_account_id: bob.accountId });
+    expect(report.report_id).toMatch(/^[0-9a-f-]{36}$/);
+    await expect(api.block(alice.accountId)).rejects.toMatchObject({ status: 400, code: "invalid_request" });
   });
 
   it("lists blocks, is idempotent, and refuses yourself and unknown accounts", async () => {

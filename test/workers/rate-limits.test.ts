@@ -9,7 +9,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { hashedClientIp } from "../../src/middleware/rate-limit";
 import { expectError } from "../support/errors";
-import { call, makeDevice, register, type RegisteredDevice } from "../support/identity";
+import { call, makeDevice, register, uniqueHandle, type RegisteredDevice } from "../support/identity";
 import { asRecipient, envelopesFor, newMsgId, send } from "../support/messaging";
 import { startInsideWindow } from "../support/rate-limits";
 
@@ -106,6 +106,20 @@ describe("prekey bundles", () => {
 });
 
 describe("unauthenticated endpoints", () => {
+  it("limits verification codes per client IP (100 a minute)", async () => {
+    const from = (ip: string) => call("POST", "/v1/verifications", { body: { handle: uniqueHandle("ipv") }, headers: { "cf-connecting-ip": ip } });
+    await startInsideWindow(60_000, 15_000);
+    const statuses: number[] = [];
+    for (let start = 0; start < 100; start += 20) {
+      statuses.push(...(await Promise.all(Array.from({ length: 20 }, () => from("203.0.113.20")))).map((r) => r.status));
+    }
+    expect(statuses).toEqual(Array(100).fill(201));
+    const limited = await from("203.0.113.20");
+    expect(expectError(limited, "rate_limited").details).toEqual({ reason: "verify_per_ip" });
+    expect(limited.headers.get("retry-after")).toBe("60");
+    expect((await from("203.0.113.21")).status).toBe(201);
+  });
+
   it("limits registrations per client IP (100 a minute), and never keys the limiter by the IP in clear", async () => {
     const device = makeDevice({ oneTime: 0, pqLastResort: false });
     const from = (ip: string) =>
