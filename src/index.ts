@@ -7,6 +7,7 @@ import type { Env } from "./env";
 import { handlePushBatch, handlePushDeadLetters, PUSH_DLQ_NAME, PUSH_QUEUE_NAME } from "./push/consumer";
 import { logEvent } from "./log";
 import { cleanupMedia } from "./media/cleanup";
+import { queueBaseName } from "./queue-names";
 
 export { ChatRoom } from "../durable-objects/chat-room";
 export { DeviceInbox } from "../durable-objects/device-inbox";
@@ -17,7 +18,7 @@ const app = createApp();
 export default {
   fetch: app.fetch,
   async queue(batch, env) {
-    switch (batch.queue) {
+    switch (queueBaseName(batch.queue)) {
       case PUSH_QUEUE_NAME:
         return handlePushBatch(batch, env);
       case PUSH_DLQ_NAME:
