@@ -20,6 +20,8 @@ export interface Env {
   PUSH_QUEUE: Queue<unknown>;
   RATE_LIMITER: RateLimiter;
   SEND_RATE_LIMITER: RateLimiter;
+  /** Workers Analytics Engine (src/metrics.ts); optional: without it metrics are skipped. */
+  METRICS?: AnalyticsEngineDataset;
 
   // vars (wrangler.toml [vars]) and secrets (`wrangler secret put`, or .dev.vars locally)
   PARLEY_ENV?: string;

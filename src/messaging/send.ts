@@ -8,6 +8,7 @@ import type { DevicePrincipal } from "../auth/tokens";
 import type { Env } from "../env";
 import { ApiError } from "../errors";
 import { logEvent } from "../log";
+import { recordMetric } from "../metrics";
 import { directChatId } from "../protocol/chat-ids";
 import type { SendAckBody, SendMessageBody } from "../protocol/messages";
 
@@ -16,6 +17,7 @@ export async function sendDirectMessage(env: Env, sender: DevicePrincipal, messa
   if (!success) throw new ApiError("rate_limited", "sending too fast; slow down", undefined, 10);
 
   const chatId = await directChatId(sender.accountId, message.to);
+  const startedAt = Date.now();
   const result = await env.CHAT_ROOM.getByName(chatId).submit({
     chat_id: chatId,
     members: [...new Set([sender.accountId, message.to])],
@@ -23,12 +25,15 @@ export async function sendDirectMessage(env: Env, sender: DevicePrincipal, messa
     msg_id: message.msg_id,
     envelopes: message.envelopes,
   });
+  const outcome = result.ok ? (result.ack.duplicate ? "duplicate" : "accepted") : result.code;
+  recordMetric(env, { name: "send", outcome, latencyMs: Date.now() - startedAt, envelopes: message.envelopes.length });
+  if (result.ok && !result.ack.duplicate) recordMetric(env, { name: "fanout", path: "inline", devices: message.envelopes.length });
   logEvent("info", "message_submitted", {
     request_id: requestId,
     msg_id: message.msg_id,
     chat_id: chatId,
     envelopes: message.envelopes.length,
-    outcome: result.ok ? (result.ack.duplicate ? "duplicate" : "accepted") : result.code,
+    outcome,
     chat_seq: result.ok ? result.ack.chat_seq : null,
   });
   if (result.ok) return result.ack;

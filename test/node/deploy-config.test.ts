@@ -6,19 +6,35 @@
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { unstable_readConfig } from "wrangler";
-import { loadConfig } from "../../src/config";
-import type { Env } from "../../src/env";
 import { queueBaseName } from "../../src/queue-names";
+
+// src/config.ts is Worker code (its types need the Workers runtime's); it runs fine on Node, so it is
+// loaded untyped here and given the one signature this test uses.
+type LoadConfig = (vars: Record<string, string>) => { environment: string };
+const { loadConfig } = (await import(["..", "..", "src", "config"].join("/"))) as { loadConfig: LoadConfig };
 
 const configPath = join(import.meta.dirname, "..", "..", "wrangler.toml");
 const ENVIRONMENTS = ["staging", "production"] as const;
 
-function read(env?: string) {
-  return unstable_readConfig({ config: configPath, env }, { hideWarnings: true });
+/** The part of wrangler's resolved config this test reads (wrangler's own type does not resolve outside workerd types). */
+interface DeployConfig {
+  name: string;
+  definedEnvironments?: string[];
+  vars: Record<string, string>;
+  durable_objects: { bindings: { name: string; class_name: string }[] };
+  d1_databases: { binding: string; database_name: string; database_id: string; migrations_dir?: string }[];
+  r2_buckets: { binding: string; bucket_name: string }[];
+  queues: { producers?: { binding: string; queue: string }[]; consumers?: { queue: string; dead_letter_queue?: string }[] };
+  ratelimits: { name: string; namespace_id: string }[];
+  analytics_engine_datasets: { binding: string; dataset?: string }[];
+}
+
+function read(env?: string): DeployConfig {
+  return unstable_readConfig({ config: configPath, env }, { hideWarnings: true }) as DeployConfig;
 }
 
 /** Every binding an environment declares, as "kind:name" (plus what it is bound to where it matters). */
-function bindings(config: ReturnType<typeof read>): string[] {
+function bindings(config: DeployConfig): string[] {
   return [
     ...config.durable_objects.bindings.map((b) => `do:${b.name}=${b.class_name}`),
     ...config.d1_databases.map((b) => `d1:${b.binding}:${b.migrations_dir}`),
@@ -31,7 +47,7 @@ function bindings(config: ReturnType<typeof read>): string[] {
 }
 
 /** The names of the Cloudflare resources an environment uses: they must never be shared across environments. */
-function resources(config: ReturnType<typeof read>): string[] {
+function resources(config: DeployConfig): string[] {
   return [
     ...config.d1_databases.map((b) => `d1:${b.database_name}`),
     ...config.d1_databases.map((b) => `d1-id:${b.database_id}`),
@@ -69,7 +85,7 @@ describe("wrangler.toml environments", () => {
       });
 
       it("validates once the secrets the setup script lists are set", () => {
-        const vars = deployed.vars as Record<string, string>;
+        const vars = deployed.vars;
         const env = {
           ...vars,
           AUTH_TOKEN_SECRET: "x".repeat(40),
@@ -78,10 +94,10 @@ describe("wrangler.toml environments", () => {
           R2_S3_ENDPOINT: "https://account.r2.cloudflarestorage.com",
           R2_ACCESS_KEY_ID: "k".repeat(32),
           R2_SECRET_ACCESS_KEY: "s".repeat(64),
-        } as unknown as Env;
+        };
         expect(loadConfig(env).environment).toBe(name);
         // Without them it fails, naming the variable.
-        expect(() => loadConfig({ ...vars } as unknown as Env)).toThrow(/AUTH_TOKEN_SECRET/);
+        expect(() => loadConfig({ ...vars })).toThrow(/AUTH_TOKEN_SECRET/);
       });
     });
   }
