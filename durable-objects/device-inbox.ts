@@ -28,6 +28,7 @@ import { recordMetric } from "../src/metrics";
 import { SingleFlight } from "../src/single-flight";
 import { ClientFrame, MAX_FRAME_BYTES, PING_FRAME, PONG_FRAME, type ServerFrameBody } from "../src/protocol/frames";
 import { PUSH_COALESCE_WINDOW_MS } from "../src/limits";
+import { chatRoomStub, presenceRoomStub } from "../src/placement";
 import { Address as AddressSchema, EnqueueInput, type InboxEntryInputBody } from "../src/protocol/internal";
 import { PushJob, type PushJobBody } from "../src/protocol/push";
 
@@ -526,7 +527,7 @@ export class DeviceInbox extends DurableObject<Env> {
   /** Reports this device online/offline to its account's PresenceRoom (best effort, not awaited). */
   private announce(device: Address, online: boolean): void {
     this.ctx.waitUntil(
-      this.env.PRESENCE_ROOM.getByName(`a:${device.account_id}`)
+      presenceRoomStub(this.env, `a:${device.account_id}`)
         .setDeviceOnline(device.account_id, device.device_id, online)
         .catch((err) => logEvent("warn", "presence_update_failed", { error: describeError(err) })),
     );
@@ -624,7 +625,7 @@ export class DeviceInbox extends DurableObject<Env> {
     await Promise.all(
       owed.map(async ({ chat_id, up_to_seq }) => {
         try {
-          await this.env.CHAT_ROOM.getByName(chat_id).recordReceipt({ reader, status: "delivered", up_to_seq });
+          await chatRoomStub(this.env, chat_id).recordReceipt({ reader, status: "delivered", up_to_seq });
           this.sql.exec(`DELETE FROM outgoing_receipts WHERE chat_id = ? AND up_to_seq = ?`, chat_id, up_to_seq);
         } catch (err) {
           failed = true;

@@ -28,7 +28,8 @@ const unique = (list) => [...new Set(list.filter(Boolean))];
 const queues = config.queues ?? {};
 const steps = [
   ...unique(config.d1_databases.map((db) => db.database_name)).map((name) => ["d1", "create", name]),
-  ...unique(config.r2_buckets.map((bucket) => bucket.bucket_name)).map((name) => ["r2", "bucket", "create", name]),
+  // A bucket with a jurisdiction (data residency) must be created in it.
+  ...config.r2_buckets.map((b) => ["r2", "bucket", "create", b.bucket_name, ...(b.jurisdiction ? ["--jurisdiction", b.jurisdiction] : [])]),
   ...unique([
     ...(queues.producers ?? []).map((q) => q.queue),
     ...(queues.consumers ?? []).flatMap((q) => [q.queue, q.dead_letter_queue]),

@@ -13,6 +13,8 @@ export interface RateLimiter {
 export interface Env {
   DB: D1Database;
   MEDIA: R2Bucket;
+  /** Media of accounts in the EU jurisdiction (an R2 bucket created with jurisdiction "eu"). */
+  MEDIA_EU: R2Bucket;
   DEVICE_INBOX: DurableObjectNamespace<DeviceInbox>;
   CHAT_ROOM: DurableObjectNamespace<ChatRoom>;
   PRESENCE_ROOM: DurableObjectNamespace<PresenceRoom>;

@@ -9,6 +9,7 @@ import type { Env } from "../env";
 import { ApiError } from "../errors";
 import { logEvent } from "../log";
 import { recordMetric } from "../metrics";
+import { chatRoomStub } from "../placement";
 import { directChatId } from "../protocol/chat-ids";
 import type { SendAckBody, SendMessageBody } from "../protocol/messages";
 
@@ -18,7 +19,7 @@ export async function sendDirectMessage(env: Env, sender: DevicePrincipal, messa
 
   const chatId = await directChatId(sender.accountId, message.to);
   const startedAt = Date.now();
-  const result = await env.CHAT_ROOM.getByName(chatId).submit({
+  const result = await chatRoomStub(env, chatId).submit({
     chat_id: chatId,
     members: [...new Set([sender.accountId, message.to])],
     sender: { account_id: sender.accountId, device_id: sender.deviceId },
@@ -55,7 +56,7 @@ export async function sendDirectMessage(env: Env, sender: DevicePrincipal, messa
 
 /** A read receipt from a device for a chat, up to a seq. */
 export async function recordRead(env: Env, reader: DevicePrincipal, chatId: string, upToSeq: number): Promise<void> {
-  const result = await env.CHAT_ROOM.getByName(chatId).recordReceipt({
+  const result = await chatRoomStub(env, chatId).recordReceipt({
     reader: { account_id: reader.accountId, device_id: reader.deviceId },
     status: "read",
     up_to_seq: upToSeq,

@@ -23,7 +23,7 @@ interface DeployConfig {
   vars: Record<string, string>;
   durable_objects: { bindings: { name: string; class_name: string }[] };
   d1_databases: { binding: string; database_name: string; database_id: string; migrations_dir?: string }[];
-  r2_buckets: { binding: string; bucket_name: string }[];
+  r2_buckets: { binding: string; bucket_name: string; jurisdiction?: string }[];
   queues: { producers?: { binding: string; queue: string }[]; consumers?: { queue: string; dead_letter_queue?: string }[] };
   ratelimits: { name: string; namespace_id: string }[];
   analytics_engine_datasets: { binding: string; dataset?: string }[];
@@ -38,7 +38,7 @@ function bindings(config: DeployConfig): string[] {
   return [
     ...config.durable_objects.bindings.map((b) => `do:${b.name}=${b.class_name}`),
     ...config.d1_databases.map((b) => `d1:${b.binding}:${b.migrations_dir}`),
-    ...config.r2_buckets.map((b) => `r2:${b.binding}`),
+    ...config.r2_buckets.map((b) => `r2:${b.binding}:${b.jurisdiction ?? ""}`),
     ...(config.queues.producers ?? []).map((q) => `queue-producer:${q.binding}`),
     ...(config.queues.consumers ?? []).map((q) => `queue-consumer:${queueBaseName(q.queue)}->${queueBaseName(q.dead_letter_queue ?? "")}`),
     ...config.ratelimits.map((r) => `ratelimit:${r.name}`),
