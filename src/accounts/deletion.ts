@@ -29,6 +29,7 @@ import { inboxStub } from "../inbox";
 import { MEDIA_CLEANUP_BATCH } from "../limits";
 import { logEvent } from "../log";
 import { deleteMediaRows } from "../media/cleanup";
+import { presenceRoomStub } from "../placement";
 
 export async function deleteAccount(env: Env, accountId: string, now: number): Promise<void> {
   const db = database(env.DB);
@@ -54,7 +55,7 @@ export async function deleteAccount(env: Env, accountId: string, now: number): P
   // 4. Durable Object storage.
   await Promise.all([
     ...allDevices.map((d) => inboxStub(env, { accountId, deviceId: d.deviceId }).purge()),
-    env.PRESENCE_ROOM.getByName(`a:${accountId}`).forgetAccount(),
+    presenceRoomStub(env, `a:${accountId}`).forgetAccount(),
   ]);
 
   // 5. The rows, atomically; the handle reservation in the same batch.

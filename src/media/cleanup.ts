@@ -9,6 +9,7 @@ import { deleteMedia, expiredMedia, type MediaRow } from "../db/media";
 import type { Env } from "../env";
 import { MEDIA_CLEANUP_BATCH } from "../limits";
 import { logEvent } from "../log";
+import { mediaBucket } from "../placement";
 import { mediaObjectKey } from "./keys";
 
 export interface CleanupReport {
@@ -42,7 +43,7 @@ export async function deleteMediaRows(env: Env, rows: MediaRow[]): Promise<Clean
   for (const row of rows) {
     if (row.state === "pending" && row.uploadId) {
       try {
-        await env.MEDIA.resumeMultipartUpload(mediaObjectKey(row.id), row.uploadId).abort();
+        await mediaBucket(env, row.accountId).resumeMultipartUpload(mediaObjectKey(row.id), row.uploadId).abort();
       } catch {
         // Already completed, aborted, or expired on R2's side: nothing left to abort.
       }
@@ -52,8 +53,14 @@ export async function deleteMediaRows(env: Env, rows: MediaRow[]): Promise<Clean
     }
   }
   // R2 objects first: a row without its object is harmless, an object without its row would leak.
-  // (A pending single upload may have a presigned body sitting there too.)
-  await env.MEDIA.delete(rows.map((r) => mediaObjectKey(r.id)));
+  // (A pending single upload may have a presigned body sitting there too.) Each owner's bucket
+  // follows its jurisdiction (src/placement.ts).
+  const keysByBucket = new Map<R2Bucket, string[]>();
+  for (const row of rows) {
+    const bucket = mediaBucket(env, row.accountId);
+    keysByBucket.set(bucket, [...(keysByBucket.get(bucket) ?? []), mediaObjectKey(row.id)]);
+  }
+  for (const [bucket, keys] of keysByBucket) await bucket.delete(keys);
   await deleteMedia(database(env.DB), rows.map((r) => r.id));
   return report;
 }

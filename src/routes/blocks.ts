@@ -14,6 +14,7 @@ import { database } from "../db/client";
 import type { Env } from "../env";
 import { ApiError } from "../errors";
 import { requireDevice } from "../middleware/auth";
+import { chatRoomStub, presenceRoomStub } from "../placement";
 import { directChatId } from "../protocol/chat-ids";
 import { AccountId } from "../protocol/common";
 import { BlockList } from "../protocol/moderation";
@@ -58,7 +59,7 @@ const listRoute = createRoute({
  */
 async function refreshPair(env: Env, a: string, b: string): Promise<void> {
   const chatId = await directChatId(a, b);
-  await Promise.all([env.CHAT_ROOM.getByName(chatId).forgetCachedMembers(), env.PRESENCE_ROOM.getByName(`c:${chatId}`).forgetCachedBlocks()]);
+  await Promise.all([chatRoomStub(env, chatId).forgetCachedMembers(), presenceRoomStub(env, `c:${chatId}`).forgetCachedBlocks()]);
 }
 
 export const blockRoutes = new OpenAPIHono<AppEnv>()

@@ -13,6 +13,7 @@ import { findReport, insertReport } from "../db/moderation";
 import { ApiError } from "../errors";
 import { logEvent } from "../log";
 import { requireDevice } from "../middleware/auth";
+import { chatRoomStub } from "../placement";
 import { ReportCreated, ReportRequest } from "../protocol/moderation";
 import { authErrors, bearerSecurity, errorResponse, jsonBody, jsonResponse } from "./openapi-helpers";
 
@@ -41,7 +42,7 @@ export const reportRoutes = new OpenAPIHono<AppEnv>().openapi(reportRoute, async
   const db = database(c.env.DB);
   const existing = await findReport(db, accountId, body.chat_id, body.msg_id);
   if (existing) return c.json({ report_id: existing.id, created_at: existing.createdAt }, 200);
-  const room = c.env.CHAT_ROOM.getByName(body.chat_id);
+  const room = chatRoomStub(c.env, body.chat_id);
   if (!(await room.isMember(accountId))) throw new ApiError("forbidden", "not a member of this chat");
   if (!(await room.hasMessageFrom(body.reported_account_id, body.msg_id))) {
     throw new ApiError("not_found", "that account sent no such message in this chat (or it is older than the retention window)");
