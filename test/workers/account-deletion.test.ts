@@ -107,6 +107,19 @@ describe("deleting an account", () => {
     expect(reserved.details.available_at - Date.now()).toBeLessThanOrEqual(30 * 86_400_000);
   });
 
+  it("deletes an EU account's media from the EU bucket and its inbox", async () => {
+    const anna = await register({ jurisdiction: "eu" });
+    const slot = await call("POST", "/v1/media", { token: anna.token, body: { size: 500, content_class: "image" } });
+    const url = new URL(slot.body.upload.url);
+    expect((await call("PUT", url.pathname + url.search, { raw: new Uint8Array(500), contentType: "application/octet-stream" })).status).toBe(200);
+    const key = mediaObjectKey(slot.body.media_id);
+    expect(await env.MEDIA_EU.head(key)).not.toBeNull();
+    expect((await call("DELETE", "/v1/accounts/me", { token: anna.token })).status).toBe(204);
+    expect(await env.MEDIA_EU.head(key)).toBeNull();
+    expect(await rowsMentioning(anna.accountId)).toEqual([]);
+    expect(await storageLeft(env.DEVICE_INBOX.getByName(`${anna.accountId}.1`))).toEqual({ rows: {}, kv: 0, alarm: null });
+  });
+
   it("frees the handle at once with a cooling-off period of 0", async () => {
     const alice = await register();
     expect((await call("DELETE", "/v1/accounts/me", { token: alice.token, env: { HANDLE_COOLING_OFF_DAYS: "0" } })).status).toBe(204);
