@@ -9,7 +9,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { hashedClientIp } from "../../src/middleware/rate-limit";
 import { expectError } from "../support/errors";
-import { call, makeDevice, register, uniqueHandle, type RegisteredDevice } from "../support/identity";
+import { call, makeDevice, register, uniqueHandle, type JsonResponse, type RegisteredDevice } from "../support/identity";
 import { asRecipient, envelopesFor, newMsgId, send } from "../support/messaging";
 import { startInsideWindow } from "../support/rate-limits";
 
@@ -106,35 +106,34 @@ describe("prekey bundles", () => {
 });
 
 describe("unauthenticated endpoints", () => {
-  it("limits verification codes per client IP (100 a minute)", async () => {
-    const from = (ip: string) => call("POST", "/v1/verifications", { body: { handle: uniqueHandle("ipv") }, headers: { "cf-connecting-ip": ip } });
+  /**
+   * The per-IP limit of one route (RATE_LIMITER, 100 a minute): 100 requests from one address are
+   * all handled (`handled` status), the 101st is refused with `reason`, another address is not.
+   */
+  async function expectPerIpLimit(from: (ip: string) => Promise<JsonResponse>, handled: number, reason: string, ip: string, otherIp: string) {
     await startInsideWindow(60_000, 15_000);
     const statuses: number[] = [];
     for (let start = 0; start < 100; start += 20) {
-      statuses.push(...(await Promise.all(Array.from({ length: 20 }, () => from("203.0.113.20")))).map((r) => r.status));
+      statuses.push(...(await Promise.all(Array.from({ length: 20 }, () => from(ip)))).map((r) => r.status));
     }
-    expect(statuses).toEqual(Array(100).fill(201));
-    const limited = await from("203.0.113.20");
-    expect(expectError(limited, "rate_limited").details).toEqual({ reason: "verify_per_ip" });
+    expect(statuses).toEqual(Array(100).fill(handled));
+    const limited = await from(ip);
+    expect(expectError(limited, "rate_limited").details).toEqual({ reason });
     expect(limited.headers.get("retry-after")).toBe("60");
-    expect((await from("203.0.113.21")).status).toBe(201);
+    expect((await from(otherIp)).status).toBe(handled);
+  }
+
+  it("limits verification codes per client IP (100 a minute)", async () => {
+    const from = (ip: string) => call("POST", "/v1/verifications", { body: { handle: uniqueHandle("ipv") }, headers: { "cf-connecting-ip": ip } });
+    await expectPerIpLimit(from, 201, "verify_per_ip", "203.0.113.20", "203.0.113.21");
   });
 
   it("limits registrations per client IP (100 a minute), and never keys the limiter by the IP in clear", async () => {
     const device = makeDevice({ oneTime: 0, pqLastResort: false });
+    // Below the limit every request is handled (an unknown verification here), none refused.
     const from = (ip: string) =>
       call("POST", "/v1/accounts", { body: { verification_id: crypto.randomUUID(), code: "123456", device: device.keys }, headers: { "cf-connecting-ip": ip } });
-    await startInsideWindow(60_000, 15_000);
-    const statuses: number[] = [];
-    for (let start = 0; start < 100; start += 20) {
-      statuses.push(...(await Promise.all(Array.from({ length: 20 }, () => from("203.0.113.9")))).map((r) => r.status));
-    }
-    // Below the limit every request is handled (an unknown verification here), none refused.
-    expect(statuses).toEqual(Array(100).fill(404));
-    const limited = await from("203.0.113.9");
-    expect(expectError(limited, "rate_limited").details).toEqual({ reason: "register_per_ip" });
-    expect(limited.headers.get("retry-after")).toBe("60");
-    expect((await from("203.0.113.10")).status).toBe(404);
+    await expectPerIpLimit(from, 404, "register_per_ip", "203.0.113.9", "203.0.113.10");
 
     const request = (ip: string) => new Request("http://parley.test/", { headers: { "cf-connecting-ip": ip } });
     const today = Date.now();
