@@ -7,6 +7,8 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { enforceDeviceQuota } from "../../src/abuse/device-quotas";
+import { ApiError } from "../../src/errors";
 import { hashedClientIp } from "../../src/middleware/rate-limit";
 import { expectError } from "../support/errors";
 import { call, makeDevice, register, uniqueHandle, type JsonResponse, type RegisteredDevice } from "../support/identity";
@@ -102,6 +104,33 @@ describe("prekey bundles", () => {
     expectRetryAfter(limited, HOUR_S);
     // Once the account is past the "new" age, the rule no longer applies.
     expect((await bundle(targets[3]!, { ...rule, NEW_ACCOUNT_AGE_HOURS: "0" })).status).toBe(200);
+  });
+});
+
+describe("exact per-device quotas for the group and linking routes", () => {
+  // The group routes (issue 6) and device linking (issue 10) call enforceDeviceQuota; until they
+  // land, the quotas are exercised here directly, through the device's real inbox object.
+  it.each([
+    ["group_creates", "GROUP_CREATES_PER_HOUR"],
+    ["group_adds", "GROUP_ADDS_PER_HOUR"],
+    ["link_attempts", "LINK_ATTEMPTS_PER_HOUR"],
+  ] as const)("%s: up to the configured limit per hour, then 429 with Retry-After", async (name, variable) => {
+    const alice = await register();
+    const bob = await register();
+    const vars = { ...env, [variable]: "3" };
+    const device = { accountId: alice.accountId, deviceId: 1 };
+    for (let i = 0; i < 3; i++) await enforceDeviceQuota(vars, device, name);
+    const refused = await enforceDeviceQuota(vars, device, name).then(
+      () => null,
+      (err: unknown) => err,
+    );
+    expect(refused).toBeInstanceOf(ApiError);
+    expect(refused).toMatchObject({ code: "rate_limited", details: { reason: name, limit: 3 } });
+    expect((refused as ApiError).retryAfterSeconds).toBeGreaterThanOrEqual(1);
+    expect((refused as ApiError).retryAfterSeconds).toBeLessThanOrEqual(HOUR_S);
+    // A cost larger than one counts as many (adding several members at once); other devices are apart.
+    await enforceDeviceQuota(vars, { accountId: bob.accountId, deviceId: 1 }, name, { cost: 3 });
+    await expect(enforceDeviceQuota(vars, { accountId: bob.accountId, deviceId: 1 }, name)).rejects.toMatchObject({ code: "rate_limited" });
   });
 });
 
