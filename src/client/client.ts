@@ -13,9 +13,12 @@
  */
 import { fromBase64, toBase64 } from "../protocol/encoding";
 import type { InboxEntryBody, SendAckBody } from "../protocol/messages";
+import type { PushTokenInputBody } from "../protocol/push";
 import { ApiClient, type FetchLike, type TokenProvider } from "./api";
 import { signAuthChallenge } from "./crypto/auth-challenge";
 import { CryptoError } from "./crypto/errors";
+import { PRIMARY_DEVICE_ID } from "./crypto/device-list";
+import { type SafetyNumber, safetyNumber } from "./crypto/safety-number";
 import { decryptMessage, resetSession } from "./crypto/session";
 import { createDeviceKeys, createPrekeyBatch, PREKEY_LOW_WATER } from "./device-keys";
 import { ParleyApiError, TransportError } from "./errors";
@@ -497,6 +500,35 @@ export class Client {
 
   setPrivacy(update: { last_seen?: "everyone" | "contacts" | "nobody"; online?: "everyone" | "contacts" | "nobody" }) {
     return this.api.setPrivacy(update);
+  }
+
+  // ---- push and identity -----------------------------------------------------------------------------
+
+  /** The server's VAPID public key (base64url) for `pushManager.subscribe`; null when Web Push is off. */
+  async webPushKey(): Promise<string | null> {
+    try {
+      return (await this.api.webPushKey()).vapid_public_key;
+    } catch (err) {
+      if (err instanceof ParleyApiError && err.code === "not_found") return null;
+      throw err;
+    }
+  }
+
+  /** Registers (or replaces) this device's push target: a browser's `PushSubscription.toJSON()`, or an APNs/FCM token. */
+  async registerPush(registration: PushTokenInputBody): Promise<void> {
+    await this.api.putPushToken(registration);
+  }
+
+  /**
+   * The safety number with an account, from this device's identity key and the key pinned for
+   * the peer's primary device (trust on first use). Null before any session with the peer exists.
+   */
+  async safetyNumberWith(handleOrAccount: string): Promise<SafetyNumber | null> {
+    const accountId = await this.resolve(handleOrAccount);
+    const theirs = await this.protocol.getTrustedIdentity({ accountId, deviceId: PRIMARY_DEVICE_ID });
+    if (!theirs) return null;
+    const ours = await this.protocol.getIdentity();
+    return safetyNumber({ accountId: this.account.account_id, identityKey: ours.identity.publicKey }, { accountId, identityKey: theirs });
   }
 
   private webSocketImpl(): WebSocketConstructor {
