@@ -5,9 +5,14 @@
  * - "node": the client SDK, its cryptography (with published test vectors) and end-to-end tests that
  *   start the real server with wrangler dev.
  */
+import { execFileSync } from "node:child_process";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
 import { TEST_PUSH_BINDINGS } from "./test/support/push-credentials";
+
+// wrangler.toml serves web/dist as static assets: the Worker cannot start without it, and the
+// browser tests load the app from it. Built once per run, before any server or pool starts.
+execFileSync(process.execPath, ["scripts/build-web.mjs"], { cwd: import.meta.dirname, stdio: "inherit" });
 
 export default defineConfig({
   test: {

@@ -1,0 +1,112 @@
+/**
+ * @module The web app's entry: opens this browser's device store (IndexedDB), shows the welcome
+ * screen until the browser is registered, then the two-pane messenger (chat list beside the open
+ * chat on desktop; one pane at a time at phone width). Screens are chosen by `view`; groups and
+ * linked devices become further views once the SDK has them.
+ */
+import { Client, IndexedDbKeyValueStore, type KeyValueStore } from "../../src/client/index";
+import { h } from "./dom";
+import { ChatHistory } from "./history";
+import { Messenger } from "./messenger";
+import { registerServiceWorker } from "./push";
+import { chatListItems, newChatForm } from "./views/chat-list";
+import { ConversationView } from "./views/conversation";
+import { safetyScreen } from "./views/safety";
+import { settingsScreen } from "./views/settings";
+import { welcomeScreen } from "./views/welcome";
+
+/** One IndexedDB database holds one device: keys, sessions, the SDK's records and the history. */
+const DEVICE_DATABASE = "parley-device";
+
+type View = { kind: "chats" } | { kind: "chat"; chatId: string } | { kind: "safety"; chatId: string } | { kind: "settings" };
+
+async function main(): Promise<void> {
+  const root = document.getElementById("app")!;
+  const store = await IndexedDbKeyValueStore.open(DEVICE_DATABASE);
+  let client: Client;
+  try {
+    client = await Client.open({ server: location.origin, store });
+  } catch {
+    client = await new Promise<Client>((resolve) => root.replaceChildren(welcomeScreen(store, resolve)));
+  }
+  void registerServiceWorker();
+  messengerLayout(root, client, store);
+}
+
+function messengerLayout(root: HTMLElement, client: Client, store: KeyValueStore): void {
+  const messenger = new Messenger(client, new ChatHistory(store));
+  let view: View = { kind: "chats" };
+  let conversation: ConversationView | null = null;
+
+  const connection = h("span", { class: "connection", role: "status", "aria-live": "polite" });
+  const list = h("nav", { class: "chat-list-container", "aria-label": "Chats" });
+  const pane = h("main", { class: "pane", id: "pane" });
+  const sidebar = h(
+    "aside",
+    { class: "sidebar", "aria-label": "Chat list" },
+    h(
+      "header",
+      { class: "sidebar-header" },
+      h("span", { class: "avatar", "aria-hidden": "true" }, messenger.handle.slice(0, 1).toUpperCase()),
+      h("strong", { class: "me" }, messenger.handle),
+      connection,
+      h("button", { type: "button", class: "link", onclick: () => show({ kind: "settings" }) }, "Settings"),
+    ),
+    newChatForm(messenger, (chatId) => show({ kind: "chat", chatId })),
+    list,
+  );
+  const layout = h("div", { class: "layout" }, sidebar, pane);
+  root.replaceChildren(layout);
+
+  const show = (next: View) => {
+    view = next;
+    layout.classList.toggle("pane-open", next.kind !== "chats");
+    void messenger.openChat(next.kind === "chat" ? next.chatId : null);
+    void renderPane();
+  };
+
+  const renderPane = async () => {
+    const current = view;
+    if (current.kind === "chat") {
+      if (conversation?.chatId !== current.chatId) {
+        conversation = new ConversationView(messenger, current.chatId, { back: () => show({ kind: "chats" }), safety: () => show({ kind: "safety", chatId: current.chatId }) });
+        pane.replaceChildren(conversation.element);
+      }
+      const chat = await messenger.history.chat(current.chatId);
+      if (chat) conversation.update(chat);
+      return;
+    }
+    conversation = null;
+    if (current.kind === "chats") pane.replaceChildren(h("div", { class: "placeholder" }, h("p", {}, "Pick a chat, or start one by handle.")));
+    if (current.kind === "settings") pane.replaceChildren(await settingsScreen(messenger, () => show({ kind: "chats" })));
+    if (current.kind === "safety") {
+      const chat = await messenger.history.chat(current.chatId);
+      if (chat) pane.replaceChildren(await safetyScreen(messenger, chat, () => show({ kind: "chat", chatId: current.chatId })));
+    }
+  };
+
+  const render = async () => {
+    connection.textContent = messenger.connection === "open" ? "" : messenger.connection === "connecting" ? "connecting…" : "offline";
+    list.replaceChildren(chatListItems(messenger, await messenger.history.chats(), (chatId) => show({ kind: "chat", chatId })));
+    if (view.kind === "chat") await renderPane();
+  };
+  // Coalesces bursts of events (a backlog replay) into one render per frame (a timer: hidden tabs get no animation frames).
+  let scheduled = false;
+  messenger.onChange(() => {
+    if (scheduled) return;
+    scheduled = true;
+    setTimeout(() => {
+      scheduled = false;
+      void render();
+    }, 16);
+  });
+
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && view.kind !== "chats") show(view.kind === "safety" ? { kind: "chat", chatId: view.chatId } : { kind: "chats" });
+  });
+  messenger.start();
+  show({ kind: "chats" });
+  void render();
+}
+
+void main();
