@@ -4,7 +4,7 @@
  * need it directly (safety numbers, media). The IndexedDB store is for browsers. Node-only pieces (the file store) are imported from
  * their own module so browser bundles never see a Node built-in.
  */
-export { Client, type ClientOptions, type RegisterOptions } from "./client";
+export { Client, type ClientOptions, type RegisterOptions, type SendOptions } from "./client";
 export type { ClientEvent, ClientEventOf, ClientEventType, DeviceRef } from "./events";
 export { ParleyApiError, TransportError } from "./errors";
 export type { WebSocketConstructor, WebSocketLike } from "./socket";
