@@ -14,7 +14,7 @@ export const MAX_MESSAGES_PER_CHAT = 1000;
 const FileSummary = z.object({ mime: z.string(), name: z.string().optional(), size: z.number() });
 
 const StoredMessage = z.object({
-  /** The msg_id, or a local id while the send is not yet acked. */
+  /** The msg_id (this app chooses it for its own sends, before the send). */
   id: z.string(),
   /** null until the server assigned it (pending sends). */
   chat_seq: z.number().int().nullable(),

@@ -104,9 +104,8 @@ function messengerLayout(root: HTMLElement, client: Client, store: KeyValueStore
   document.addEventListener("keydown", (event) => {
     if (event.key === "Escape" && view.kind !== "chats") show(view.kind === "safety" ? { kind: "chat", chatId: view.chatId } : { kind: "chats" });
   });
-  messenger.start();
   show({ kind: "chats" });
-  void render();
+  void messenger.start().then(render);
 }
 
 void main();

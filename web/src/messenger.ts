@@ -21,7 +21,7 @@ export class Messenger {
   private readonly listeners = new Set<() => void>();
   private readonly typingUntil = new Map<string, number>();
   private readonly presence = new Map<string, PresenceView>();
-  /** Upload progress of file sends in flight, by local message id. */
+  /** Upload progress of file sends in flight, by msg_id. */
   readonly uploads = new Map<string, { sent: number; total: number }>();
   private readonly objectUrls = new Map<string, Promise<string>>();
   private readonly presenceSubscriptions = new Map<string, () => void>();
@@ -39,9 +39,22 @@ export class Messenger {
     return this.client.account.handle;
   }
 
-  /** Subscribes to the SDK's events and opens the inbox socket. */
-  start(): void {
+  /**
+   * Subscribes to the SDK's events and opens the inbox socket. First, a message left pending by an
+   * earlier visit either is still in the SDK's outbox (its `sent` event will come) or never got
+   * there (the tab closed during an upload): the latter is marked failed rather than left pending.
+   */
+  async start(): Promise<void> {
+    const queued = new Set((await this.client.pending()).map((item) => item.msg_id));
+    for (const chat of await this.history.chats()) {
+      if (chat.messages.some((m) => m.chat_seq === null && !m.failed && !queued.has(m.id))) {
+        await this.history.updateExisting(chat.chat_id, (c) => {
+          for (const m of c.messages) if (m.chat_seq === null && !queued.has(m.id)) m.failed = true;
+        });
+      }
+    }
     this.client.on("message", (event) => void this.onMessage(event).catch((err) => this.fail(err)));
+    this.client.on("sent", (event) => void this.onSent(event).catch((err) => this.fail(err)));
     this.client.on("receipt", (event) => void this.onReceipt(event).catch((err) => this.fail(err)));
     this.client.on("typing", (event) => {
       if (event.from.account_id === this.client.account.account_id) return;
@@ -107,6 +120,16 @@ export class Messenger {
     if (!event.outgoing) this.typingUntil.delete(event.chat_id);
     this.changed();
     if (event.chat_id === this.openChatId) await this.markOpenChatRead();
+  }
+
+  /** The server acked one of our sends: it gets its chat_seq (and the "sent" tick). */
+  private async onSent(event: ClientEventOf<"sent">): Promise<void> {
+    const chat = await this.history.updateExisting(event.chat_id, (c) => {
+      const pending = c.messages.find((m) => m.id === event.msg_id);
+      if (pending) placeMessage(c, { ...pending, chat_seq: event.chat_seq, at: event.server_ts });
+    });
+    this.changed();
+    if (chat) await this.watchPresence(chat);
   }
 
   private async onReceipt(event: ClientEventOf<"receipt">): Promise<void> {
@@ -184,62 +207,56 @@ export class Messenger {
   async sendText(chatId: string, text: string): Promise<void> {
     const chat = await this.history.chat(chatId);
     if (!chat) throw new Error("unknown chat");
-    const localId = `local-${crypto.randomUUID()}`;
-    await this.history.update(chatId, peerOf(chat), (c) => placeMessage(c, { id: localId, chat_seq: null, outgoing: true, text, at: Date.now() }));
+    // Our own msg_id from the start: the SDK's `sent` event (now or after a reload) names this message.
+    const msgId = crypto.randomUUID();
+    await this.history.update(chatId, peerOf(chat), (c) => placeMessage(c, { id: msgId, chat_seq: null, outgoing: true, text, at: Date.now() }));
     this.changed();
     void this.client.setTyping(chatId, "stopped").catch(() => undefined);
-    await this.settle(chat, localId, this.client.send(chat.peer_account, text));
+    await this.failOnError(chat, msgId, this.client.send(chat.peer_account, text, { msgId }));
   }
 
   async sendFile(chatId: string, file: File, caption: string): Promise<void> {
     const chat = await this.history.chat(chatId);
     if (!chat) throw new Error("unknown chat");
-    const localId = `local-${crypto.randomUUID()}`;
+    const msgId = crypto.randomUUID();
     const mime = file.type || "application/octet-stream";
     await this.history.update(chatId, peerOf(chat), (c) =>
-      placeMessage(c, { id: localId, chat_seq: null, outgoing: true, text: caption, file: { mime, name: file.name, size: file.size }, at: Date.now() }),
+      placeMessage(c, { id: msgId, chat_seq: null, outgoing: true, text: caption, file: { mime, name: file.name, size: file.size }, at: Date.now() }),
     );
-    this.uploads.set(localId, { sent: 0, total: file.size });
-    this.objectUrls.set(localId, Promise.resolve(URL.createObjectURL(file)));
+    this.uploads.set(msgId, { sent: 0, total: file.size });
+    // Our own file shows from the local copy: no download of what we just sent.
+    this.objectUrls.set(msgId, Promise.resolve(URL.createObjectURL(file)));
     this.changed();
     const sending = this.client
       .sendFile(chat.peer_account, file, {
+        msgId,
         mime,
         name: file.name,
         contentClass: contentClassOf(mime),
         ...(caption ? { caption } : {}),
         onProgress: (sent, total) => {
-          this.uploads.set(localId, { sent, total });
+          this.uploads.set(msgId, { sent, total });
           this.changed();
         },
       })
-      .then(({ ack }) => {
-        // The local preview stays valid under the real id: no download of our own file.
-        this.objectUrls.set(ack.msg_id, this.objectUrls.get(localId)!);
-        return ack;
-      })
-      .finally(() => this.uploads.delete(localId));
-    await this.settle(chat, localId, sending);
+      .finally(() => {
+        this.uploads.delete(msgId);
+        this.changed();
+      });
+    await this.failOnError(chat, msgId, sending);
   }
 
-  /** Replaces a pending message by its acked form (msg_id, chat_seq), or marks it failed. */
-  private async settle(chat: ChatRecord, localId: string, sending: Promise<{ msg_id: string; chat_seq: number; server_ts: number }>): Promise<void> {
+  /** A send the SDK gave up on (or an upload that failed) is marked failed; success comes as `sent`. */
+  private async failOnError(chat: ChatRecord, msgId: string, sending: Promise<unknown>): Promise<void> {
     try {
-      const ack = await sending;
-      await this.history.update(chat.chat_id, peerOf(chat), (c) => {
-        const pending = c.messages.find((m) => m.id === localId);
-        if (pending) placeMessage(c, { ...pending, id: ack.msg_id, chat_seq: ack.chat_seq, at: ack.server_ts });
-        c.messages = c.messages.filter((m) => m.id !== localId);
-      });
-      await this.watchPresence((await this.history.chat(chat.chat_id)) ?? chat);
+      await sending;
     } catch (err) {
-      await this.history.update(chat.chat_id, peerOf(chat), (c) => {
-        const pending = c.messages.find((m) => m.id === localId);
-        if (pending) pending.failed = true;
+      await this.history.updateExisting(chat.chat_id, (c) => {
+        const pending = c.messages.find((m) => m.id === msgId);
+        if (pending && pending.chat_seq === null) pending.failed = true;
       });
       this.fail(err);
     }
-    this.changed();
   }
 
   /** Called on every keystroke in the composer: refreshes "typing" at most every few seconds. */
