@@ -68,20 +68,27 @@ function messengerLayout(root: HTMLElement, client: Client, store: KeyValueStore
   const renderPane = async () => {
     const current = view;
     if (current.kind === "chat") {
-      if (conversation?.chatId !== current.chatId) {
-        conversation = new ConversationView(messenger, current.chatId, { back: () => show({ kind: "chats" }), safety: () => show({ kind: "safety", chatId: current.chatId }) });
-        pane.replaceChildren(conversation.element);
+      let shown = conversation;
+      if (shown?.chatId !== current.chatId) {
+        shown = new ConversationView(messenger, current.chatId, { back: () => show({ kind: "chats" }), safety: () => show({ kind: "safety", chatId: current.chatId }) });
+        conversation = shown;
+        pane.replaceChildren(shown.element);
       }
       const chat = await messenger.history.chat(current.chatId);
-      if (chat) conversation.update(chat);
+      // Renders overlap (events and navigation): only the view still on screen is updated.
+      if (chat && conversation === shown) shown.update(chat);
       return;
     }
     conversation = null;
     if (current.kind === "chats") pane.replaceChildren(h("div", { class: "placeholder" }, h("p", {}, "Pick a chat, or start one by handle.")));
-    if (current.kind === "settings") pane.replaceChildren(await settingsScreen(messenger, () => show({ kind: "chats" })));
+    if (current.kind === "settings") {
+      const screen = await settingsScreen(messenger, () => show({ kind: "chats" }));
+      if (view === current) pane.replaceChildren(screen);
+    }
     if (current.kind === "safety") {
       const chat = await messenger.history.chat(current.chatId);
-      if (chat) pane.replaceChildren(await safetyScreen(messenger, chat, () => show({ kind: "chat", chatId: current.chatId })));
+      const screen = chat && (await safetyScreen(messenger, chat, () => show({ kind: "chat", chatId: current.chatId })));
+      if (screen && view === current) pane.replaceChildren(screen);
     }
   };
 

@@ -13,8 +13,13 @@ export class ConversationView {
   readonly element: HTMLElement;
   private readonly title = h("h2", { id: "conversation-title" });
   private readonly status = h("p", { class: "peer-status", "aria-live": "polite" });
-  private readonly list = h("ol", { class: "messages", "aria-label": "Messages", "aria-live": "polite", tabindex: "0" });
+  // Not a live region itself: it is re-rendered on every tick change. New incoming messages are
+  // announced once through `announcer` instead.
+  private readonly list = h("ol", { class: "messages", "aria-label": "Messages", tabindex: "0" });
+  private readonly announcer = h("p", { class: "visually-hidden", role: "status", "aria-live": "polite" });
   private readonly media = new Map<string, HTMLElement>();
+  /** Rendered items by msg_id with what they showed: unchanged messages keep their element. */
+  private readonly items = new Map<string, { signature: string; element: HTMLElement }>();
   private chat: ChatRecord | null = null;
 
   constructor(
@@ -55,6 +60,7 @@ export class ConversationView {
         h("button", { type: "button", class: "link", onclick: actions.safety }, "Safety number"),
       ),
       this.list,
+      this.announcer,
       h(
         "form",
         {
@@ -79,7 +85,25 @@ export class ConversationView {
     this.title.textContent = chat.peer_handle;
     this.status.textContent = this.statusLine(chat);
     const atBottom = this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 40;
-    this.list.replaceChildren(...chat.messages.map((m) => this.messageItem(chat, m)));
+    const firstRender = this.items.size === 0;
+    const fresh = chat.messages.filter((m) => !m.outgoing && !this.items.has(m.id));
+    if (!firstRender && fresh.length > 0) {
+      this.announcer.textContent = fresh.map((m) => `${chat.peer_handle}: ${m.text || (m.file ? `sent ${m.file.name ?? "a file"}` : "")}`).join(". ");
+    }
+    const shown = new Set<string>();
+    this.list.replaceChildren(
+      ...chat.messages.map((m) => {
+        shown.add(m.id);
+        const upload = this.messenger.uploads.get(m.id);
+        const signature = `${tickOf(chat, m)}|${m.chat_seq}|${m.at}|${upload ? `${upload.sent}/${upload.total}` : ""}`;
+        const cached = this.items.get(m.id);
+        if (cached?.signature === signature) return cached.element;
+        const element = this.messageItem(chat, m);
+        this.items.set(m.id, { signature, element });
+        return element;
+      }),
+    );
+    for (const id of this.items.keys()) if (!shown.has(id)) this.items.delete(id);
     if (atBottom || chat.messages[chat.messages.length - 1]?.outgoing) this.list.scrollTop = this.list.scrollHeight;
   }
 
