@@ -63,6 +63,12 @@ describe("the web client, two people in Chromium", () => {
   }, 120_000);
 
   it("alice writes to bob: sent, then delivered while bob is online, then read once he opens it", async () => {
+    // A handle no one has is refused where it was typed, and starts no chat.
+    await alice.page.getByLabel("Start a chat with").fill("nobody.here");
+    await alice.page.getByRole("button", { name: "Start" }).click();
+    await expect.poll(() => alice.page.locator(".new-chat .form-status").textContent(), POLL).toBe("No one has that handle.");
+    expect(await alice.page.locator(".chat-item").count()).toBe(0);
+
     await alice.page.getByLabel("Start a chat with").fill("bob");
     await alice.page.getByRole("button", { name: "Start" }).click();
     await alice.page.getByRole("textbox", { name: "Message", exact: true }).fill(TEXTS[0]!);

@@ -40,6 +40,14 @@ function messengerLayout(root: HTMLElement, client: Client, store: KeyValueStore
 
   const connection = h("span", { class: "connection", role: "status", "aria-live": "polite" });
   const list = h("nav", { class: "chat-list-container", "aria-label": "Chats" });
+  // Problems the user should know about (a send that failed for good, an undecryptable message).
+  const alertText = h("span", {});
+  const alert = h(
+    "div",
+    { class: "alert", role: "alert", hidden: true },
+    alertText,
+    h("button", { type: "button", class: "link", onclick: () => messenger.dismissError() }, "Dismiss"),
+  );
   const pane = h("main", { class: "pane", id: "pane" });
   const sidebar = h(
     "aside",
@@ -52,6 +60,7 @@ function messengerLayout(root: HTMLElement, client: Client, store: KeyValueStore
       connection,
       h("button", { type: "button", class: "link", onclick: () => show({ kind: "settings" }) }, "Settings"),
     ),
+    alert,
     newChatForm(messenger, (chatId) => show({ kind: "chat", chatId })),
     list,
   );
@@ -94,7 +103,13 @@ function messengerLayout(root: HTMLElement, client: Client, store: KeyValueStore
 
   const render = async () => {
     connection.textContent = messenger.connection === "open" ? "" : messenger.connection === "connecting" ? "connecting…" : "offline";
-    list.replaceChildren(chatListItems(messenger, await messenger.history.chats(), (chatId) => show({ kind: "chat", chatId })));
+    alert.hidden = messenger.lastError === null;
+    alertText.textContent = messenger.lastError ?? "";
+    const chats = await messenger.history.chats();
+    // The list is rebuilt: keep keyboard focus on the same chat across it.
+    const focused = list.contains(document.activeElement) ? (document.activeElement as HTMLElement).dataset.chat : undefined;
+    list.replaceChildren(chatListItems(messenger, chats, (chatId) => show({ kind: "chat", chatId })));
+    if (focused) list.querySelector<HTMLElement>(`[data-chat="${CSS.escape(focused)}"]`)?.focus();
     if (view.kind === "chat") await renderPane();
   };
   // Coalesces bursts of events (a backlog replay) into one render per frame (a timer: hidden tabs get no animation frames).

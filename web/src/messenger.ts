@@ -70,7 +70,11 @@ export class Messenger {
       this.connection = event.state;
       this.changed();
     });
-    this.client.on("error", (event) => this.fail(new Error(event.message)));
+    this.client.on("error", (event) => {
+      // Connection trouble shows as the connection state and heals by itself; the rest is news.
+      if (event.code === "connection") console.warn("parley:", event.message);
+      else this.fail(new Error(event.code === "undecryptable" ? "A message could not be decrypted; the session was reset." : event.message));
+    });
     document.addEventListener("visibilitychange", () => {
       this.client.setAppState(document.visibilityState === "visible" ? "foreground" : "background");
       if (document.visibilityState === "visible") void this.markOpenChatRead();
@@ -90,6 +94,11 @@ export class Messenger {
   private fail(err: unknown): void {
     this.lastError = err instanceof Error ? err.message : String(err);
     console.error("parley:", err);
+    this.changed();
+  }
+
+  dismissError(): void {
+    this.lastError = null;
     this.changed();
   }
 

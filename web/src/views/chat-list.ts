@@ -3,6 +3,7 @@
  * the unread count, plus a form to start a chat by handle. Items are buttons, so the list is
  * reachable and usable with the keyboard alone.
  */
+import { ParleyApiError } from "../../../src/client/index";
 import { formatTime, h } from "../dom";
 import { type ChatRecord, tickOf, unreadCount } from "../history";
 import type { Messenger } from "../messenger";
@@ -74,7 +75,10 @@ export function newChatForm(messenger: Messenger, onOpen: (chatId: string) => vo
             input.value = "";
             onOpen(chat.chat_id);
           })
-          .catch((err: unknown) => (status.textContent = err instanceof Error && /not_found|no account/i.test(err.message) ? "No one has that handle." : String(err instanceof Error ? err.message : err)));
+          .catch((err: unknown) => {
+            const unknownHandle = err instanceof ParleyApiError && (err.code === "not_found" || err.code === "invalid_request");
+            status.textContent = unknownHandle ? "No one has that handle." : err instanceof Error ? err.message : String(err);
+          });
       },
     },
     h("label", { for: "new-chat" }, "Start a chat with"),
