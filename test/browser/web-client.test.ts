@@ -105,6 +105,7 @@ describe("the web client, two people in Chromium", () => {
         return peerStatus(alice.page);
       }, POLL)
       .toBe("typing…");
+    expect(await alice.page.locator('.chat-item[data-chat="bob"] .last-message').textContent()).toBe("typing…");
     await screenshot(alice.page, "03-conversation-typing");
     await composer.fill(TEXTS[1]!);
     await composer.press("Enter");

@@ -1,6 +1,6 @@
 /**
- * @module The sidebar: this user's chats, newest first, each with the peer, the last message and
- * the unread count, plus a form to start a chat by handle. Items are buttons, so the list is
+ * @module The sidebar: this user's chats, newest first, each with the peer, the last message (or
+ * "typing…") and the unread count, plus a form to start a chat by handle. Items are buttons, so the list is
  * reachable and usable with the keyboard alone.
  */
 import { ParleyApiError } from "../../../src/client/index";
@@ -43,7 +43,9 @@ export function chatListItems(messenger: Messenger, chats: ChatRecord[], onOpen:
             h(
               "span",
               { class: "chat-item-bottom" },
-              h("span", { class: "last-message" }, last?.outgoing ? tickMark(tickOf(chat, last)) : "", lastLine(chat)),
+              messenger.isTyping(chat.chat_id)
+                ? h("span", { class: "last-message typing" }, "typing…")
+                : h("span", { class: "last-message" }, last?.outgoing ? tickMark(tickOf(chat, last)) : "", lastLine(chat)),
               unread ? h("span", { class: "unread", "data-unread": unread, "aria-hidden": "true" }, String(unread)) : null,
             ),
           ),
