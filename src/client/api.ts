@@ -17,6 +17,7 @@ import { PrekeyBundle, PrekeyCount, type PrekeyUpload, type SignedPrekey } from 
 import { MessageReceipts, SendAck, type SendMessage } from "../protocol/messages";
 import { MediaParts, MediaPartStored, MediaSlot, type MediaSlotRequest, MediaStored } from "../protocol/media";
 import { PresenceStatus, PrivacySettings, type PrivacyUpdate } from "../protocol/presence";
+import { type PushTokenInput, WebPushKey } from "../protocol/push";
 import { ParleyApiError, TransportError } from "./errors";
 
 function apiError(status: number, json: unknown): ParleyApiError {
@@ -230,6 +231,14 @@ export class ApiClient {
 
   setPrivacy(update: z.input<typeof PrivacyUpdate>) {
     return this.request("PUT", "/v1/privacy", PrivacySettings, update);
+  }
+
+  putPushToken(body: z.input<typeof PushTokenInput>) {
+    return this.request("PUT", "/v1/push-token", null, body);
+  }
+
+  webPushKey() {
+    return this.request("GET", "/v1/push-token/webpush", WebPushKey);
   }
 
   /** ws:// or wss:// URL of the device socket (the token goes in the query: browsers cannot set headers). */
