@@ -4,10 +4,16 @@
  *   its Durable Objects, D1 with the checked-in migrations, R2, Queues). Storage is isolated per file.
  * - "node": the client SDK, its cryptography (with published test vectors) and end-to-end tests that
  *   start the real server with wrangler dev.
+ * - "browser": the web client (web/) in Debian's Chromium through playwright-core, against wrangler dev.
  */
+import { execFileSync } from "node:child_process";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
 import { TEST_PUSH_BINDINGS } from "./test/support/push-credentials";
+
+// wrangler.toml serves web/dist as static assets: the Worker cannot start without it, and the
+// browser tests load the app from it. Built once per run, before any server or pool starts.
+execFileSync(process.execPath, ["scripts/build-web.mjs"], { cwd: import.meta.dirname, stdio: "inherit" });
 
 export default defineConfig({
   test: {
@@ -50,6 +56,15 @@ export default defineConfig({
           environment: "node",
           include: ["test/node/**/*.test.ts", "test/crypto/**/*.test.ts", "src/client/**/*.test.ts"],
           testTimeout: 30_000,
+        },
+      },
+      {
+        test: {
+          name: "browser",
+          environment: "node",
+          include: ["test/browser/**/*.test.ts"],
+          // The web client in Chromium against wrangler dev: a whole conversation per file.
+          testTimeout: 120_000,
         },
       },
     ],

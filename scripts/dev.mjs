@@ -5,6 +5,7 @@
 // Options: --port N (default 8787), --persist-to DIR (local state; default .wrangler/state);
 // --config FILE (another wrangler config, e.g. the load benchmark's with raised rate limits);
 // --skip-migrations (a config without D1, e.g. the benchmark's floor Worker);
+// --skip-web-build (web/dist is already built, e.g. by the test run; the web client is built otherwise);
 // anything after `--` goes to wrangler dev as is (e.g. -- --inspector-port 0).
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -38,6 +39,14 @@ const devVars = join(root, ".dev.vars");
 if (!existsSync(devVars)) {
   writeFileSync(devVars, `# Local secrets for wrangler dev (not committed).\nAUTH_TOKEN_SECRET=${randomBytes(32).toString("hex")}\n`);
   console.error("created .dev.vars with a random AUTH_TOKEN_SECRET");
+}
+
+if (!args.includes("--skip-web-build")) {
+  const web = spawnSync(process.execPath, [join(root, "scripts", "build-web.mjs")], { cwd: root, env, stdio: ["ignore", "inherit", "inherit"] });
+  if (web.status !== 0) {
+    console.error("building the web client failed");
+    process.exit(web.status ?? 1);
+  }
 }
 
 const wrangler = join(root, "node_modules", ".bin", "wrangler");

@@ -18,6 +18,7 @@ import { MessageReceipts, SendAck, type SendMessage } from "../protocol/messages
 import { MediaParts, MediaPartStored, MediaSlot, type MediaSlotRequest, MediaStored } from "../protocol/media";
 import { BlockList, ReportCreated, type ReportRequest } from "../protocol/moderation";
 import { PresenceStatus, PrivacySettings, type PrivacyUpdate } from "../protocol/presence";
+import { type PushTokenInput, WebPushKey } from "../protocol/push";
 import { ParleyApiError, TransportError } from "./errors";
 
 function apiError(status: number, json: unknown): ParleyApiError {
@@ -254,6 +255,14 @@ export class ApiClient {
   /** Deletes the account and everything the server holds for it (primary device only). */
   deleteAccount() {
     return this.request("DELETE", "/v1/accounts/me", null);
+  }
+
+  putPushToken(body: z.input<typeof PushTokenInput>) {
+    return this.request("PUT", "/v1/push-token", null, body);
+  }
+
+  webPushKey() {
+    return this.request("GET", "/v1/push-token/webpush", WebPushKey);
   }
 
   /** ws:// or wss:// URL of the device socket (the token goes in the query: browsers cannot set headers). */

@@ -5,17 +5,21 @@
  *
  * Guarantees to the app:
  * - a message handed to `send` is persisted before the first attempt and retried with the same
- *   msg_id (across restarts) until the server acks it; 409/410 answers repair sessions and retry;
+ *   msg_id (across restarts) until the server acks it, then a `sent` event names it; 409/410
+ *   answers repair sessions and retry;
  * - received messages are deduplicated on (sender, msg_id) and chat_seq, decrypted, persisted and
  *   emitted once, in inbox order (which is chat_seq order per chat); the inbox is ACKed only after;
  * - a message that cannot be decrypted is never dropped silently: an `error` event names it and
  *   the session with its sender is reset, so the next exchange starts a fresh one.
  */
 import { fromBase64, toBase64 } from "../protocol/encoding";
-import type { InboxEntryBody, SendAckBody } from "../protocol/messages";
+import { type InboxEntryBody, MsgId, type SendAckBody } from "../protocol/messages";
+import type { PushTokenInputBody } from "../protocol/push";
 import { ApiClient, type FetchLike, type TokenProvider } from "./api";
 import { signAuthChallenge } from "./crypto/auth-challenge";
 import { CryptoError } from "./crypto/errors";
+import { PRIMARY_DEVICE_ID } from "./crypto/device-list";
+import { type SafetyNumber, safetyNumber } from "./crypto/safety-number";
 import { decryptMessage, resetSession } from "./crypto/session";
 import { createDeviceKeys, createPrekeyBatch, PREKEY_LOW_WATER } from "./device-keys";
 import { ParleyApiError, TransportError } from "./errors";
@@ -47,6 +51,21 @@ export interface RegisterOptions extends ClientOptions {
   jurisdiction?: Jurisdiction;
   /** Asked for the code the user received. Not needed with the server's dev sender, which returns it. */
   verificationCode?: (info: { handle: string; expiresAt: number }) => Promise<string>;
+}
+
+export interface SendOptions {
+  /**
+   * The message id (16-64 of A-Z a-z 0-9 _ -; default a fresh uuid). An app that records the message
+   * before sending passes its own, so the `sent` event, which also comes for sends still in the
+   * outbox from before a restart, names a message it knows.
+   */
+  msgId?: string;
+}
+
+function messageId(options: SendOptions): string {
+  if (options.msgId === undefined) return crypto.randomUUID();
+  if (!MsgId.safeParse(options.msgId).success) throw new Error("msgId must be 16-64 characters of A-Z a-z 0-9 _ -");
+  return options.msgId;
 }
 
 /** Attempts per outbox item before a 409/410 loop is treated as a failure. */
@@ -301,9 +320,10 @@ export class Client {
    * Sends a text to an account (by handle or id). The message is in the persisted outbox before
    * this returns its promise; the promise resolves with the server's ack (the "sent" receipt).
    */
-  async send(to: string, text: string): Promise<SendAckBody> {
+  async send(to: string, text: string, options: SendOptions = {}): Promise<SendAckBody> {
+    const msgId = messageId(options);
     const accountId = await this.resolve(to);
-    return this.enqueue(crypto.randomUUID(), accountId, { v: 1, kind: "text", text, sent_at: Date.now(), to: accountId });
+    return this.enqueue(msgId, accountId, { v: 1, kind: "text", text, sent_at: Date.now(), to: accountId });
   }
 
   /**
@@ -311,10 +331,10 @@ export class Client {
    * upload part), then sends the key, digest and metadata (and an optional small thumbnail) inside
    * an end-to-end-encrypted message through the outbox. Resolves with the ack and the attachment.
    */
-  async sendFile(to: string, source: FileSource, options: UploadOptions & { caption?: string }): Promise<{ ack: SendAckBody; file: FileAttachment }> {
+  async sendFile(to: string, source: FileSource, options: UploadOptions & SendOptions & { caption?: string }): Promise<{ ack: SendAckBody; file: FileAttachment }> {
+    const msgId = messageId(options);
     const accountId = await this.resolve(to);
     const file = await uploadFile(this.api, source, options);
-    const msgId = crypto.randomUUID();
     await this.store.putFile(msgId, file);
     const payload: MessagePayloadBody = { v: 1, kind: "file", file, sent_at: Date.now(), to: accountId, ...(options.caption ? { caption: options.caption } : {}) };
     return { ack: await this.enqueue(msgId, accountId, payload), file };
@@ -391,6 +411,7 @@ export class Client {
         const ack = await this.deliver(item);
         await this.finishItem(item.msg_id);
         this.outboxBackoff = OUTBOX_RETRY_MS.initial;
+        this.emit({ type: "sent", msg_id: ack.msg_id, chat_id: ack.chat_id, chat_seq: ack.chat_seq, server_ts: ack.server_ts, to: item.to });
         this.waiters.get(item.msg_id)?.resolve(ack);
         this.waiters.delete(item.msg_id);
       } catch (err) {
@@ -501,6 +522,35 @@ export class Client {
 
   setPrivacy(update: { last_seen?: "everyone" | "contacts" | "nobody"; online?: "everyone" | "contacts" | "nobody" }) {
     return this.api.setPrivacy(update);
+  }
+
+  // ---- push and identity -----------------------------------------------------------------------------
+
+  /** The server's VAPID public key (base64url) for `pushManager.subscribe`; null when Web Push is off. */
+  async webPushKey(): Promise<string | null> {
+    try {
+      return (await this.api.webPushKey()).vapid_public_key;
+    } catch (err) {
+      if (err instanceof ParleyApiError && err.code === "not_found") return null;
+      throw err;
+    }
+  }
+
+  /** Registers (or replaces) this device's push target: a browser's `PushSubscription.toJSON()`, or an APNs/FCM token. */
+  async registerPush(registration: PushTokenInputBody): Promise<void> {
+    await this.api.putPushToken(registration);
+  }
+
+  /**
+   * The safety number with an account, from this device's identity key and the key pinned for
+   * the peer's primary device (trust on first use). Null before any session with the peer exists.
+   */
+  async safetyNumberWith(handleOrAccount: string): Promise<SafetyNumber | null> {
+    const accountId = await this.resolve(handleOrAccount);
+    const theirs = await this.protocol.getTrustedIdentity({ accountId, deviceId: PRIMARY_DEVICE_ID });
+    if (!theirs) return null;
+    const ours = await this.protocol.getIdentity();
+    return safetyNumber({ accountId: this.account.account_id, identityKey: ours.identity.publicKey }, { accountId, identityKey: theirs });
   }
 
   private webSocketImpl(): WebSocketConstructor {

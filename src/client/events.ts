@@ -28,6 +28,8 @@ export type ClientEvent =
       /** Sent by another device of this account (outbox sync). */
       outgoing: boolean;
     }
+  /** The server acked a send from the outbox (also one queued before a restart): the "sent" tick. */
+  | { type: "sent"; msg_id: string; chat_id: string; chat_seq: number; server_ts: number; to: string }
   | { type: "receipt"; chat_id: string; status: "delivered" | "read"; reader: DeviceRef; up_to_seq: number; msg_ids: string[] }
   | { type: "gap"; chat_id: string; sender: DeviceRef; count: number; reason: "expired" | "overflow" }
   | { type: "typing"; chat_id: string; from: DeviceRef; state: "typing" | "recording" | "stopped" }

@@ -1,10 +1,10 @@
 /**
  * @module The public surface of the Parley client SDK: the Client facade, its events and errors,
  * the storage interface with its in-memory implementation, and the cryptography for apps that
- * need it directly (safety numbers, media). Node-only pieces (the file store) are imported from
+ * need it directly (safety numbers, media). The IndexedDB store is for browsers. Node-only pieces (the file store) are imported from
  * their own module so browser bundles never see a Node built-in.
  */
-export { Client, type ClientOptions, type RegisterOptions } from "./client";
+export { Client, type ClientOptions, type RegisterOptions, type SendOptions } from "./client";
 export type { ClientEvent, ClientEventOf, ClientEventType, DeviceRef } from "./events";
 export { ParleyApiError, TransportError } from "./errors";
 export type { WebSocketConstructor, WebSocketLike } from "./socket";
@@ -14,4 +14,6 @@ export type { FileSource, UploadOptions } from "./media-upload";
 export type { ChatSummary, OutboxItem } from "./store/client-store";
 export type { KeyValueStore } from "./store/types";
 export { MemoryKeyValueStore } from "./store/memory-store";
+export { IndexedDbKeyValueStore } from "./store/indexeddb-store";
 export { CryptoError, safetyNumber, type SafetyNumber } from "./crypto/index";
+export { directChatId } from "../protocol/chat-ids";

@@ -42,6 +42,13 @@ const WebPushRegistration = z.strictObject({
   }),
 });
 
+/**
+ * The server's VAPID public key, which a browser passes to `pushManager.subscribe` as the
+ * `applicationServerKey`: pushes signed with any other key are refused by the push service.
+ */
+export const WebPushKey = z.strictObject({ vapid_public_key: z.string().regex(/^[A-Za-z0-9_-]{87}$/) }).meta({ id: "WebPushKey" });
+export type WebPushKeyBody = z.output<typeof WebPushKey>;
+
 export const PushTokenInput = z
   .discriminatedUnion("platform", [ApnsRegistration, FcmRegistration, WebPushRegistration])
   .meta({ id: "PushTokenInput" });

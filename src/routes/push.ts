@@ -1,16 +1,18 @@
 /**
  * @module The caller's push registration: `PUT /v1/push-token` registers or replaces the device's
  * one token (APNs, FCM or a Web Push subscription), `DELETE /v1/push-token` removes it. Sending
- * pushes is the queue consumer's job (src/push/consumer.ts), not this route's.
+ * pushes is the queue consumer's job (src/push/consumer.ts), not this route's. `GET
+ * /v1/push-token/webpush` hands browsers the VAPID public key they subscribe with.
  */
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
+import { loadPushConfig } from "../config";
 import { findActiveDevice } from "../db/accounts";
 import { database } from "../db/client";
 import { deletePushToken, putPushToken, toRow } from "../db/push-tokens";
 import { ApiError } from "../errors";
 import { requireDevice } from "../middleware/auth";
-import { PushTokenInput } from "../protocol/push";
+import { PushTokenInput, WebPushKey } from "../protocol/push";
 import { authErrors, bearerSecurity, errorResponse, jsonBody } from "./openapi-helpers";
 
 const putRoute = createRoute({
@@ -34,6 +36,20 @@ const deleteRoute = createRoute({
   responses: { 204: { description: "Removed" }, 404: errorResponse("not_found: no push token registered"), ...authErrors },
 });
 
+const webPushKeyRoute = createRoute({
+  method: "get",
+  path: "/push-token/webpush",
+  tags: ["push"],
+  summary: "The VAPID public key a browser subscribes with (Web Push)",
+  security: bearerSecurity,
+  middleware: [requireDevice] as const,
+  responses: {
+    200: { description: "The key", content: { "application/json": { schema: WebPushKey } } },
+    404: errorResponse("not_found: Web Push is not configured on this server"),
+    ...authErrors,
+  },
+});
+
 export const pushRoutes = new OpenAPIHono<AppEnv>()
   .openapi(putRoute, async (c) => {
     const principal = c.get("principal");
@@ -49,4 +65,10 @@ export const pushRoutes = new OpenAPIHono<AppEnv>()
       throw new ApiError("not_found", "no push token registered for this device");
     }
     return c.body(null, 204);
+  })
+  .openapi(webPushKeyRoute, (c) => {
+    // A half-configured provider is an operator error the consumer logs; to a browser it is absent.
+    const webpush = loadPushConfig(c.env).webpush;
+    if (!webpush?.ok) throw new ApiError("not_found", "Web Push is not configured on this server");
+    return c.json({ vapid_public_key: webpush.config.vapidPublicKey }, 200);
   });

@@ -1,7 +1,8 @@
 /**
- * The SDK's receiving guarantees against the real server: each message emitted once even when the
- * inbox redelivers it, an undecryptable message reported (never silently dropped) without blocking
- * the inbox, and a broken session re-established by the next exchange.
+ * The SDK's guarantees against the real server: each message emitted once even when the inbox
+ * redelivers it, an undecryptable message reported (never silently dropped) without blocking the
+ * inbox, a broken session re-established by the next exchange, and a send queued before a restart
+ * acked after it under the app's own msg_id.
  */
 import WebSocket from "ws";
 import { describe, expect, it } from "vitest";
@@ -159,6 +160,38 @@ describe("receiving", () => {
     await waitFor(() => events.find((e) => e.type === "message" && e.text === "resent"), "bob to read alice again");
     await Promise.all([alice.close(), bob.close(), mallory.close()]);
   }, 90_000);
+});
+
+describe("sending", () => {
+  it("a send queued before a restart goes out after it, under the app's msg_id, announced by a sent event", async () => {
+    const store = new MemoryKeyValueStore();
+    let offline = false;
+    const flaky = (input: string, init?: RequestInit) => (offline ? Promise.reject(new TypeError("network down")) : fetch(input, init));
+    const alice = await Client.register({ server: serverUrl(), store, handle: handle("alice"), WebSocket: WS, fetch: flaky });
+    const bob = await registered("bob");
+    await expect(alice.send(bob.account.handle, "bad id", { msgId: "short" })).rejects.toThrow(/msgId/);
+
+    const msgId = `app-${crypto.randomUUID()}`;
+    const retrying = new Promise((resolve) => alice.on("outbox", resolve));
+    await alice.resolve(bob.account.handle);
+    offline = true;
+    void alice.send(bob.account.handle, "written offline", { msgId }).catch(() => undefined);
+    await retrying;
+    await alice.close();
+    expect((await alice.pending()).map((item) => item.msg_id)).toEqual([msgId]);
+
+    // The app restarts: the new Client finds the send in the outbox and reports its ack.
+    const restarted = await Client.open({ server: serverUrl(), store, WebSocket: WS });
+    const sent: ClientEventOf<"sent">[] = [];
+    restarted.on("sent", (e) => sent.push(e));
+    await restarted.flushOutbox();
+    expect(sent).toEqual([{ type: "sent", msg_id: msgId, chat_id: expect.stringMatching(/^d_/), chat_seq: 1, server_ts: expect.any(Number), to: bob.account.account_id }]);
+    expect(await restarted.pending()).toEqual([]);
+
+    const received = messagesOf(await receiveAll(bob));
+    expect(received.map((m) => [m.msg_id, m.text])).toEqual([[msgId, "written offline"]]);
+    await Promise.all([restarted.close(), bob.close()]);
+  }, 60_000);
 });
 
 describe("presence", () => {

@@ -8,6 +8,7 @@ import { directChatId } from "../../src/protocol/chat-ids";
 import { addCompanionDevice } from "../support/companions";
 import { call, register, type RegisteredDevice } from "../support/identity";
 import { asRecipient, fakeCiphertext, InboxSocket, newMsgId, send } from "../support/messaging";
+import { TEST_VAPID_PUBLIC_KEY } from "../support/push-credentials";
 import { FakePushServices } from "../support/push-fakes";
 
 let fake: FakePushServices;
@@ -89,6 +90,25 @@ describe("push token registration", () => {
     expect(await storedToken(companion)).not.toBeNull();
     expect((await call("DELETE", "/v1/devices/2", { token: alice.token })).status).toBe(204);
     expect(await storedToken(companion)).toBeNull();
+  });
+});
+
+describe("the Web Push key for browsers", () => {
+  it("hands a device the configured VAPID public key, and 404 where Web Push is not configured", async () => {
+    const bob = await register();
+    const configured = await call("GET", "/v1/push-token/webpush", { token: bob.token });
+    expect(configured.status).toBe(200);
+    expect(configured.body).toEqual({ vapid_public_key: TEST_VAPID_PUBLIC_KEY });
+
+    const unconfigured = await call("GET", "/v1/push-token/webpush", {
+      token: bob.token,
+      env: { VAPID_PUBLIC_KEY: undefined, VAPID_PRIVATE_KEY: undefined, VAPID_SUBJECT: undefined },
+    });
+    expect(unconfigured.status).toBe(404);
+    expect(unconfigured.body.error.code).toBe("not_found");
+    // Half a configuration is unusable: browsers are told there is none rather than get a key that fails.
+    const broken = await call("GET", "/v1/push-token/webpush", { token: bob.token, env: { VAPID_PRIVATE_KEY: undefined } });
+    expect(broken.status).toBe(404);
   });
 });
 

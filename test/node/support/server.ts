@@ -6,6 +6,7 @@
  * limits, or its floor Worker) and find the processes it measures.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 
@@ -61,6 +62,8 @@ export class LocalServer {
     const script = [join(root, "scripts", "dev.mjs"), "--port", String(this.port), "--persist-to", this.stateDir];
     if (config) script.push("--config", config);
     if (!migrate) script.push("--skip-migrations");
+    // The test run built the web client once (vitest.config.ts); rebuilding it under a running server is needless.
+    if (existsSync(join(root, "web", "dist", "index.html"))) script.push("--skip-web-build");
     this.inspectorPort = await freePort();
     const child = spawn(process.execPath, [...script, "--", "--inspector-port", String(this.inspectorPort), ...wranglerArgs], {
       cwd: root,

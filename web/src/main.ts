@@ -1,0 +1,133 @@
+/**
+ * @module The web app's entry: opens this browser's device store (IndexedDB), shows the welcome
+ * screen until the browser is registered, then the two-pane messenger (chat list beside the open
+ * chat on desktop; one pane at a time at phone width). Screens are chosen by `view`; groups and
+ * linked devices become further views once the SDK has them.
+ */
+import { Client, IndexedDbKeyValueStore, type KeyValueStore } from "../../src/client/index";
+import { h } from "./dom";
+import { ChatHistory } from "./history";
+import { Messenger } from "./messenger";
+import { registerServiceWorker } from "./push";
+import { chatListItems, newChatForm } from "./views/chat-list";
+import { ConversationView } from "./views/conversation";
+import { safetyScreen } from "./views/safety";
+import { settingsScreen } from "./views/settings";
+import { welcomeScreen } from "./views/welcome";
+
+/** One IndexedDB database holds one device: keys, sessions, the SDK's records and the history. */
+const DEVICE_DATABASE = "parley-device";
+
+type View = { kind: "chats" } | { kind: "chat"; chatId: string } | { kind: "safety"; chatId: string } | { kind: "settings" };
+
+async function main(): Promise<void> {
+  const root = document.getElementById("app")!;
+  const store = await IndexedDbKeyValueStore.open(DEVICE_DATABASE);
+  let client: Client;
+  try {
+    client = await Client.open({ server: location.origin, store });
+  } catch {
+    client = await new Promise<Client>((resolve) => root.replaceChildren(welcomeScreen(store, resolve)));
+  }
+  void registerServiceWorker();
+  messengerLayout(root, client, store);
+}
+
+function messengerLayout(root: HTMLElement, client: Client, store: KeyValueStore): void {
+  const messenger = new Messenger(client, new ChatHistory(store));
+  let view: View = { kind: "chats" };
+  let conversation: ConversationView | null = null;
+
+  const connection = h("span", { class: "connection", role: "status", "aria-live": "polite" });
+  const list = h("nav", { class: "chat-list-container", "aria-label": "Chats" });
+  // Problems the user should know about (a send that failed for good, an undecryptable message).
+  const alertText = h("span", {});
+  const alert = h(
+    "div",
+    { class: "alert", role: "alert", hidden: true },
+    alertText,
+    h("button", { type: "button", class: "link", onclick: () => messenger.dismissError() }, "Dismiss"),
+  );
+  const pane = h("main", { class: "pane", id: "pane" });
+  const sidebar = h(
+    "aside",
+    { class: "sidebar", "aria-label": "Chat list" },
+    h(
+      "header",
+      { class: "sidebar-header" },
+      h("span", { class: "avatar", "aria-hidden": "true" }, messenger.handle.slice(0, 1).toUpperCase()),
+      h("strong", { class: "me" }, messenger.handle),
+      connection,
+      h("button", { type: "button", class: "link", onclick: () => show({ kind: "settings" }) }, "Settings"),
+    ),
+    alert,
+    newChatForm(messenger, (chatId) => show({ kind: "chat", chatId })),
+    list,
+  );
+  const layout = h("div", { class: "layout" }, sidebar, pane);
+  root.replaceChildren(layout);
+
+  const show = (next: View) => {
+    view = next;
+    layout.classList.toggle("pane-open", next.kind !== "chats");
+    void messenger.openChat(next.kind === "chat" ? next.chatId : null);
+    void renderPane();
+  };
+
+  const renderPane = async () => {
+    const current = view;
+    if (current.kind === "chat") {
+      let shown = conversation;
+      if (shown?.chatId !== current.chatId) {
+        shown = new ConversationView(messenger, current.chatId, { back: () => show({ kind: "chats" }), safety: () => show({ kind: "safety", chatId: current.chatId }) });
+        conversation = shown;
+        pane.replaceChildren(shown.element);
+      }
+      const chat = await messenger.history.chat(current.chatId);
+      // Renders overlap (events and navigation): only the view still on screen is updated.
+      if (chat && conversation === shown) shown.update(chat);
+      return;
+    }
+    conversation = null;
+    if (current.kind === "chats") pane.replaceChildren(h("div", { class: "placeholder" }, h("p", {}, "Pick a chat, or start one by handle.")));
+    if (current.kind === "settings") {
+      const screen = await settingsScreen(messenger, () => show({ kind: "chats" }));
+      if (view === current) pane.replaceChildren(screen);
+    }
+    if (current.kind === "safety") {
+      const chat = await messenger.history.chat(current.chatId);
+      const screen = chat && (await safetyScreen(messenger, chat, () => show({ kind: "chat", chatId: current.chatId })));
+      if (screen && view === current) pane.replaceChildren(screen);
+    }
+  };
+
+  const render = async () => {
+    connection.textContent = messenger.connection === "open" ? "" : messenger.connection === "connecting" ? "connecting…" : "offline";
+    alert.hidden = messenger.lastError === null;
+    alertText.textContent = messenger.lastError ?? "";
+    const chats = await messenger.history.chats();
+    // The list is rebuilt: keep keyboard focus on the same chat across it.
+    const focused = list.contains(document.activeElement) ? (document.activeElement as HTMLElement).dataset.chat : undefined;
+    list.replaceChildren(chatListItems(messenger, chats, (chatId) => show({ kind: "chat", chatId })));
+    if (focused) list.querySelector<HTMLElement>(`[data-chat="${CSS.escape(focused)}"]`)?.focus();
+    if (view.kind === "chat") await renderPane();
+  };
+  // Coalesces bursts of events (a backlog replay) into one render per frame (a timer: hidden tabs get no animation frames).
+  let scheduled = false;
+  messenger.onChange(() => {
+    if (scheduled) return;
+    scheduled = true;
+    setTimeout(() => {
+      scheduled = false;
+      void render();
+    }, 16);
+  });
+
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && view.kind !== "chats") show(view.kind === "safety" ? { kind: "chat", chatId: view.chatId } : { kind: "chats" });
+  });
+  show({ kind: "chats" });
+  void messenger.start().then(render);
+}
+
+void main();

@@ -1,0 +1,314 @@
+/**
+ * @module The web app's model: one SDK Client (all cryptography happens inside it, in the browser)
+ * and the local ChatHistory, wired together. Turns SDK events into history records and ephemeral
+ * state (typing, presence, upload progress) and tells the views that something changed. Views read
+ * from here and call its actions; they never talk to the SDK or storage themselves.
+ */
+import { type Client, type ClientEventOf, directChatId } from "../../src/client/index";
+import { type ChatHistory, type ChatRecord, placeMessage, type Preferences } from "./history";
+
+/** Typing is shown this long after the last "typing" event (the server expires it after a few seconds too). */
+const TYPING_SHOWN_MS = 6_000;
+/** A typing refresh is sent at most this often while the user keeps typing. */
+const TYPING_REFRESH_MS = 2_500;
+
+export interface PresenceView {
+  online: boolean | null;
+  last_seen: number | null;
+}
+
+export class Messenger {
+  private readonly listeners = new Set<() => void>();
+  private readonly typingUntil = new Map<string, number>();
+  private readonly presence = new Map<string, PresenceView>();
+  /** Upload progress of file sends in flight, by msg_id. */
+  readonly uploads = new Map<string, { sent: number; total: number }>();
+  private readonly objectUrls = new Map<string, Promise<string>>();
+  private readonly presenceSubscriptions = new Map<string, () => void>();
+  private lastTypingSent = 0;
+  connection: "connecting" | "open" | "closed" = "connecting";
+  openChatId: string | null = null;
+  lastError: string | null = null;
+
+  constructor(
+    readonly client: Client,
+    readonly history: ChatHistory,
+  ) {}
+
+  get handle(): string {
+    return this.client.account.handle;
+  }
+
+  /**
+   * Subscribes to the SDK's events and opens the inbox socket. First, a message left pending by an
+   * earlier visit either is still in the SDK's outbox (its `sent` event will come) or never got
+   * there (the tab closed during an upload): the latter is marked failed rather than left pending.
+   */
+  async start(): Promise<void> {
+    const queued = new Set((await this.client.pending()).map((item) => item.msg_id));
+    for (const chat of await this.history.chats()) {
+      if (chat.messages.some((m) => m.chat_seq === null && !m.failed && !queued.has(m.id))) {
+        await this.history.updateExisting(chat.chat_id, (c) => {
+          for (const m of c.messages) if (m.chat_seq === null && !queued.has(m.id)) m.failed = true;
+        });
+      }
+    }
+    this.client.on("message", (event) => void this.onMessage(event).catch((err) => this.fail(err)));
+    this.client.on("sent", (event) => void this.onSent(event).catch((err) => this.fail(err)));
+    this.client.on("receipt", (event) => void this.onReceipt(event).catch((err) => this.fail(err)));
+    this.client.on("typing", (event) => {
+      if (event.from.account_id === this.client.account.account_id) return;
+      this.typingUntil.set(event.chat_id, event.state === "stopped" ? 0 : Date.now() + TYPING_SHOWN_MS);
+      setTimeout(() => this.changed(), TYPING_SHOWN_MS + 50);
+      this.changed();
+    });
+    this.client.on("presence", (event) => {
+      this.presence.set(event.account_id, { online: event.online, last_seen: event.last_seen });
+      this.changed();
+    });
+    this.client.on("connection", (event) => {
+      this.connection = event.state;
+      this.changed();
+    });
+    this.client.on("error", (event) => {
+      // Connection trouble shows as the connection state and heals by itself; the rest is news.
+      if (event.code === "connection") console.warn("parley:", event.message);
+      else this.fail(new Error(event.code === "undecryptable" ? "A message could not be decrypted; the session was reset." : event.message));
+    });
+    document.addEventListener("visibilitychange", () => {
+      this.client.setAppState(document.visibilityState === "visible" ? "foreground" : "background");
+      if (document.visibilityState === "visible") void this.markOpenChatRead();
+    });
+    this.client.connect();
+  }
+
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private changed(): void {
+    for (const listener of this.listeners) listener();
+  }
+
+  private fail(err: unknown): void {
+    this.lastError = err instanceof Error ? err.message : String(err);
+    console.error("parley:", err);
+    this.changed();
+  }
+
+  dismissError(): void {
+    this.lastError = null;
+    this.changed();
+  }
+
+  // ---- reading state ----------------------------------------------------------------------------
+
+  isTyping(chatId: string): boolean {
+    return (this.typingUntil.get(chatId) ?? 0) > Date.now();
+  }
+
+  presenceOf(accountId: string): PresenceView | undefined {
+    return this.presence.get(accountId);
+  }
+
+  // ---- SDK events -------------------------------------------------------------------------------
+
+  private async onMessage(event: ClientEventOf<"message">): Promise<void> {
+    const handle = await this.client.handleOf(event.peer);
+    await this.history.update(event.chat_id, { account: event.peer, handle }, (chat) =>
+      placeMessage(chat, {
+        id: event.msg_id,
+        chat_seq: event.chat_seq,
+        outgoing: event.outgoing,
+        text: event.text,
+        ...(event.file ? { file: { mime: event.file.mime, ...(event.file.name ? { name: event.file.name } : {}), size: event.file.size } } : {}),
+        at: event.server_ts,
+      }),
+    );
+    if (!event.outgoing) this.typingUntil.delete(event.chat_id);
+    this.changed();
+    if (event.chat_id === this.openChatId) await this.markOpenChatRead();
+  }
+
+  /** The server acked one of our sends: it gets its chat_seq (and the "sent" tick). */
+  private async onSent(event: ClientEventOf<"sent">): Promise<void> {
+    const chat = await this.history.updateExisting(event.chat_id, (c) => {
+      const pending = c.messages.find((m) => m.id === event.msg_id);
+      if (pending) placeMessage(c, { ...pending, chat_seq: event.chat_seq, at: event.server_ts });
+    });
+    this.changed();
+    if (chat) await this.watchPresence(chat);
+  }
+
+  private async onReceipt(event: ClientEventOf<"receipt">): Promise<void> {
+    // Receipts from this account's own devices say nothing about the peer.
+    if (event.reader.account_id === this.client.account.account_id) return;
+    await this.history.updateExisting(event.chat_id, (chat) => {
+      chat.peer_delivered_up_to = Math.max(chat.peer_delivered_up_to, event.up_to_seq);
+      // A read receipt implies delivery (the server sends no separate delivered receipt then).
+      if (event.status === "read") chat.peer_read_up_to = Math.max(chat.peer_read_up_to, event.up_to_seq);
+    });
+    this.changed();
+  }
+
+  // ---- actions ------------------------------------------------------------------------------------
+
+  /** Finds (or creates locally) the 1:1 chat with a handle; throws when no such account exists. */
+  async chatWith(handle: string): Promise<ChatRecord> {
+    const account = await this.client.resolve(handle.trim().toLowerCase());
+    if (account === this.client.account.account_id) throw new Error("that is you: pick someone else");
+    const chatId = await directChatId(this.client.account.account_id, account);
+    return (await this.history.chat(chatId)) ?? this.history.update(chatId, { account, handle: await this.client.handleOf(account) }, () => {});
+  }
+
+  /** Opens a chat: marks it read, loads presence and subscribes to typing and presence changes. */
+  async openChat(chatId: string | null): Promise<void> {
+    for (const [id, stop] of this.presenceSubscriptions) {
+      if (id !== chatId) {
+        stop();
+        this.presenceSubscriptions.delete(id);
+      }
+    }
+    this.openChatId = chatId;
+    this.changed();
+    if (!chatId) return;
+    const chat = await this.history.chat(chatId);
+    if (!chat) return;
+    await this.markOpenChatRead();
+    void this.client
+      .presenceOf(chat.peer_account)
+      .then((status) => {
+        this.presence.set(chat.peer_account, { online: status.online, last_seen: status.last_seen });
+        this.changed();
+      })
+      .catch(() => undefined);
+    await this.watchPresence(chat);
+  }
+
+  /** The chat's presence socket exists once the chat does (after its first message): retried after a send. */
+  private async watchPresence(chat: ChatRecord): Promise<void> {
+    if (this.presenceSubscriptions.has(chat.chat_id) || chat.messages.length === 0 || this.openChatId !== chat.chat_id) return;
+    this.presenceSubscriptions.set(chat.chat_id, () => {});
+    try {
+      const stop = await this.client.subscribePresence(chat.chat_id);
+      if (this.openChatId === chat.chat_id) this.presenceSubscriptions.set(chat.chat_id, stop);
+      else stop();
+    } catch {
+      this.presenceSubscriptions.delete(chat.chat_id);
+    }
+  }
+
+  /** Clears the open chat's unread count and, when the user allows it, sends a read receipt. */
+  async markOpenChatRead(): Promise<void> {
+    const chatId = this.openChatId;
+    if (!chatId || document.visibilityState !== "visible") return;
+    const chat = await this.history.chat(chatId);
+    const newest = Math.max(0, ...(chat?.messages ?? []).filter((m) => !m.outgoing && m.chat_seq !== null).map((m) => m.chat_seq!));
+    if (!chat || newest <= chat.read_up_to) return;
+    await this.history.updateExisting(chatId, (c) => (c.read_up_to = Math.max(c.read_up_to, newest)));
+    this.changed();
+    if ((await this.history.preferences()).send_read_receipts) {
+      await this.client.markRead(chatId, newest).catch((err) => this.fail(err));
+    }
+  }
+
+  async sendText(chatId: string, text: string): Promise<void> {
+    const chat = await this.history.chat(chatId);
+    if (!chat) throw new Error("unknown chat");
+    // Our own msg_id from the start: the SDK's `sent` event (now or after a reload) names this message.
+    const msgId = crypto.randomUUID();
+    await this.history.update(chatId, peerOf(chat), (c) => placeMessage(c, { id: msgId, chat_seq: null, outgoing: true, text, at: Date.now() }));
+    this.changed();
+    void this.client.setTyping(chatId, "stopped").catch(() => undefined);
+    await this.failOnError(chat, msgId, this.client.send(chat.peer_account, text, { msgId }));
+  }
+
+  async sendFile(chatId: string, file: File, caption: string): Promise<void> {
+    const chat = await this.history.chat(chatId);
+    if (!chat) throw new Error("unknown chat");
+    const msgId = crypto.randomUUID();
+    const mime = file.type || "application/octet-stream";
+    await this.history.update(chatId, peerOf(chat), (c) =>
+      placeMessage(c, { id: msgId, chat_seq: null, outgoing: true, text: caption, file: { mime, name: file.name, size: file.size }, at: Date.now() }),
+    );
+    this.uploads.set(msgId, { sent: 0, total: file.size });
+    // Our own file shows from the local copy: no download of what we just sent.
+    this.objectUrls.set(msgId, Promise.resolve(URL.createObjectURL(file)));
+    this.changed();
+    const sending = this.client
+      .sendFile(chat.peer_account, file, {
+        msgId,
+        mime,
+        name: file.name,
+        contentClass: contentClassOf(mime),
+        ...(caption ? { caption } : {}),
+        onProgress: (sent, total) => {
+          this.uploads.set(msgId, { sent, total });
+          this.changed();
+        },
+      })
+      .finally(() => {
+        this.uploads.delete(msgId);
+        this.changed();
+      });
+    await this.failOnError(chat, msgId, sending);
+  }
+
+  /** A send the SDK gave up on (or an upload that failed) is marked failed; success comes as `sent`. */
+  private async failOnError(chat: ChatRecord, msgId: string, sending: Promise<unknown>): Promise<void> {
+    try {
+      await sending;
+    } catch (err) {
+      await this.history.updateExisting(chat.chat_id, (c) => {
+        const pending = c.messages.find((m) => m.id === msgId);
+        if (pending && pending.chat_seq === null) pending.failed = true;
+      });
+      this.fail(err);
+    }
+  }
+
+  /** Called on every keystroke in the composer: refreshes "typing" at most every few seconds. */
+  typed(chatId: string): void {
+    const now = Date.now();
+    if (now - this.lastTypingSent < TYPING_REFRESH_MS || !this.presenceSubscriptions.has(chatId)) return;
+    this.lastTypingSent = now;
+    void this.client.setTyping(chatId, "typing").catch(() => undefined);
+  }
+
+  /** An object URL of a file message's decrypted bytes (downloaded, verified and decrypted once). */
+  fileUrl(msgId: string, mime: string): Promise<string> {
+    let url = this.objectUrls.get(msgId);
+    if (!url) {
+      url = (async () => {
+        const chunks: Uint8Array[] = [];
+        for await (const chunk of this.client.downloadFile(msgId)) chunks.push(chunk);
+        return URL.createObjectURL(new Blob(chunks as BlobPart[], { type: mime }));
+      })();
+      url.catch(() => this.objectUrls.delete(msgId));
+      this.objectUrls.set(msgId, url);
+    }
+    return url;
+  }
+
+  preferences(): Promise<Preferences> {
+    return this.history.preferences();
+  }
+
+  async setPreferences(preferences: Preferences): Promise<void> {
+    await this.history.setPreferences(preferences);
+    this.changed();
+  }
+}
+
+function peerOf(chat: ChatRecord): { account: string; handle: string } {
+  return { account: chat.peer_account, handle: chat.peer_handle };
+}
+
+function contentClassOf(mime: string): "image" | "video" | "audio" | "document" | "other" {
+  if (mime.startsWith("image/")) return "image";
+  if (mime.startsWith("video/")) return "video";
+  if (mime.startsWith("audio/")) return "audio";
+  if (mime === "application/pdf" || mime.startsWith("text/")) return "document";
+  return "other";
+}
