@@ -19,6 +19,7 @@ import { loadConfig } from "../src/config";
 import { describeError, logEvent } from "../src/log";
 import type { Env } from "../src/env";
 import { inboxStub } from "../src/inbox";
+import { blockKey, blocksAmongStatement, toBlockSet } from "../src/db/blocks";
 import { SingleFlight } from "../src/single-flight";
 import {
   ReceiptInput,
@@ -69,8 +70,9 @@ const DEVICE_CACHE_TTL_MS = 60_000;
 const MAX_RECEIPT_MSG_IDS = 100;
 
 type Address = { account_id: string; device_id: number };
-type RegisteredDevice = Address & { registration_id: number };
-type DeviceSnapshot = { devices: RegisteredDevice[]; fromCache: boolean };
+type RegisteredDevice = Address & { registration_id: number; suspended: number };
+/** `blocks`: who among the members blocks whom ("blocker>blocked", src/db/blocks.ts). */
+type DeviceSnapshot = { devices: RegisteredDevice[]; blocks: Set<string>; fromCache: boolean };
 type SubmitInputParsed = ReturnType<typeof SubmitInput.parse>;
 
 /** Expected failures cross the RPC boundary as values (thrown errors lose their type on the way). */
@@ -95,7 +97,9 @@ export class ChatRoom extends DurableObject<Env> {
   private alarmAt: number | null | undefined = undefined;
   private readonly flusher = new SingleFlight(() => this.flushRound());
   /** Active devices of the member accounts, with when they were read from D1 (memory only). */
-  private deviceCache: { key: string; devices: RegisteredDevice[]; fetchedAt: number } | null = null;
+  /** Sends per sender device in the current window (takeSendAllowance; memory only). */
+  private sendCounts: { windowStart: number; counts: Map<string, number> } = { windowStart: 0, counts: new Map() };
+  private deviceCache: { key: string; devices: RegisteredDevice[]; blocks: Set<string>; fetchedAt: number } | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -132,12 +136,17 @@ export class ChatRoom extends DurableObject<Env> {
 
     const existing = this.findMessage(input.sender, input.msg_id);
     if (existing) return this.duplicateAck(chatId, input.msg_id, existing);
+    const throttled = input.send_limit ? this.takeSendAllowance(input.sender, input.send_limit) : null;
+    if (throttled) return throttled;
 
     // The device set is checked against the cached device lists first (no D1 read on the steady
     // path); anything that does not match is re-checked against D1 before it is refused.
     let verdict = this.checkSend(input, await this.memberDevices(input.members, false));
     if (verdict.problem && verdict.fromCache) verdict = this.checkSend(input, await this.memberDevices(input.members, true));
     if (verdict.problem) return verdict.problem;
+    // Blocks (issue 11): the sender encrypted for every device as usual and is not told; the
+    // envelopes for an account that blocks the sender are simply never queued.
+    const delivered = input.envelopes.filter((e) => !verdict.blocks.has(blockKey(e.account_id, input.sender.account_id)));
 
     // From here to the insert nothing awaits, so no other event can interleave: a concurrent
     // submit of the same msg_id that passed the awaits above is caught by this second lookup.
@@ -159,7 +168,7 @@ export class ChatRoom extends DurableObject<Env> {
         serverTs,
         JSON.stringify(recipients),
       );
-      for (const envelope of input.envelopes) {
+      for (const envelope of delivered) {
         const entry: InboxEntryInputBody = {
           kind: "message",
           chat_id: chatId,
@@ -186,6 +195,22 @@ export class ChatRoom extends DurableObject<Env> {
     return { ok: true, ack: { chat_id: chatId, msg_id: input.msg_id, chat_seq: seq, server_ts: serverTs, duplicate: false } };
   }
 
+  /**
+   * The per-chat send limit (issue 11): messages per sender device in a fixed window, counted in
+   * memory (one writer per chat, so exact while the object lives; a restart forgets, erring on the
+   * lenient side). Retries of an accepted msg_id never reach this. A refused send costs nothing.
+   */
+  private takeSendAllowance(sender: Address, allowance: { limit: number; window_ms: number }): SubmitResult | null {
+    const now = Date.now();
+    const windowStart = now - (now % allowance.window_ms);
+    if (this.sendCounts.windowStart !== windowStart) this.sendCounts = { windowStart, counts: new Map() };
+    const key = deviceKey(sender);
+    const used = this.sendCounts.counts.get(key) ?? 0;
+    if (used >= allowance.limit) return { ok: false, code: "rate_limited", retry_after_ms: windowStart + allowance.window_ms - now };
+    this.sendCounts.counts.set(key, used + 1);
+    return null;
+  }
+
   private findMessage(sender: Address, msgId: string): { seq: number; server_ts: number } | undefined {
     return this.sql
       .exec<{ seq: number; server_ts: number }>(
@@ -204,17 +229,19 @@ export class ChatRoom extends DurableObject<Env> {
   }
 
   /** Checks sender, recipient and the envelope set against a snapshot of the members' devices. */
-  private checkSend(input: SubmitInputParsed, snapshot: DeviceSnapshot): { problem: SubmitResult | null; fromCache: boolean } {
+  private checkSend(input: SubmitInputParsed, snapshot: DeviceSnapshot): { problem: SubmitResult | null; fromCache: boolean; blocks: Set<string> } {
     const { devices } = snapshot;
-    const problem = (result: SubmitResult) => ({ problem: result, fromCache: snapshot.fromCache });
+    const problem = (result: SubmitResult) => ({ problem: result, fromCache: snapshot.fromCache, blocks: snapshot.blocks });
     const isSender = (d: RegisteredDevice) => d.account_id === input.sender.account_id && d.device_id === input.sender.device_id;
-    if (!devices.some(isSender)) return problem({ ok: false, code: "sender_removed" });
+    const sender = devices.find(isSender);
+    if (!sender) return problem({ ok: false, code: "sender_removed" });
+    if (sender.suspended) return problem({ ok: false, code: "sender_suspended" });
     const others = input.members.filter((m) => m !== input.sender.account_id);
     if (others.some((account) => !devices.some((d) => d.account_id === account))) return problem({ ok: false, code: "unknown_recipient" });
     const expected = devices.filter((d) => !isSender(d));
     if (expected.length === 0) return problem({ ok: false, code: "no_recipient_devices" });
     const mismatch = checkDeviceSet(input.envelopes, expected);
-    return mismatch ? problem(mismatch) : { problem: null, fromCache: snapshot.fromCache };
+    return mismatch ? problem(mismatch) : { problem: null, fromCache: snapshot.fromCache, blocks: snapshot.blocks };
   }
 
   /**
@@ -227,16 +254,35 @@ export class ChatRoom extends DurableObject<Env> {
     const key = [...members].sort().join(",");
     const now = Date.now();
     if (!fresh && this.deviceCache?.key === key && now - this.deviceCache.fetchedAt < DEVICE_CACHE_TTL_MS) {
-      return { devices: this.deviceCache.devices, fromCache: true };
+      return { devices: this.deviceCache.devices, blocks: this.deviceCache.blocks, fromCache: true };
     }
     const placeholders = members.map(() => "?").join(", ");
-    const { results } = await this.env.DB.prepare(
-      `SELECT account_id, device_id, registration_id FROM devices WHERE account_id IN (${placeholders}) AND removed_at IS NULL`,
-    )
-      .bind(...members)
-      .all<RegisteredDevice>();
-    this.deviceCache = { key, devices: results, fetchedAt: now };
-    return { devices: results, fromCache: false };
+    // One D1 round trip: the devices (with their account's suspension) and the blocks among members.
+    const [deviceRows, blockRows] = await this.env.DB.batch([
+      this.env.DB.prepare(
+        `SELECT d.account_id, d.device_id, d.registration_id, a.suspended_at IS NOT NULL AS suspended
+         FROM devices d JOIN accounts a ON a.id = d.account_id WHERE d.account_id IN (${placeholders}) AND d.removed_at IS NULL`,
+      ).bind(...members),
+      blocksAmongStatement(this.env.DB, members),
+    ]);
+    const devices = (deviceRows?.results ?? []) as RegisteredDevice[];
+    const blocks = toBlockSet((blockRows?.results ?? []) as { blocker: string; blocked: string }[]);
+    this.deviceCache = { key, devices, blocks, fetchedAt: now };
+    return { devices, blocks, fromCache: false };
+  }
+
+  /**
+   * Drops the cached device lists and blocks: the Worker calls this after a block, unblock or
+   * suspension involving a member, so the next send sees it at once rather than within
+   * DEVICE_CACHE_TTL_MS.
+   */
+  forgetCachedMembers(): void {
+    this.deviceCache = null;
+  }
+
+  /** Whether `accountId` sent a message with this msg_id here (within the retention window); for reports. */
+  hasMessageFrom(accountId: string, msgId: string): boolean {
+    return this.sql.exec(`SELECT 1 FROM messages WHERE sender_account = ? AND msg_id = ? LIMIT 1`, accountId, msgId).toArray().length > 0;
   }
 
   /**

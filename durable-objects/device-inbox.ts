@@ -29,7 +29,14 @@ import { SingleFlight } from "../src/single-flight";
 import { ClientFrame, MAX_FRAME_BYTES, PING_FRAME, PONG_FRAME, type ServerFrameBody } from "../src/protocol/frames";
 import { PUSH_COALESCE_WINDOW_MS } from "../src/limits";
 import { chatRoomStub, presenceRoomStub } from "../src/placement";
-import { Address as AddressSchema, EnqueueInput, type InboxEntryInputBody } from "../src/protocol/internal";
+import {
+  Address as AddressSchema,
+  EnqueueInput,
+  QuotaInput,
+  type InboxEntryInputBody,
+  type QuotaInputBody,
+  type QuotaResult,
+} from "../src/protocol/internal";
 import { PushJob, type PushJobBody } from "../src/protocol/push";
 
 /** Why the push consumer should (or should not) wake the device for a job. */
@@ -56,6 +63,10 @@ const SCHEMA = [
   `CREATE INDEX IF NOT EXISTS entries_coalesce ON entries (coalesce_key) WHERE coalesce_key IS NOT NULL`,
   // "delivered" receipts owed to chats, kept until their ChatRoom has them.
   `CREATE TABLE IF NOT EXISTS outgoing_receipts (chat_id TEXT PRIMARY KEY, up_to_seq INTEGER NOT NULL)`,
+  // Exact per-device abuse counters (consumeQuota): one fixed window per quota, and for distinct
+  // counting the targets seen in the current window.
+  `CREATE TABLE IF NOT EXISTS quotas (name TEXT PRIMARY KEY, window_start INTEGER NOT NULL, used INTEGER NOT NULL)`,
+  `CREATE TABLE IF NOT EXISTS quota_targets (name TEXT NOT NULL, target TEXT NOT NULL, PRIMARY KEY (name, target))`,
 ];
 
 /** Close codes: 4000 replaced by a newer connection of the same device; 4403 device removed. */
@@ -164,6 +175,48 @@ export class DeviceInbox extends DurableObject<Env> {
 
   isActive(): boolean {
     return !this.removed;
+  }
+
+  /**
+   * The account was deleted: close the socket and delete every byte this object stored (tables,
+   * alarm). The instance answers as a removed device from then on; nothing re-creates storage
+   * unless a fanout queued before the deletion still arrives (see docs/OPERATIONS.md).
+   */
+  async purge(): Promise<void> {
+    for (const ws of this.ctx.getWebSockets()) this.closeSocket(ws, CLOSE_DEVICE_REMOVED, "account deleted");
+    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.deleteAll();
+    this.removedFlag = true;
+    this.alarmAt = null;
+    this.count = 0;
+    this.bytes = 0;
+  }
+
+  // ---- exact per-device quotas (issue 11) ---------------------------------------------------------
+
+  /**
+   * Counts one use of a quota against this device, in a fixed window; refuses (with the time until
+   * the window ends) once `limit` is reached. Synchronous SQL only, so two concurrent calls can
+   * never both take the last unit. A refused use costs nothing.
+   */
+  consumeQuota(raw: QuotaInputBody): QuotaResult {
+    const input = QuotaInput.parse(raw);
+    if (this.removed) return { ok: false, removed: true };
+    const now = Date.now();
+    const windowStart = now - (now % input.window_ms);
+    const retryAfterMs = windowStart + input.window_ms - now;
+    const row = this.sql.exec<{ window_start: number; used: number }>(`SELECT window_start, used FROM quotas WHERE name = ?`, input.name).toArray()[0];
+    let used = row && row.window_start === windowStart ? row.used : 0;
+    if (row && row.window_start !== windowStart) this.sql.exec(`DELETE FROM quota_targets WHERE name = ?`, input.name);
+    if (input.target !== undefined) {
+      const seen = this.sql.exec(`SELECT 1 FROM quota_targets WHERE name = ? AND target = ?`, input.name, input.target).toArray().length > 0;
+      if (seen) return { ok: true, remaining: Math.max(0, input.limit - used) };
+    }
+    if (used + input.cost > input.limit) return { ok: false, retry_after_ms: retryAfterMs };
+    used += input.cost;
+    this.sql.exec(`INSERT OR REPLACE INTO quotas (name, window_start, used) VALUES (?, ?, ?)`, input.name, windowStart, used);
+    if (input.target !== undefined) this.sql.exec(`INSERT INTO quota_targets (name, target) VALUES (?, ?)`, input.name, input.target);
+    return { ok: true, remaining: input.limit - used };
   }
 
   // ---- the queue ------------------------------------------------------------------------------

@@ -14,6 +14,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../src/env";
+import { blockKey, blocksAmong } from "../src/db/blocks";
 import { inboxStub } from "../src/inbox";
 import { chatRoomStub, presenceRoomStub } from "../src/placement";
 import { areContacts, loadPrivacy, visibility } from "../src/presence/privacy";
@@ -53,6 +54,8 @@ export class PresenceRoom extends DurableObject<Env> {
   private typing = new Map<string, { state: TypingStateBody; forwardedAt: number; timer: ReturnType<typeof setTimeout> | null }>();
   private privacyCache = new Map<string, { value: PrivacySettingsBody; at: number }>();
   private contactCache = new Map<string, { value: boolean; at: number }>();
+  /** Blocks among the chat's members ("blocker>blocked"), trusted for PRIVACY_CACHE_MS. */
+  private blockCache: { value: Set<string>; at: number } | null = null;
 
   private async put(key: string, value: unknown): Promise<void> {
     this.storageWrites++;
@@ -109,6 +112,11 @@ export class PresenceRoom extends DurableObject<Env> {
     return { account_id: accountId, online: status.devices.length > 0, last_seen: status.lastSeen };
   }
 
+  /** The account was deleted: its status object keeps nothing. */
+  async forgetAccount(): Promise<void> {
+    await this.ctx.storage.deleteAll();
+  }
+
   async watch(room: string, on: boolean): Promise<void> {
     const watchers = new Set((await this.ctx.storage.get<string[]>("watchers")) ?? []);
     if (watchers.has(room) === on) return;
@@ -150,7 +158,27 @@ export class PresenceRoom extends DurableObject<Env> {
       send(ws, { type: "error", error: { code: "invalid_request", message: "expected {type: 'typing', state}" } });
       return;
     }
+    await this.blocks();
     this.onTyping(viewer, frame.state);
+  }
+
+  /** A block or unblock among the members: the Worker asks the room to re-read at once. */
+  forgetCachedBlocks(): void {
+    this.blockCache = null;
+  }
+
+  /** Blocks among the members (issue 11): typing and presence never reach a blocker from the blocked. */
+  private async blocks(): Promise<Set<string>> {
+    if (this.blockCache && Date.now() - this.blockCache.at < PRIVACY_CACHE_MS) return this.blockCache.value;
+    const chatId = await this.ctx.storage.get<string>("chat_id");
+    const value = chatId ? await blocksAmong(this.env.DB, await this.memberList(chatId)) : new Set<string>();
+    this.blockCache = { value, at: Date.now() };
+    return value;
+  }
+
+  private blockedEitherWay(a: string, b: string): boolean {
+    const blocks = this.blockCache?.value;
+    return blocks !== undefined && (blocks.has(blockKey(a, b)) || blocks.has(blockKey(b, a)));
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
@@ -196,6 +224,8 @@ export class PresenceRoom extends DurableObject<Env> {
     for (const ws of this.ctx.getWebSockets()) {
       const other = ws.deserializeAttachment() as Viewer | null;
       if (!other || (other.account_id === viewer.account_id && other.device_id === viewer.device_id)) continue;
+      // A blocker does not see the blocked typing (the last-read block set: the caller refreshed it).
+      if (this.blockCache?.value.has(blockKey(other.account_id, viewer.account_id))) continue;
       send(ws, { type: "typing", account_id: viewer.account_id, device_id: viewer.device_id, state });
     }
   }
@@ -218,6 +248,8 @@ export class PresenceRoom extends DurableObject<Env> {
 
   /** A status as `viewerAccount` may see it (privacy, reciprocal). */
   private async filtered(status: PresenceStatusBody, viewerAccount: string): Promise<PresenceStatusBody> {
+    await this.blocks();
+    if (this.blockedEitherWay(status.account_id, viewerAccount)) return { account_id: status.account_id, online: null, last_seen: null };
     const [target, viewer] = await Promise.all([this.privacy(status.account_id), this.privacy(viewerAccount)]);
     const needsContact = [target.online, target.last_seen, viewer.online, viewer.last_seen].includes("contacts");
     const contacts = needsContact ? await this.contacts(status.account_id, viewerAccount) : false;

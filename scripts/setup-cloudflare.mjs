@@ -39,6 +39,8 @@ const steps = [
 const vars = config.vars ?? {};
 const secrets = [
   "AUTH_TOKEN_SECRET",
+  // Enables the moderation API (/v1/admin/*); without it those routes answer 403.
+  "ADMIN_API_SECRET",
   ...(vars.VERIFICATION_SENDER === "webhook" ? ["VERIFICATION_WEBHOOK_URL", "VERIFICATION_WEBHOOK_SECRET"] : []),
   ...(vars.MEDIA_UPLOAD_MODE === "presigned" ? ["R2_S3_ENDPOINT", "R2_ACCESS_KEY_ID", "R2_SECRET_ACCESS_KEY"] : []),
 ];

@@ -10,7 +10,9 @@ import { ApiError, errorResponse } from "./errors";
 import { MAX_JSON_BODY_BYTES, MAX_MESSAGE_BODY_BYTES } from "./limits";
 import { logEvent } from "./log";
 import { accountRoutes } from "./routes/accounts";
+import { adminRoutes } from "./routes/admin";
 import { authRoutes } from "./routes/auth";
+import { blockRoutes } from "./routes/blocks";
 import { deviceRoutes } from "./routes/devices";
 import { healthRoutes } from "./routes/health";
 import { keyRoutes } from "./routes/keys";
@@ -18,6 +20,7 @@ import { isMediaBodyRequest, mediaRoutes } from "./routes/media";
 import { messageRoutes } from "./routes/messages";
 import { presenceRoutes } from "./routes/presence";
 import { pushRoutes } from "./routes/push";
+import { reportRoutes } from "./routes/reports";
 
 /** Turns zod validation failures into one readable 400 listing each problem and where it is. */
 function validationHook(result: { success: boolean; error?: { issues: { path: PropertyKey[]; message: string }[] }; target?: string }) {
@@ -79,7 +82,10 @@ export function createApp() {
     .route("/v1", messageRoutes)
     .route("/v1", presenceRoutes)
     .route("/v1", pushRoutes)
-    .route("/v1", mediaRoutes);
+    .route("/v1", mediaRoutes)
+    .route("/v1", blockRoutes)
+    .route("/v1", reportRoutes)
+    .route("/v1", adminRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",
@@ -91,6 +97,11 @@ export function createApp() {
     in: "query",
     name: "cap",
     description: "Media capability from POST /v1/media (upload) or from the stored response (download); see docs/API.md",
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "adminSecret", {
+    type: "http",
+    scheme: "bearer",
+    description: "The operator's ADMIN_API_SECRET (moderation API only; see docs/OPERATIONS.md)",
   });
   app.doc31("/v1/openapi.json", {
     openapi: "3.1.0",

@@ -24,6 +24,15 @@ export const CONFIG_ENV_NAMES = {
   r2BucketName: "R2_BUCKET_NAME",
   r2AccessKeyId: "R2_ACCESS_KEY_ID",
   r2SecretAccessKey: "R2_SECRET_ACCESS_KEY",
+  adminApiSecret: "ADMIN_API_SECRET",
+  prekeyBundleFetchesPerHour: "PREKEY_BUNDLE_FETCHES_PER_HOUR",
+  sendsPerChatPerMinute: "SENDS_PER_CHAT_PER_MINUTE",
+  newAccountAgeHours: "NEW_ACCOUNT_AGE_HOURS",
+  newAccountNewContactsPerHour: "NEW_ACCOUNT_NEW_CONTACTS_PER_HOUR",
+  groupCreatesPerHour: "GROUP_CREATES_PER_HOUR",
+  groupAddsPerHour: "GROUP_ADDS_PER_HOUR",
+  linkAttemptsPerHour: "LINK_ATTEMPTS_PER_HOUR",
+  handleCoolingOffDays: "HANDLE_COOLING_OFF_DAYS",
 } as const;
 
 /**

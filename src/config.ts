@@ -35,6 +35,18 @@ const ConfigSchema = z
     r2BucketName: z.string().min(3).optional(),
     r2AccessKeyId: z.string().min(16).optional(),
     r2SecretAccessKey: z.string().min(16).optional(),
+    // Abuse controls (issue 11; docs/OPERATIONS.md "Abuse controls"). Exact per-device counters,
+    // kept in the device's own DeviceInbox; the coarse per-IP and per-send limits are the
+    // [[ratelimits]] bindings in wrangler.toml.
+    adminApiSecret: z.string().min(32, "ADMIN_API_SECRET must be at least 32 characters").optional(),
+    prekeyBundleFetchesPerHour: z.coerce.number().int().min(1).max(100_000),
+    sendsPerChatPerMinute: z.coerce.number().int().min(1).max(100_000),
+    newAccountAgeHours: z.coerce.number().int().min(0).max(24 * 365),
+    newAccountNewContactsPerHour: z.coerce.number().int().min(1).max(100_000),
+    groupCreatesPerHour: z.coerce.number().int().min(1).max(100_000),
+    groupAddsPerHour: z.coerce.number().int().min(1).max(1_000_000),
+    linkAttemptsPerHour: z.coerce.number().int().min(1).max(10_000),
+    handleCoolingOffDays: z.coerce.number().int().min(0).max(3650),
   })
   .superRefine((cfg, ctx) => {
     if (cfg.verificationSender === "webhook") {
@@ -96,6 +108,15 @@ export function loadConfig(env: Env): Config {
     r2BucketName: env.R2_BUCKET_NAME || undefined,
     r2AccessKeyId: env.R2_ACCESS_KEY_ID || undefined,
     r2SecretAccessKey: env.R2_SECRET_ACCESS_KEY || undefined,
+    adminApiSecret: env.ADMIN_API_SECRET || undefined,
+    prekeyBundleFetchesPerHour: env.PREKEY_BUNDLE_FETCHES_PER_HOUR ?? "200",
+    sendsPerChatPerMinute: env.SENDS_PER_CHAT_PER_MINUTE ?? "1000",
+    newAccountAgeHours: env.NEW_ACCOUNT_AGE_HOURS ?? "48",
+    newAccountNewContactsPerHour: env.NEW_ACCOUNT_NEW_CONTACTS_PER_HOUR ?? "20",
+    groupCreatesPerHour: env.GROUP_CREATES_PER_HOUR ?? "20",
+    groupAddsPerHour: env.GROUP_ADDS_PER_HOUR ?? "500",
+    linkAttemptsPerHour: env.LINK_ATTEMPTS_PER_HOUR ?? "10",
+    handleCoolingOffDays: env.HANDLE_COOLING_OFF_DAYS ?? "30",
   });
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {

@@ -59,6 +59,16 @@ export interface Env {
   R2_BUCKET_NAME?: string;
   R2_ACCESS_KEY_ID?: string;
   R2_SECRET_ACCESS_KEY?: string;
+  // Abuse controls (docs/OPERATIONS.md "Abuse controls")
+  ADMIN_API_SECRET?: string;
+  PREKEY_BUNDLE_FETCHES_PER_HOUR?: string;
+  SENDS_PER_CHAT_PER_MINUTE?: string;
+  NEW_ACCOUNT_AGE_HOURS?: string;
+  NEW_ACCOUNT_NEW_CONTACTS_PER_HOUR?: string;
+  GROUP_CREATES_PER_HOUR?: string;
+  GROUP_ADDS_PER_HOUR?: string;
+  LINK_ATTEMPTS_PER_HOUR?: string;
+  HANDLE_COOLING_OFF_DAYS?: string;
 }
 
 declare global {

@@ -16,6 +16,7 @@ export const ERROR_STATUS = {
   token_expired: 401,
   verification_failed: 403,
   forbidden: 403,
+  account_suspended: 403,
   not_found: 404,
   method_not_allowed: 405,
   handle_taken: 409,

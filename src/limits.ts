@@ -70,3 +70,6 @@ export const MEDIA_CLEANUP_BATCH = 200;
 
 /** A download link may be cached by a CDN at most this long (and never past the media's expiry). */
 export const MEDIA_MAX_CACHE_SECONDS = 365 * 86_400;
+
+/** A report's voluntarily attached plaintext: one message with some context, not an archive. */
+export const MAX_REPORT_CONTENT_CHARS = 16_384;

@@ -21,6 +21,9 @@ const BENCH_OVERRIDES: [RegExp, string][] = [
   [/^simple = \{ limit = 100, period = 60 \}$/m, `simple = { limit = 1000000, period = 60 }`],
   // Sends: one bench device sends far more than a person in 10 s.
   [/^simple = \{ limit = 600, period = 10 \}$/m, `simple = { limit = 1000000, period = 10 }`],
+  // Sends into one chat: a bench pair sends far more than a person in a minute (the ChatRoom's
+  // exact per-chat limit, issue 11).
+  [/^SENDS_PER_CHAT_PER_MINUTE = "1000"$/m, `SENDS_PER_CHAT_PER_MINUTE = "100000"`],
   // A full run takes longer than the default 10-minute token lifetime; 3600 is the allowed maximum.
   [/^AUTH_TOKEN_TTL_SECONDS = "600"$/m, `AUTH_TOKEN_TTL_SECONDS = "3600"`],
 ];

@@ -16,6 +16,7 @@ import {
 import { PrekeyBundle, PrekeyCount, type PrekeyUpload, type SignedPrekey } from "../protocol/keys";
 import { MessageReceipts, SendAck, type SendMessage } from "../protocol/messages";
 import { MediaParts, MediaPartStored, MediaSlot, type MediaSlotRequest, MediaStored } from "../protocol/media";
+import { BlockList, ReportCreated, type ReportRequest } from "../protocol/moderation";
 import { PresenceStatus, PrivacySettings, type PrivacyUpdate } from "../protocol/presence";
 import { type PushTokenInput, WebPushKey } from "../protocol/push";
 import { ParleyApiError, TransportError } from "./errors";
@@ -231,6 +232,29 @@ export class ApiClient {
 
   setPrivacy(update: z.input<typeof PrivacyUpdate>) {
     return this.request("PUT", "/v1/privacy", PrivacySettings, update);
+  }
+
+  /** Blocks an account: its messages, typing and presence stop reaching this account (it is not told). */
+  block(accountId: string) {
+    return this.request("PUT", `/v1/blocks/${encodeURIComponent(accountId)}`, null);
+  }
+
+  unblock(accountId: string) {
+    return this.request("DELETE", `/v1/blocks/${encodeURIComponent(accountId)}`, null);
+  }
+
+  blocks() {
+    return this.request("GET", "/v1/blocks", BlockList);
+  }
+
+  /** Reports a message; `content` (the decrypted text) only if the user chose to share it. */
+  report(body: z.input<typeof ReportRequest>) {
+    return this.request("POST", "/v1/reports", ReportCreated, body);
+  }
+
+  /** Deletes the account and everything the server holds for it (primary device only). */
+  deleteAccount() {
+    return this.request("DELETE", "/v1/accounts/me", null);
   }
 
   putPushToken(body: z.input<typeof PushTokenInput>) {

@@ -28,12 +28,13 @@ export async function insertSlotWithinQuota(d1: D1Database, row: typeof media.$i
   return result.meta.changes === 1;
 }
 
-export async function usedQuota(d1: D1Database, accountId: string, now: number): Promise<number> {
+/** Bytes counted now, and when the oldest counted slot leaves the window (null: none counted). */
+export async function usedQuota(d1: D1Database, accountId: string, now: number): Promise<{ used: number; nextFreedAt: number | null }> {
   const row = await d1
-    .prepare("SELECT COALESCE(SUM(size), 0) AS used FROM media WHERE account_id = ? AND created_at > ?")
+    .prepare("SELECT COALESCE(SUM(size), 0) AS used, MIN(created_at) AS oldest FROM media WHERE account_id = ? AND created_at > ?")
     .bind(accountId, now - QUOTA_WINDOW_MS)
-    .first<{ used: number }>();
-  return row?.used ?? 0;
+    .first<{ used: number; oldest: number | null }>();
+  return { used: row?.used ?? 0, nextFreedAt: row?.oldest == null ? null : row.oldest + QUOTA_WINDOW_MS };
 }
 
 export function findMedia(db: Db, id: string): Promise<MediaRow | undefined> {
@@ -90,4 +91,9 @@ export async function deleteMedia(db: Db, ids: string[]): Promise<void> {
     const chunk = ids.slice(i, i + 90);
     await db.batch([db.delete(mediaParts).where(inArray(mediaParts.mediaId, chunk)), db.delete(media).where(inArray(media.id, chunk))]);
   }
+}
+
+/** A batch of an account's media rows (account deletion deletes them batch by batch). */
+export function mediaOfAccount(db: Db, accountId: string, limit: number): Promise<MediaRow[]> {
+  return db.select().from(media).where(eq(media.accountId, accountId)).limit(limit);
 }

@@ -12,6 +12,8 @@ export const accounts = sqliteTable(
     id: text("id").primaryKey(),
     handle: text("handle").notNull(),
     createdAt: integer("created_at").notNull(),
+    /** Set by a moderator (admin API): the account can neither send nor get device tokens. */
+    suspendedAt: integer("suspended_at"),
   },
   (t) => [uniqueIndex("accounts_handle_unique").on(t.handle)],
 );
@@ -163,3 +165,46 @@ export const mediaParts = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.mediaId, t.partNumber] })],
 );
+
+/**
+ * Blocks (issue 11): `blocker` no longer receives `blocked`'s messages, typing or presence, and is
+ * not added to groups by it. The blocked account is never told. Read by the ChatRoom (cached with
+ * its device lists) and the presence code; deleted with either account.
+ */
+export const blocks = sqliteTable(
+  "blocks",
+  {
+    blocker: text("blocker").notNull(),
+    blocked: text("blocked").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.blocker, t.blocked] }), index("blocks_blocked_idx").on(t.blocked)],
+);
+
+/**
+ * A user's report of a message (issue 11). The server cannot read messages: it stores who reported
+ * whom, where and when, plus the plaintext only if the reporter chose to attach it.
+ */
+export const reports = sqliteTable(
+  "reports",
+  {
+    id: text("id").primaryKey(),
+    reporter: text("reporter").notNull(),
+    reportedAccount: text("reported_account").notNull(),
+    chatId: text("chat_id").notNull(),
+    msgId: text("msg_id").notNull(),
+    /** The decrypted message, attached voluntarily by the reporter (null: not attached). */
+    content: text("content"),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [index("reports_created_idx").on(t.createdAt), index("reports_reported_idx").on(t.reportedAccount, t.createdAt), index("reports_reporter_idx").on(t.reporter)],
+);
+
+/**
+ * Handles of deleted accounts, held back until `availableAt` (the cooling-off period) so that a
+ * freshly deleted identity cannot be taken over by someone else at once. Holds no account id.
+ */
+export const handleReservations = sqliteTable("handle_reservations", {
+  handle: text("handle").primaryKey(),
+  availableAt: integer("available_at").notNull(),
+});

@@ -5,7 +5,7 @@
  * Idempotent and bounded per run: whatever one run leaves, the next picks up.
  */
 import { database } from "../db/client";
-import { deleteMedia, expiredMedia } from "../db/media";
+import { deleteMedia, expiredMedia, type MediaRow } from "../db/media";
 import type { Env } from "../env";
 import { MEDIA_CLEANUP_BATCH } from "../limits";
 import { logEvent } from "../log";
@@ -24,29 +24,43 @@ export async function cleanupMedia(env: Env, now: number, maxBatches = 10): Prom
   for (let batch = 0; batch < maxBatches; batch++) {
     const rows = await expiredMedia(db, now, MEDIA_CLEANUP_BATCH);
     if (rows.length === 0) break;
-    for (const row of rows) {
-      if (row.state === "pending" && row.uploadId) {
-        try {
-          await mediaBucket(env, row.accountId).resumeMultipartUpload(mediaObjectKey(row.id), row.uploadId).abort();
-        } catch {
-          // Already completed, aborted, or expired on R2's side: nothing left to abort.
-        }
-        report.aborted++;
-      } else if (row.state === "complete") {
-        report.deleted++;
-      }
-    }
-    // R2 objects first: a row without its object is harmless, an object without its row would leak.
-    // (A pending single upload may have a presigned body sitting there too.)
-    const keysByBucket = new Map<R2Bucket, string[]>();
-    for (const row of rows) {
-      const bucket = mediaBucket(env, row.accountId);
-      keysByBucket.set(bucket, [...(keysByBucket.get(bucket) ?? []), mediaObjectKey(row.id)]);
-    }
-    for (const [bucket, keys] of keysByBucket) await bucket.delete(keys);
-    await deleteMedia(db, rows.map((r) => r.id));
+    const removed = await deleteMediaRows(env, rows);
+    report.deleted += removed.deleted;
+    report.aborted += removed.aborted;
     if (rows.length < MEDIA_CLEANUP_BATCH) break;
   }
   if (report.deleted + report.aborted > 0) logEvent("info", "media_cleanup", { deleted: report.deleted, aborted: report.aborted });
+  return report;
+}
+
+/**
+ * Deletes media rows with everything they hold: aborts a pending multipart upload, deletes the R2
+ * objects, then the D1 rows. Shared by the retention sweep and account deletion.
+ */
+export async function deleteMediaRows(env: Env, rows: MediaRow[]): Promise<CleanupReport> {
+  const report: CleanupReport = { deleted: 0, aborted: 0 };
+  if (rows.length === 0) return report;
+  for (const row of rows) {
+    if (row.state === "pending" && row.uploadId) {
+      try {
+        await mediaBucket(env, row.accountId).resumeMultipartUpload(mediaObjectKey(row.id), row.uploadId).abort();
+      } catch {
+        // Already completed, aborted, or expired on R2's side: nothing left to abort.
+      }
+      report.aborted++;
+    } else if (row.state === "complete") {
+      report.deleted++;
+    }
+  }
+  // R2 objects first: a row without its object is harmless, an object without its row would leak.
+  // (A pending single upload may have a presigned body sitting there too.) Each owner's bucket
+  // follows its jurisdiction (src/placement.ts).
+  const keysByBucket = new Map<R2Bucket, string[]>();
+  for (const row of rows) {
+    const bucket = mediaBucket(env, row.accountId);
+    keysByBucket.set(bucket, [...(keysByBucket.get(bucket) ?? []), mediaObjectKey(row.id)]);
+  }
+  for (const [bucket, keys] of keysByBucket) await bucket.delete(keys);
+  await deleteMedia(database(env.DB), rows.map((r) => r.id));
   return report;
 }

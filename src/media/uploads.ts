@@ -8,7 +8,7 @@
  */
 import type { Config } from "../config";
 import { database } from "../db/client";
-import { deleteMedia, findMedia, insertSlotWithinQuota, listParts, markComplete, type MediaRow, recordPart, setUploadId, usedQuota } from "../db/media";
+import { deleteMedia, findMedia, insertSlotWithinQuota, listParts, markComplete, type MediaRow, QUOTA_WINDOW_MS, recordPart, setUploadId, usedQuota } from "../db/media";
 import type { Env } from "../env";
 import { ApiError } from "../errors";
 import { MEDIA_MAX_PARTS } from "../limits";
@@ -55,11 +55,15 @@ export async function createSlot(env: Env, cfg: Config, req: SlotRequest, origin
   // created for a refused slot would linger until R2's own expiry.
   const row = { id, state: "pending", accountId: req.accountId, deviceId: req.deviceId, size: req.size, contentClass: req.contentClass, mode, partBytes, createdAt: now, uploadExpiresAt, expiresAt } as const;
   if (!(await insertSlotWithinQuota(env.DB, row, cfg.mediaDailyQuotaBytes))) {
-    const used = await usedQuota(env.DB, req.accountId, now);
-    throw new ApiError("quota_exceeded", `daily media quota of ${cfg.mediaDailyQuotaBytes} bytes would be exceeded`, {
-      quota_bytes: cfg.mediaDailyQuotaBytes,
-      used_bytes: used,
-    });
+    const { used, nextFreedAt } = await usedQuota(env.DB, req.accountId, now);
+    // Retry-After: when the oldest counted upload leaves the rolling day (the earliest anything frees).
+    const retryAfter = Math.max(1, Math.ceil(((nextFreedAt ?? now + QUOTA_WINDOW_MS) - now) / 1000));
+    throw new ApiError(
+      "quota_exceeded",
+      `daily media quota of ${cfg.mediaDailyQuotaBytes} bytes would be exceeded`,
+      { quota_bytes: cfg.mediaDailyQuotaBytes, used_bytes: used },
+      retryAfter,
+    );
   }
   const cap = await issueCapability(cfg.authTokenSecret, "upload", id, uploadExpiresAt);
   if (mode === "multipart") {

@@ -5,6 +5,7 @@
  * No D1 query on this path in the steady state.
  */
 import type { DevicePrincipal } from "../auth/tokens";
+import { loadConfig } from "../config";
 import type { Env } from "../env";
 import { ApiError } from "../errors";
 import { logEvent } from "../log";
@@ -15,7 +16,7 @@ import type { SendAckBody, SendMessageBody } from "../protocol/messages";
 
 export async function sendDirectMessage(env: Env, sender: DevicePrincipal, message: SendMessageBody, requestId: string): Promise<SendAckBody> {
   const { success } = await env.SEND_RATE_LIMITER.limit({ key: `${sender.accountId}.${sender.deviceId}` });
-  if (!success) throw new ApiError("rate_limited", "sending too fast; slow down", undefined, 10);
+  if (!success) throw new ApiError("rate_limited", "sending too fast; slow down", { reason: "sends_per_device" }, 10);
 
   const chatId = await directChatId(sender.accountId, message.to);
   const startedAt = Date.now();
@@ -25,6 +26,7 @@ export async function sendDirectMessage(env: Env, sender: DevicePrincipal, messa
     sender: { account_id: sender.accountId, device_id: sender.deviceId },
     msg_id: message.msg_id,
     envelopes: message.envelopes,
+    send_limit: { limit: loadConfig(env).sendsPerChatPerMinute, window_ms: 60_000 },
   });
   const outcome = result.ok ? (result.ack.duplicate ? "duplicate" : "accepted") : result.code;
   recordMetric(env, { name: "send", outcome, latencyMs: Date.now() - startedAt, envelopes: message.envelopes.length });
@@ -47,6 +49,12 @@ export async function sendDirectMessage(env: Env, sender: DevicePrincipal, messa
       throw new ApiError("delivery_pending", "accepted but not yet in every inbox; retry with the same msg_id", undefined, 2);
     case "sender_removed":
       throw new ApiError("unauthorized", "device removed");
+    case "rate_limited": {
+      const retryAfter = Math.max(1, Math.ceil(result.retry_after_ms / 1000));
+      throw new ApiError("rate_limited", "sending too fast in this chat; slow down", { reason: "sends_per_chat", retry_after_seconds: retryAfter }, retryAfter);
+    }
+    case "sender_suspended":
+      throw new ApiError("account_suspended", "this account is suspended and cannot send messages");
     case "unknown_recipient":
       throw new ApiError("not_found", "no such recipient account");
     case "no_recipient_devices":

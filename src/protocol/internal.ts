@@ -18,6 +18,8 @@ export const SubmitInput = z.object({
   sender: Address,
   msg_id: MsgId,
   envelopes: z.array(RegisteredDevice.extend({ type: EnvelopeType, content: Base64Content })).min(1),
+  /** The sender device's allowance in this chat (issue 11), from the Worker's configuration. */
+  send_limit: z.object({ limit: z.number().int().min(1), window_ms: z.number().int().min(1000) }).optional(),
 });
 export type SubmitInputBody = z.input<typeof SubmitInput>;
 
@@ -25,7 +27,8 @@ export type SubmitResult =
   | { ok: true; ack: { chat_id: string; msg_id: string; chat_seq: number; server_ts: number; duplicate: boolean } }
   | { ok: false; code: "device_mismatch"; missing: z.output<typeof Address>[]; extra: z.output<typeof Address>[] }
   | { ok: false; code: "stale_devices"; stale: z.output<typeof Address>[] }
-  | { ok: false; code: "delivery_pending" | "sender_removed" | "unknown_recipient" | "no_recipient_devices" };
+  | { ok: false; code: "rate_limited"; retry_after_ms: number }
+  | { ok: false; code: "delivery_pending" | "sender_removed" | "sender_suspended" | "unknown_recipient" | "no_recipient_devices" };
 
 export const ReceiptInput = z.object({
   reader: Address,
@@ -58,3 +61,21 @@ export const InboxEntryInput = z.discriminatedUnion("kind", [
 ]);
 export const EnqueueInput = z.array(InboxEntryInput).max(5000);
 export type InboxEntryInputBody = z.output<typeof InboxEntryInput>;
+
+/** The exact per-device counters a DeviceInbox keeps (issue 11; src/abuse/device-quotas.ts). */
+export const QuotaName = z.enum(["prekey_bundle_fetches", "new_contacts", "group_creates", "group_adds", "link_attempts"]);
+export type QuotaNameBody = z.output<typeof QuotaName>;
+
+/**
+ * One use of a quota: `cost` units within a fixed window of `window_ms`. With `target`, the quota
+ * counts distinct targets instead (using one already counted in this window costs nothing).
+ */
+export const QuotaInput = z.object({
+  name: QuotaName,
+  limit: z.number().int().min(1).max(10_000_000),
+  window_ms: z.number().int().min(1000).max(7 * 86_400_000),
+  cost: z.number().int().min(1).max(10_000).default(1),
+  target: z.string().min(1).max(200).optional(),
+});
+export type QuotaInputBody = z.input<typeof QuotaInput>;
+export type QuotaResult = { ok: true; remaining: number } | { ok: false; retry_after_ms: number } | { ok: false; removed: true };

@@ -8,6 +8,7 @@
  */
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
+import { deleteAccount } from "../accounts/deletion";
 import type { AppEnv } from "../app-env";
 import { checkPqPrekeys, checkSignedPrekey, checkUniqueKeyIds } from "../auth/device-keys";
 import { issueToken } from "../auth/tokens";
@@ -24,12 +25,13 @@ import {
   runBatch,
   spendVerificationAttempt,
 } from "../db/accounts";
-import { database } from "../db/client";
+import { findHandleReservation } from "../db/handle-reservations";
+import { database, type Db } from "../db/client";
 import { prekeyInsertStatements } from "../db/prekeys";
 import { ApiError } from "../errors";
 import { VERIFICATION_MAX_ATTEMPTS, VERIFICATION_TTL_MS } from "../limits";
 import { requireDevice } from "../middleware/auth";
-import { clientIp, enforceRateLimit } from "../middleware/rate-limit";
+import { enforceIpRateLimit } from "../middleware/rate-limit";
 import { AccountLookup, Registered, RegistrationRequest, VerificationRequest, VerificationStarted } from "../protocol/accounts";
 import { AccountId } from "../protocol/common";
 import { newAccountId } from "../protocol/jurisdiction";
@@ -40,6 +42,8 @@ import { randomBytes } from "../random";
 import { codeMatches, generateCode, hashCode } from "../verification/codes";
 import { senderFor } from "../verification/senders";
 import { authErrors, bearerSecurity, commonErrors, errorResponse, jsonBody, jsonResponse } from "./openapi-helpers";
+
+const PRIMARY_DEVICE_ID = 1;
 
 /** Codes a handle may request per hour: stops SMS pumping through one number. */
 const MAX_VERIFICATIONS_PER_HANDLE_PER_HOUR = 5;
@@ -96,14 +100,38 @@ const getAccount = createRoute({
   responses: { 200: jsonResponse(AccountLookup, "The account"), 404: errorResponse("not_found"), ...authErrors },
 });
 
+/** A handle is free unless an account uses it or a deleted account's cooling-off period holds it. */
+async function assertHandleFree(db: Db, handle: string, now: number): Promise<void> {
+  if (await findAccountByHandle(db, handle)) throw new ApiError("handle_taken", "an account already uses this handle");
+  const reservation = await findHandleReservation(db, handle, now);
+  if (reservation) {
+    throw new ApiError("handle_taken", "this handle belonged to a deleted account and is not available yet", { available_at: reservation.availableAt });
+  }
+}
+
+const deleteAccountRoute = createRoute({
+  method: "delete",
+  path: "/accounts/me",
+  tags: ["accounts"],
+  summary: "Delete the caller's account and everything the server holds for it (primary device only)",
+  security: bearerSecurity,
+  middleware: [requireDevice] as const,
+  responses: {
+    ...authErrors,
+    204: { description: "Deleted; the handle is reserved for the cooling-off period" },
+    403: errorResponse("forbidden: only the primary device can delete the account"),
+    404: errorResponse("not_found: the account is already deleted"),
+  },
+});
+
 export const accountRoutes = new OpenAPIHono<AppEnv>()
   .openapi(startVerification, async (c) => {
     const { handle } = c.req.valid("json");
-    await enforceRateLimit(c.env, `verify-ip:${clientIp(c.req.raw)}`);
+    await enforceIpRateLimit(c.env, c.req.raw, "verify");
     const db = database(c.env.DB);
     const config = loadConfig(c.env);
     const now = Date.now();
-    if (await findAccountByHandle(db, handle)) throw new ApiError("handle_taken", "an account already uses this handle");
+    await assertHandleFree(db, handle, now);
     if ((await countRecentVerifications(db, handle, now - 3_600_000)) >= MAX_VERIFICATIONS_PER_HANDLE_PER_HOUR) {
       throw new ApiError("rate_limited", "too many codes requested for this handle; try again later", undefined, 3600);
     }
@@ -116,6 +144,7 @@ export const accountRoutes = new OpenAPIHono<AppEnv>()
   })
   .openapi(register, async (c) => {
     const body = c.req.valid("json");
+    await enforceIpRateLimit(c.env, c.req.raw, "register");
     const keys = body.device;
     const db = database(c.env.DB);
     const config = loadConfig(c.env);
@@ -142,7 +171,7 @@ export const accountRoutes = new OpenAPIHono<AppEnv>()
       throw new ApiError("verification_failed", "wrong verification code", { attempts_left: attemptsLeft });
     }
     if (!(await claimVerification(db, verification.id, now))) throw new ApiError("verification_used", "this code was already used");
-    if (await findAccountByHandle(db, verification.handle)) throw new ApiError("handle_taken", "an account already uses this handle");
+    await assertHandleFree(db, verification.handle, now);
 
     const accountId = newAccountId(body.jurisdiction);
     const ref = { accountId, deviceId: 1 };
@@ -184,6 +213,12 @@ export const accountRoutes = new OpenAPIHono<AppEnv>()
     const account = await findAccountByHandle(database(c.env.DB), handle);
     if (!account) throw new ApiError("not_found", "no account with this handle");
     return c.json({ account_id: account.id, handle: account.handle }, 200);
+  })
+  .openapi(deleteAccountRoute, async (c) => {
+    const principal = c.get("principal");
+    if (principal.deviceId !== PRIMARY_DEVICE_ID) throw new ApiError("forbidden", "only the primary device can delete the account");
+    await deleteAccount(c.env, principal.accountId, Date.now());
+    return c.body(null, 204);
   })
   .openapi(getAccount, async (c) => {
     const { account_id } = c.req.valid("param");

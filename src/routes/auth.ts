@@ -14,7 +14,7 @@ import { findActiveDevice } from "../db/accounts";
 import { database } from "../db/client";
 import { inboxStub } from "../inbox";
 import { ApiError } from "../errors";
-import { clientIp, enforceRateLimit } from "../middleware/rate-limit";
+import { enforceIpRateLimit } from "../middleware/rate-limit";
 import { Challenge, ChallengeRequest, Token, TokenRequest } from "../protocol/accounts";
 import { fromBase64, toBase64 } from "../protocol/encoding";
 import { authChallengeSignedBytes } from "../protocol/key-signatures";
@@ -46,7 +46,7 @@ const tokenRoute = createRoute({
 export const authRoutes = new OpenAPIHono<AppEnv>()
   .openapi(challengeRoute, async (c) => {
     const { account_id, device_id } = c.req.valid("json");
-    await enforceRateLimit(c.env, `auth-ip:${clientIp(c.req.raw)}`);
+    await enforceIpRateLimit(c.env, c.req.raw, "auth");
     // No database lookup: a challenge for a device that does not exist simply never verifies,
     // and the endpoint reveals nothing about which devices exist.
     const issued = await issueChallenge(
@@ -59,7 +59,7 @@ export const authRoutes = new OpenAPIHono<AppEnv>()
   })
   .openapi(tokenRoute, async (c) => {
     const body = c.req.valid("json");
-    await enforceRateLimit(c.env, `auth-ip:${clientIp(c.req.raw)}`);
+    await enforceIpRateLimit(c.env, c.req.raw, "auth");
     const config = loadConfig(c.env);
     const principal = { accountId: body.account_id, deviceId: body.device_id };
     const now = Date.now();

@@ -12,6 +12,8 @@ import type { DevicePrincipal } from "../auth/tokens";
 import { findAccount, findActiveDevice, listActiveDevices, runBatch, type DeviceRow } from "../db/accounts";
 import { database, type Db } from "../db/client";
 import { countPrekeys, prekeyInsertStatements, rotateSignedPrekeyStatement, setPqLastResortStatement, takeOneTimePrekeys } from "../db/prekeys";
+import { enforceDeviceQuota, isNewAccount } from "../abuse/device-quotas";
+import { loadConfig } from "../config";
 import { ApiError } from "../errors";
 import { MAX_STORED_PREKEYS_PER_DEVICE } from "../limits";
 import { requireDevice } from "../middleware/auth";
@@ -69,7 +71,12 @@ const bundleRoute = createRoute({
     params: z.object({ account_id: AccountId }),
     query: z.object({ device_id: DeviceIdParam.optional() }),
   },
-  responses: { 200: jsonResponse(PrekeyBundle, "The bundle"), 404: errorResponse("not_found: no such account or device"), ...authErrors },
+  responses: {
+    ...authErrors,
+    200: jsonResponse(PrekeyBundle, "The bundle"),
+    404: errorResponse("not_found: no such account or device"),
+    429: errorResponse("rate_limited: the device's hourly bundle quota, or the new-account contact rule (details.reason); Retry-After"),
+  },
 });
 
 async function callerDevice(db: Db, principal: DevicePrincipal): Promise<DeviceRow> {
@@ -130,8 +137,20 @@ export const keyRoutes = new OpenAPIHono<AppEnv>()
   .openapi(bundleRoute, async (c) => {
     const { account_id } = c.req.valid("param");
     const { device_id } = c.req.valid("query");
+    const principal = c.get("principal");
     const db = database(c.env.DB);
+    // Every fetch counts, found or not: draining someone's one-time prekeys, or probing which
+    // accounts exist, both cost the caller's own quota.
+    await enforceDeviceQuota(c.env, principal, "prekey_bundle_fetches");
     if (!(await findAccount(db, account_id))) throw new ApiError("not_found", "no such account");
+    // Starting a session needs a bundle, so this is where a new account's reach is metered.
+    if (account_id !== principal.accountId) {
+      const requester = await findAccount(db, principal.accountId);
+      if (!requester) throw new ApiError("unauthorized", "account deleted");
+      if (isNewAccount(loadConfig(c.env), requester.createdAt, Date.now())) {
+        await enforceDeviceQuota(c.env, principal, "new_contacts", { target: account_id });
+      }
+    }
     const devices = (await listActiveDevices(db, account_id)).filter((d) => device_id === undefined || d.deviceId === device_id);
     if (devices.length === 0) throw new ApiError("not_found", device_id === undefined ? "account has no active devices" : "no such active device");
     const taken = await takeOneTimePrekeys(

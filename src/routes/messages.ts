@@ -29,6 +29,8 @@ const sendRoute = createRoute({
     410: jsonResponse(StaleDevices, "stale_devices: refresh sessions and resend with the same msg_id"),
     503: errorResponse("delivery_pending: accepted, fanout still in progress; resend with the same msg_id"),
     ...authErrors,
+    403: errorResponse("account_suspended: a moderator suspended the sending account"),
+    429: errorResponse("rate_limited: sends per device or per chat (details.reason); resend after Retry-After with the same msg_id"),
   },
 });
 

@@ -5,6 +5,7 @@
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
 import type { AppEnv } from "../app-env";
+import { blockedEitherWay } from "../db/blocks";
 import { database } from "../db/client";
 import { privacySettings } from "../db/schema";
 import { ApiError } from "../errors";
@@ -77,6 +78,10 @@ export const presenceRoutes = new OpenAPIHono<AppEnv>()
   .openapi(presenceRoute, async (c) => {
     const viewer = c.get("principal").accountId;
     const { account_id: target } = c.req.valid("param");
+    // Blocked either way: nothing is visible (issue 11), as if both hid everything.
+    if (target !== viewer && (await blockedEitherWay(database(c.env.DB), target, viewer))) {
+      return c.json({ account_id: target, online: null, last_seen: null }, 200);
+    }
     const settings = await loadPrivacy(c.env, [target, viewer]);
     const contacts = await areContacts(c.env, target, viewer);
     const may = visibility(settings.get(target)!, settings.get(viewer)!, contacts);

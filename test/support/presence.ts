@@ -1,8 +1,26 @@
 /**
- * Test helpers for presence: a chat's presence socket, and typed views of its frames.
+ * Test helpers for presence: two acquainted accounts, a device going online, a chat's presence
+ * socket, and typed views of its frames.
  */
 import type { PresenceServerFrameBody } from "../../src/protocol/presence";
-import { TestSocket } from "./messaging";
+import { register, type RegisteredDevice } from "./identity";
+import { asRecipient, InboxSocket, send, TestSocket } from "./messaging";
+
+/** Two accounts with a 1:1 chat between them (a first message makes the chat exist). */
+export async function acquainted(): Promise<{ alice: RegisteredDevice; bob: RegisteredDevice; chatId: string }> {
+  const alice = await register();
+  const bob = await register();
+  const sent = await send(alice, bob.accountId, [asRecipient(bob)]);
+  return { alice, bob, chatId: sent.body.chat_id };
+}
+
+/** Opens the device's inbox socket, drains it and reports the app in the foreground (online). */
+export async function goOnline(device: RegisteredDevice): Promise<InboxSocket> {
+  const socket = await InboxSocket.open(device);
+  await socket.drain();
+  socket.sendFrame({ type: "app_state", state: "foreground" });
+  return socket;
+}
 
 export class PresenceSocket extends TestSocket<PresenceServerFrameBody> {
   static async open(token: string, chatId: string): Promise<PresenceSocket> {

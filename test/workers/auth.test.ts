@@ -11,6 +11,7 @@ import { authChallengeSignedBytes } from "../../src/protocol/key-signatures";
 import { expectError } from "../support/errors";
 import { call, login, makeDevice, register, sign, type RegisteredDevice } from "../support/identity";
 import { mintToken } from "../support/tokens";
+import { startInsideWindow } from "../support/rate-limits";
 
 afterEach(() => {
   vi.useRealTimers();
@@ -134,8 +135,7 @@ describe("challenge -> token", () => {
     const from = (ip: string) => call("POST", "/v1/auth/challenge", { body: { account_id: d.accountId, device_id: 1 }, headers: { "cf-connecting-ip": ip } });
     // The local rate limiter counts in fixed windows aligned to the wall-clock minute: start well
     // inside one so that the 101 requests (about a second) cannot straddle a reset.
-    const intoWindow = Date.now() % 60_000;
-    if (intoWindow > 50_000) await new Promise((resolve) => setTimeout(resolve, 60_000 - intoWindow + 100));
+    await startInsideWindow(60_000, 10_000);
     const statuses: number[] = [];
     for (let i = 0; i < 100; i++) statuses.push((await from("198.51.100.7")).status);
     expect(statuses).toEqual(Array(100).fill(200));

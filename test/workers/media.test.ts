@@ -156,6 +156,10 @@ describe("declared sizes and limits", () => {
     expect(first.status).toBe(200);
     const second = await call("POST", "/v1/media", { token: bob.token, body: { size: 2 * MIB, content_class: "video" }, env: quota });
     expect(expectError(second, "quota_exceeded").details).toEqual({ quota_bytes: 4 * MIB, used_bytes: 3 * MIB });
+    // Retry-After: when the first slot leaves the rolling day, so just under 24 hours from now.
+    const retryAfter = Number(second.headers.get("retry-after"));
+    expect(retryAfter).toBeGreaterThan(86_400 - 120);
+    expect(retryAfter).toBeLessThanOrEqual(86_400);
     expectError(await call("POST", "/v1/media", { token: bob.token, body: { size: 0, content_class: "video" } }), "invalid_request");
     expectError(await call("POST", "/v1/media", { token: bob.token, body: { size: 10, content_class: "executable" } }), "invalid_request");
     expectError(await call("POST", "/v1/media", { body: { size: 10, content_class: "video" } }), "unauthorized");

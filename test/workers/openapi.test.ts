@@ -26,6 +26,13 @@ const CAPABILITY_ROUTES: Record<string, Record<string, string[]>[]> = {
   "post /v1/media/{media_id}/renew": [{ bearerAuth: [], mediaCapability: [] }],
 };
 
+/** The moderation API: the operator's ADMIN_API_SECRET, never a device token. */
+const ADMIN_ROUTES: Record<string, Record<string, string[]>[]> = {
+  "get /v1/admin/reports": [{ adminSecret: [] }],
+  "put /v1/admin/accounts/{account_id}/suspension": [{ adminSecret: [] }],
+  "delete /v1/admin/accounts/{account_id}/suspension": [{ adminSecret: [] }],
+};
+
 interface MountedRoute {
   key: string;
   method: string;
@@ -76,7 +83,7 @@ describe("the OpenAPI document", () => {
     const declared = Object.fromEntries(
       documentedOperations(doc).map((op) => [`${op.method} ${op.path}`, op.operation.security ?? null] as const),
     );
-    const expected = Object.fromEntries(routes.map((r) => [r.key, r.protected ? (CAPABILITY_ROUTES[r.key] ?? [{ bearerAuth: [] }]) : null] as const));
+    const expected = Object.fromEntries(routes.map((r) => [r.key, r.protected ? (CAPABILITY_ROUTES[r.key] ?? ADMIN_ROUTES[r.key] ?? [{ bearerAuth: [] }]) : null] as const));
     expect(declared).toEqual(expected);
     // Every public route still exists (a renamed one must be renamed here too).
     expect(routes.filter((r) => !r.protected).map((r) => r.key)).toEqual(PUBLIC_ROUTES);

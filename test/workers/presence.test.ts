@@ -9,23 +9,8 @@ import { describe, expect, it } from "vitest";
 import { DEAD_AFTER_MS, type DeviceInbox } from "../../durable-objects/device-inbox";
 import { TYPING_TTL_MS, type PresenceRoom } from "../../durable-objects/presence-room";
 import { call, register, type RegisteredDevice } from "../support/identity";
-import { asRecipient, InboxSocket, send } from "../support/messaging";
-import { PresenceSocket } from "../support/presence";
-
-/** Two accounts with a 1:1 chat between them (a first message makes the chat exist). */
-async function acquainted(): Promise<{ alice: RegisteredDevice; bob: RegisteredDevice; chatId: string }> {
-  const alice = await register();
-  const bob = await register();
-  const sent = await send(alice, bob.accountId, [asRecipient(bob)]);
-  return { alice, bob, chatId: sent.body.chat_id };
-}
-
-async function goOnline(device: RegisteredDevice): Promise<InboxSocket> {
-  const socket = await InboxSocket.open(device);
-  await socket.drain();
-  socket.sendFrame({ type: "app_state", state: "foreground" });
-  return socket;
-}
+import { asRecipient, send } from "../support/messaging";
+import { acquainted, goOnline, PresenceSocket } from "../support/presence";
 
 const inboxOf = (d: RegisteredDevice) => env.DEVICE_INBOX.getByName(`${d.accountId}.${d.deviceId}`);
 
