@@ -24,6 +24,8 @@ export const CONFIG_ENV_NAMES = {
   r2BucketName: "R2_BUCKET_NAME",
   r2AccessKeyId: "R2_ACCESS_KEY_ID",
   r2SecretAccessKey: "R2_SECRET_ACCESS_KEY",
+  maxLinkedDevices: "MAX_LINKED_DEVICES",
+  linkedDeviceInactiveDays: "LINKED_DEVICE_INACTIVE_DAYS",
 } as const;
 
 /**

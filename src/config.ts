@@ -7,7 +7,7 @@ import { z } from "zod";
 import type { Env } from "./env";
 import { CONFIG_ENV_NAMES } from "./config-names";
 import { ApiError } from "./errors";
-import { MEDIA_MAX_WORKER_BODY_BYTES, MEDIA_MIN_PART_BYTES } from "./limits";
+import { MAX_LINKED_DEVICES_CEILING, MEDIA_MAX_WORKER_BODY_BYTES, MEDIA_MIN_PART_BYTES } from "./limits";
 
 const MIB = 1024 * 1024;
 const GIB = 1024 * MIB;
@@ -35,6 +35,9 @@ const ConfigSchema = z
     r2BucketName: z.string().min(3).optional(),
     r2AccessKeyId: z.string().min(16).optional(),
     r2SecretAccessKey: z.string().min(16).optional(),
+    // Multi-device (issue 10; docs/OPERATIONS.md "Linked devices").
+    maxLinkedDevices: z.coerce.number().int().min(0).max(MAX_LINKED_DEVICES_CEILING),
+    linkedDeviceInactiveDays: z.coerce.number().int().min(1).max(3650),
   })
   .superRefine((cfg, ctx) => {
     if (cfg.verificationSender === "webhook") {
@@ -96,6 +99,8 @@ export function loadConfig(env: Env): Config {
     r2BucketName: env.R2_BUCKET_NAME || undefined,
     r2AccessKeyId: env.R2_ACCESS_KEY_ID || undefined,
     r2SecretAccessKey: env.R2_SECRET_ACCESS_KEY || undefined,
+    maxLinkedDevices: env.MAX_LINKED_DEVICES ?? "4",
+    linkedDeviceInactiveDays: env.LINKED_DEVICE_INACTIVE_DAYS ?? "30",
   });
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {

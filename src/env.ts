@@ -5,6 +5,7 @@
 import type { ChatRoom } from "../durable-objects/chat-room";
 import type { DeviceInbox } from "../durable-objects/device-inbox";
 import type { PresenceRoom } from "../durable-objects/presence-room";
+import type { ProvisioningRoom } from "../durable-objects/provisioning-room";
 
 export interface RateLimiter {
   limit(options: { key: string }): Promise<{ success: boolean }>;
@@ -16,6 +17,7 @@ export interface Env {
   DEVICE_INBOX: DurableObjectNamespace<DeviceInbox>;
   CHAT_ROOM: DurableObjectNamespace<ChatRoom>;
   PRESENCE_ROOM: DurableObjectNamespace<PresenceRoom>;
+  PROVISIONING_ROOM: DurableObjectNamespace<ProvisioningRoom>;
   FANOUT_QUEUE: Queue<unknown>;
   PUSH_QUEUE: Queue<unknown>;
   RATE_LIMITER: RateLimiter;
@@ -55,6 +57,8 @@ export interface Env {
   R2_BUCKET_NAME?: string;
   R2_ACCESS_KEY_ID?: string;
   R2_SECRET_ACCESS_KEY?: string;
+  MAX_LINKED_DEVICES?: string;
+  LINKED_DEVICE_INACTIVE_DAYS?: string;
 }
 
 declare global {
