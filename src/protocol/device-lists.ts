@@ -77,3 +77,25 @@ export function readDeviceList(bytes: Uint8Array): DeviceListContent | null {
     return null;
   }
 }
+
+/** Encodes a list (the SDK's encodeDeviceList checks its shape first and signs it). */
+export function writeDeviceList(content: DeviceListContent): Uint8Array {
+  const accountId = utf8(content.accountId);
+  const out = new Uint8Array(1 + 4 + accountId.length + 8 + 8 + 4 + content.devices.length * 40);
+  const view = new DataView(out.buffer);
+  out[0] = 1;
+  view.setUint32(1, accountId.length, false);
+  out.set(accountId, 5);
+  let at = 5 + accountId.length;
+  view.setBigUint64(at, BigInt(content.version), false);
+  view.setBigUint64(at + 8, BigInt(content.timestamp), false);
+  view.setUint32(at + 16, content.devices.length, false);
+  at += 20;
+  for (const d of content.devices) {
+    view.setUint32(at, d.deviceId, false);
+    out.set(d.identityKey, at + 4);
+    view.setUint32(at + 36, d.registrationId, false);
+    at += 40;
+  }
+  return out;
+}
