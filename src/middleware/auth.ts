@@ -34,6 +34,8 @@ export async function authenticate(env: Env, request: Request, now: number): Pro
     throw new ApiError("unauthorized", "invalid token");
   }
   if (check.principal.deviceId !== 1 && !(await findActiveDevice(database(env.DB), check.principal.accountId, check.principal.deviceId))) {
+    // Socket upgrades keep their documented answer (410 device_removed, as the inbox gives it).
+    if (!header) throw new ApiError("device_removed", "this device was removed");
     throw new ApiError("unauthorized", "this device was removed", { reason: "device_removed" });
   }
   return check.principal;
