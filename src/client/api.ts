@@ -8,6 +8,7 @@ import type { z } from "zod";
 import {
   AccountLookup,
   Challenge,
+  DeviceList,
   Registered,
   Token,
   VerificationStarted,
@@ -17,6 +18,8 @@ import { PrekeyBundle, PrekeyCount, type PrekeyUpload, type SignedPrekey } from 
 import { MessageReceipts, SendAck, type SendMessage } from "../protocol/messages";
 import { MediaParts, MediaPartStored, MediaSlot, type MediaSlotRequest, MediaStored } from "../protocol/media";
 import { PresenceStatus, PrivacySettings, type PrivacyUpdate } from "../protocol/presence";
+import type { SignedDeviceList } from "../protocol/device-lists";
+import { type LinkDeviceRequest, ProvisioningChannel, type ProvisioningEnvelope, ProvisioningReceived } from "../protocol/provisioning";
 import { ParleyApiError, TransportError } from "./errors";
 
 function apiError(status: number, json: unknown): ParleyApiError {
@@ -181,6 +184,34 @@ export class ApiClient {
 
   token(body: { account_id: string; device_id: number; challenge: string; signature: string }) {
     return this.request("POST", "/v1/auth/token", Token, body, false);
+  }
+
+  devices() {
+    return this.request("GET", "/v1/devices", DeviceList);
+  }
+
+  publishDeviceList(body: z.input<typeof SignedDeviceList>) {
+    return this.request("PUT", "/v1/devices/list", null, body);
+  }
+
+  removeDevice(deviceId: number) {
+    return this.request("DELETE", `/v1/devices/${deviceId}`, null);
+  }
+
+  linkDevice(body: z.input<typeof LinkDeviceRequest>) {
+    return this.request("POST", "/v1/devices/link", Registered, body, false);
+  }
+
+  openProvisioning() {
+    return this.request("POST", "/v1/provisioning", ProvisioningChannel, undefined, false);
+  }
+
+  deliverProvisioning(channelId: string, envelope: z.input<typeof ProvisioningEnvelope>) {
+    return this.request("PUT", `/v1/provisioning/${encodeURIComponent(channelId)}/message`, null, envelope);
+  }
+
+  receiveProvisioning(channelId: string, receiveSecret: string) {
+    return this.request("POST", `/v1/provisioning/${encodeURIComponent(channelId)}/receive`, ProvisioningReceived, { receive_secret: receiveSecret }, false);
   }
 
   lookupHandle(handle: string) {

@@ -4,14 +4,22 @@
  * need it directly (safety numbers, media). Node-only pieces (the file store) are imported from
  * their own module so browser bundles never see a Node built-in.
  */
-export { Client, type ClientOptions, type RegisterOptions } from "./client";
+export {
+  type AccountDevices,
+  Client,
+  type ClientOptions,
+  type LinkedDevice,
+  type LinkOptions,
+  type PendingLink,
+  type RegisterOptions,
+} from "./client";
 export type { ClientEvent, ClientEventOf, ClientEventType, DeviceRef } from "./events";
 export { ParleyApiError, TransportError } from "./errors";
 export type { WebSocketConstructor, WebSocketLike } from "./socket";
 export type { FetchLike } from "./api";
 export type { FileAttachment } from "./payload";
 export type { FileSource, UploadOptions } from "./media-upload";
-export type { ChatSummary, OutboxItem } from "./store/client-store";
+export type { ChatSummary, HistoryMessage, OutboxItem } from "./store/client-store";
 export type { KeyValueStore } from "./store/types";
 export { MemoryKeyValueStore } from "./store/memory-store";
 export { CryptoError, safetyNumber, type SafetyNumber } from "./crypto/index";
