@@ -93,6 +93,8 @@ const TOKEN_RENEW_MARGIN_MS = 30_000;
 const DEVICE_LIST_REFRESH_MS = 7 * 24 * 3600 * 1000;
 /** How often a device being linked asks whether the primary has answered. */
 const LINK_POLL_MS = 1_000;
+/** How long the primary waits for an approved device to activate itself. */
+const LINK_WAIT_MS = 5 * 60 * 1000;
 
 export class Client {
   readonly account: AccountRecord;
@@ -600,9 +602,10 @@ export class Client {
    * On the primary: approves a device showing `payload` (its QR code). Signs a new device list
    * naming it, optionally uploads the last `historyMessages` messages of each chat as an
    * encrypted bundle, and seals all of it to the new device through its provisioning channel.
-   * The server activates the device when it presents the signed list (Client.startLink).
+   * The server activates the device when it presents the signed list (Client.startLink); unless
+   * `wait` is false this resolves once it has, and this device addresses it from then on.
    */
-  async approveLink(payload: string, options: { historyMessages?: number } = {}): Promise<{ device_id: number }> {
+  async approveLink(payload: string, options: { historyMessages?: number; wait?: boolean; waitMs?: number } = {}): Promise<{ device_id: number }> {
     this.requirePrimary("link devices");
     const link = decodeLinkPayload(payload);
     const identity = await this.protocol.getIdentity();
@@ -633,7 +636,19 @@ export class Client {
     };
     const sealed = await sealProvisioning(fromBase64(link.k)!, link.c, new TextEncoder().encode(JSON.stringify(message)));
     await this.api.deliverProvisioning(link.c, { ephemeral_public_key: toBase64(sealed.ephemeralPublic), ciphertext: toBase64(sealed.ciphertext) });
-    return { device_id: deviceId };
+    if (options.wait === false) return { device_id: deviceId };
+    // Until the new device has activated itself, then address it from here on (outbox sync).
+    const deadline = Date.now() + (options.waitMs ?? LINK_WAIT_MS);
+    for (;;) {
+      const now = await this.api.devices();
+      if (now.devices.some((d) => d.device_id === deviceId)) {
+        await this.sessions.trust.accept(this.account.account_id, now.device_list, undefined, Date.now());
+        await this.sessions.learnDevice({ accountId: this.account.account_id, deviceId });
+        return { device_id: deviceId };
+      }
+      if (Date.now() >= deadline) throw new Error(`device ${deviceId} did not complete the link in time`);
+      await new Promise((resolve) => setTimeout(resolve, LINK_POLL_MS));
+    }
   }
 
   /**
