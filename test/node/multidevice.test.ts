@@ -4,7 +4,9 @@
  * bob's messages reach both devices; what device 2 sends shows on device 1; after device 2 is
  * unlinked it receives nothing more and its token is refused. And bob's client, behind a server
  * response tampered with in transit, never encrypts to a device alice's primary did not sign.
+ * The same flow through the `parley` CLI: link, link-approve, devices, history, unlink.
  */
+import { join } from "node:path";
 import WebSocket from "ws";
 import { describe, expect, it } from "vitest";
 import { Client, type ClientEvent, type ClientEventOf, CryptoError, MemoryKeyValueStore, ParleyApiError, type WebSocketConstructor } from "../../src/client/index";
@@ -12,6 +14,7 @@ import type { FetchLike } from "../../src/client/api";
 import { nextDeviceList } from "../../src/client/linking";
 import { ProtocolStore } from "../../src/client/store/protocol-store";
 import type { KeyValueStore } from "../../src/client/store/types";
+import { parley, parleyRunning } from "./support/cli";
 import { serverForThisFile } from "./support/suite-server";
 
 const fixture = serverForThisFile("multidevice");
@@ -152,5 +155,49 @@ describe("bob's client and a tampered server response", () => {
     expect((failure as CryptoError).code).toBe("INVALID_SIGNATURE");
     expect(forged.sent).toEqual([]);
     for (const c of [alice, laptop, eve, bob, carol]) await c.close();
+  });
+});
+
+describe("the parley CLI", () => {
+  it("links a device by its payload (QR code on stderr), lists, shows the transferred history and unlinks", async () => {
+    const server = serverUrl();
+    const dir = fixture.workDir();
+    const [alice, laptop, bob] = ["cli-alice", "cli-laptop", "cli-bob"].map((d) => join(dir, d));
+    const aliceHandle = handle("alice");
+    const bobHandle = handle("bob");
+    expect((await parley(server, alice!, "register", aliceHandle)).code).toBe(0);
+    expect((await parley(server, bob!, "register", bobHandle)).code).toBe(0);
+    const sent = await parley(server, alice!, "send", bobHandle, "before the laptop existed");
+    expect(sent.code, sent.stderr).toBe(0);
+    const chatId = sent.lines[0]!.chat_id as string;
+
+    const linking = parleyRunning(server, laptop!, "link", "--name", "laptop");
+    const { link_payload } = await linking.nextLine();
+    expect(link_payload).toMatch(/^parley-link:/);
+    const approved = await parley(server, alice!, "link-approve", link_payload as string, "--history", "10");
+    expect(approved.code, approved.stderr).toBe(0);
+    expect(approved.lines).toEqual([{ account_id: expect.any(String), device_id: 2 }]);
+    const linked = await linking.done;
+    expect(linked.code, linked.stderr).toBe(0);
+    expect(linked.stderr).toContain("█"); // the QR code
+    expect(linked.lines[1]).toEqual({ account_id: approved.lines[0]!.account_id, device_id: 2, handle: aliceHandle, history_messages: 1 });
+
+    const history = await parley(server, laptop!, "history", chatId);
+    expect(history.lines.map((l) => [l.text, l.outgoing])).toEqual([["before the laptop existed", true]]);
+    const listed = await parley(server, laptop!, "devices");
+    expect(listed.lines.map((l) => [l.device_id, l.name, l.primary, l.this_device])).toEqual([
+      [1, null, true, false],
+      [2, "laptop", false, true],
+    ]);
+
+    expect((await parley(server, alice!, "unlink", "2")).lines).toEqual([{ unlinked: 2 }]);
+    const refused = await parley(server, laptop!, "devices");
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/401 unauthorized/);
+    expect((await parley(server, alice!, "devices")).lines).toEqual([
+      { device_id: 1, name: null, created_at: expect.any(Number), primary: true, this_device: true },
+      { device_id: 2, name: "laptop", removed_at: expect.any(Number), reason: "unlinked" },
+    ]);
+    expect((await parley(server, alice!, "unlink", "1")).code).toBe(1);
   });
 });
