@@ -4,6 +4,7 @@
  */
 import { and, desc, eq, gt, isNotNull, isNull, lt, max, ne, or, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
+import type { DeviceKeysBody } from "../protocol/keys";
 import type { Db } from "./client";
 import { deletePushTokenStatement } from "./push-tokens";
 import { accounts, devices, oneTimePrekeys, pqPrekeys, verifications } from "./schema";
@@ -62,6 +63,29 @@ export function insertAccountStatement(db: Db, row: typeof accounts.$inferInsert
 
 export function insertDeviceStatement(db: Db, row: typeof devices.$inferInsert) {
   return db.insert(devices).values(row);
+}
+
+/** The device row of a new device (registration, linking) from its uploaded keys. */
+export function newDeviceRow(
+  ref: { accountId: string; deviceId: number },
+  keys: Pick<DeviceKeysBody, "registration_id" | "identity_key" | "signed_prekey" | "pq_last_resort_prekey">,
+  name: string | null,
+  now: number,
+): typeof devices.$inferInsert {
+  return {
+    ...ref,
+    name,
+    registrationId: keys.registration_id,
+    identityKey: keys.identity_key,
+    signedPrekeyId: keys.signed_prekey.key_id,
+    signedPrekey: keys.signed_prekey.public_key,
+    signedPrekeySignature: keys.signed_prekey.signature,
+    pqLastResortId: keys.pq_last_resort_prekey?.key_id ?? null,
+    pqLastResortKey: keys.pq_last_resort_prekey?.public_key ?? null,
+    pqLastResortSignature: keys.pq_last_resort_prekey?.signature ?? null,
+    createdAt: now,
+    lastActiveAt: now,
+  };
 }
 
 export async function runBatch(db: Db, statements: BatchItem<"sqlite">[]): Promise<void> {

@@ -10,7 +10,7 @@
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
 import type { AppEnv } from "../app-env";
-import { checkPqPrekeys, checkSignedPrekey, checkUniqueKeyIds } from "../auth/device-keys";
+import { checkNewDeviceKeys } from "../auth/device-keys";
 import { issueToken } from "../auth/tokens";
 import { loadConfig } from "../config";
 import {
@@ -20,6 +20,7 @@ import {
   insertDeviceStatement,
   listActiveDevices,
   listRemovedDevices,
+  newDeviceRow,
   removeDevice,
   removeDeviceStatements,
   runBatch,
@@ -133,11 +134,7 @@ export const deviceRoutes = new OpenAPIHono<AppEnv>()
     const config = loadConfig(c.env);
     const now = Date.now();
     const keys = body.device;
-    checkUniqueKeyIds(keys.one_time_prekeys, "device.one_time_prekeys");
-    checkUniqueKeyIds(keys.pq_one_time_prekeys, "device.pq_one_time_prekeys");
-    await checkSignedPrekey(keys.identity_key, keys.signed_prekey, "device.signed_prekey");
-    await checkPqPrekeys(keys.identity_key, keys.pq_one_time_prekeys, false, "device.pq_one_time_prekeys");
-    if (keys.pq_last_resort_prekey) await checkPqPrekeys(keys.identity_key, [keys.pq_last_resort_prekey], true, "device.pq_last_resort_prekey");
+    await checkNewDeviceKeys(keys);
 
     const { content } = await checkSignedDeviceList(db, body.account_id, body.device_list, now);
     const newDevice = { deviceId: body.device_id, identityKey: keys.identity_key, registrationId: keys.registration_id };
@@ -155,20 +152,7 @@ export const deviceRoutes = new OpenAPIHono<AppEnv>()
     const ref = { accountId: body.account_id, deviceId: body.device_id };
     try {
       await runBatch(db, [
-        insertDeviceStatement(db, {
-          ...ref,
-          name: body.device_name ?? null,
-          registrationId: keys.registration_id,
-          identityKey: keys.identity_key,
-          signedPrekeyId: keys.signed_prekey.key_id,
-          signedPrekey: keys.signed_prekey.public_key,
-          signedPrekeySignature: keys.signed_prekey.signature,
-          pqLastResortId: keys.pq_last_resort_prekey?.key_id ?? null,
-          pqLastResortKey: keys.pq_last_resort_prekey?.public_key ?? null,
-          pqLastResortSignature: keys.pq_last_resort_prekey?.signature ?? null,
-          createdAt: now,
-          lastActiveAt: now,
-        }),
+        insertDeviceStatement(db, newDeviceRow(ref, keys, body.device_name ?? null, now)),
         ...prekeyInsertStatements(db, ref, keys.one_time_prekeys, keys.pq_one_time_prekeys),
         ...replaceDeviceListStatements(db, { accountId: body.account_id, version: content.version, ...body.device_list, createdAt: now }),
       ]);
