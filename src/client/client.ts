@@ -212,13 +212,26 @@ export class Client {
       if (!mine || !bytesEqual(mine.identityKey, fromBase64(device.identity_key)!) || mine.registrationId !== device.registration_id) {
         throw new CryptoError("UNTRUSTED_IDENTITY", "the signed device list does not name this device");
       }
-      const registered = await api.linkDevice({
-        account_id: message.account_id,
-        device_id: message.device_id,
-        device_list: message.device_list,
-        device,
-        ...(options.deviceName ? { device_name: options.deviceName } : {}),
-      });
+      let registered: { account_id: string; device_id: number; handle: string; token: string; token_expires_at: number };
+      try {
+        registered = await api.linkDevice({
+          account_id: message.account_id,
+          device_id: message.device_id,
+          device_list: message.device_list,
+          device,
+          ...(options.deviceName ? { device_name: options.deviceName } : {}),
+        });
+      } catch (err) {
+        // A retry after a lost response finds the list already stored: if this device is active,
+        // its own identity key gets it a token (the usual challenge), and the link stands.
+        if (!(err instanceof ParleyApiError && err.code === "stale_device_list")) throw err;
+        const challenge = await api.challenge(message.account_id, message.device_id);
+        const signature = await signAuthChallenge(await protocol.getIdentity(), fromBase64(challenge.challenge)!);
+        const issued = await api.token({ account_id: message.account_id, device_id: message.device_id, challenge: challenge.challenge, signature: toBase64(signature) }).catch(() => {
+          throw err;
+        });
+        registered = { account_id: message.account_id, device_id: message.device_id, handle: message.handle, token: issued.token, token_expires_at: issued.expires_at };
+      }
       const account = { account_id: registered.account_id, device_id: registered.device_id, handle: registered.handle, registered_at: Date.now() };
       await protocol.trustIdentity({ accountId: account.account_id, deviceId: PRIMARY_DEVICE_ID }, primaryKey);
       await store.putDeviceList(account.account_id, message.device_list);
@@ -685,6 +698,16 @@ export class Client {
     const stillAccurate = current.devices.every((d) => mine.devices.some((a) => a.device_id === d.deviceId));
     if (stillAccurate && current.timestamp > Date.now() - DEVICE_LIST_REFRESH_MS) return;
     await this.publishDevices(mine, mine.devices);
+    for (const gone of current.devices.filter((d) => !mine.devices.some((a) => a.device_id === d.deviceId))) {
+      const removal = mine.removed_devices?.find((r) => r.device_id === gone.deviceId);
+      this.emit({
+        type: "device_removed",
+        device_id: gone.deviceId,
+        name: removal?.name ?? null,
+        reason: removal?.reason ?? null,
+        removed_at: removal?.removed_at ?? Date.now(),
+      });
+    }
   }
 
   /** Imports a history bundle (downloaded and verified through the media path). */

@@ -11,7 +11,9 @@ import WebSocket from "ws";
 import { describe, expect, it } from "vitest";
 import { Client, type ClientEvent, type ClientEventOf, CryptoError, MemoryKeyValueStore, ParleyApiError, type WebSocketConstructor } from "../../src/client/index";
 import type { FetchLike } from "../../src/client/api";
+import { decodeDeviceList } from "../../src/client/crypto/device-list";
 import { nextDeviceList } from "../../src/client/linking";
+import { fromBase64 } from "../../src/protocol/encoding";
 import { ProtocolStore } from "../../src/client/store/protocol-store";
 import type { KeyValueStore } from "../../src/client/store/types";
 import { parley, parleyRunning } from "./support/cli";
@@ -108,6 +110,26 @@ describe("a second device", () => {
     expect(mine.devices.map((d) => d.device_id)).toEqual([1]);
     expect(mine.removed_devices).toEqual([expect.objectContaining({ device_id: 2, reason: "unlinked" })]);
     for (const c of [alice, bob, laptop]) await c.close();
+  });
+});
+
+describe("a device that logs itself out", () => {
+  it("is gone at once, and the primary hears of it on its next connect and re-signs its list", async () => {
+    const store = new MemoryKeyValueStore();
+    const alice = await register("alice", { store });
+    const { client: laptop } = await link(alice);
+    await laptop.unlink(laptop.account.device_id);
+    await expect(laptop.devices()).rejects.toMatchObject({ status: 401 });
+    await alice.close();
+    const again = await Client.open({ server: serverUrl(), store, WebSocket: WS });
+    const removed: ClientEventOf<"device_removed">[] = [];
+    again.on("device_removed", (e) => removed.push(e));
+    again.connect();
+    await waitFor(() => removed.length === 1, "the device_removed event");
+    expect(removed[0]).toMatchObject({ device_id: 2, name: "laptop", reason: "logged_out" });
+    const list = (await again.devices()).device_list!;
+    expect(decodeDeviceList(fromBase64(list.list)!)).toMatchObject({ version: 2, devices: [expect.objectContaining({ deviceId: 1 })] });
+    await again.close();
   });
 });
 

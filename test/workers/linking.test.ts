@@ -7,7 +7,7 @@
  * message to the holder of the receive secret and are deleted at expiry; companions unused for
  * LINKED_DEVICE_INACTIVE_DAYS are unlinked by the cron sweep and the account sees why.
  */
-import { createExecutionContext, createScheduledController, runDurableObjectAlarm, waitOnExecutionContext } from "cloudflare:test";
+import { abortAllDurableObjects, createExecutionContext, createScheduledController, runDurableObjectAlarm, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
@@ -179,6 +179,8 @@ describe("provisioning channels", () => {
     const deliver = (token: string) => call("PUT", `/v1/provisioning/${channel.channel_id}/message`, { token, body: envelope });
     expectError(await deliver(companion.token), "forbidden");
     expect((await deliver(primary.token)).status).toBe(204);
+    // The mailbox is durable: a restart of every object (a deploy) loses nothing.
+    await abortAllDurableObjects();
     expectError(await deliver(primary.token), "conflict");
     expectError(await receive(channel.receive_secret.replace(/^./, (c) => (c === "A" ? "B" : "A"))), "forbidden");
     expect((await receive()).body).toEqual({ envelope });
