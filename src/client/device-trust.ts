@@ -62,16 +62,9 @@ export class DeviceTrust {
       // No age limit for a list already accepted before (the same bytes again): the primary re-signs
       // only when something changes or on its periodic refresh.
       const same = previous !== null && previous.list === served.list && previous.signature === served.signature;
-      try {
-        const list = await verifyDeviceList(signed, { accountId, primaryIdentityKey: primary, previous: prev, now, ...(same ? { maxAgeMs: Number.MAX_SAFE_INTEGER } : {}) });
-        if (!same) await this.store.putDeviceList(accountId, served);
-        allowed = entries(list);
-      } catch (err) {
-        // First contact with a list too old (its primary has been offline for weeks) or dated ahead:
-        // it may name a device unlinked since, so address the primary alone, which is always safe.
-        if (prev || !(err instanceof CryptoError && err.code === "STALE_DEVICE_LIST")) throw err;
-        allowed = new Map([[PRIMARY_DEVICE_ID, primary]]);
-      }
+      const list = await verifyDeviceList(signed, { accountId, primaryIdentityKey: primary, previous: prev, now, ...(same ? { maxAgeMs: Number.MAX_SAFE_INTEGER } : {}) });
+      if (!same) await this.store.putDeviceList(accountId, served);
+      allowed = entries(list);
     } else if (previous) {
       // The server no longer shows a list it showed before: keep to the last verified one.
       allowed = entries(decodeDeviceList(fromBase64(previous.list)!));
