@@ -34,10 +34,14 @@ export const AUTH_CHALLENGE_TTL_MS = 60 * 1000;
 export const AUTH_CLOCK_SKEW_MS = 30 * 1000;
 
 /**
- * Upper bound of MAX_LINKED_DEVICES (companions per account, default 4 as WhatsApp): a signed
- * device list holds at most 32 devices (src/client/crypto/limits.ts), and ids are never reused.
+ * Upper bound of MAX_LINKED_DEVICES (companions per account, default 4 as WhatsApp): a 1:1 send
+ * carries one envelope per device of both accounts, at most MAX_ENVELOPES_PER_MESSAGE (16) =
+ * 2 x (primary + 7). Raise both together.
  */
-export const MAX_LINKED_DEVICES_CEILING = 31;
+export const MAX_LINKED_DEVICES_CEILING = 7;
+
+/** Chats one "devices changed" request may name (the primary's most recent ones). */
+export const MAX_DEVICE_CHANGE_CHATS = 500;
 
 /** A provisioning channel (device linking) lives this long: scanning a QR code takes seconds. */
 export const PROVISIONING_TTL_MS = 10 * 60 * 1000;

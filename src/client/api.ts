@@ -194,6 +194,10 @@ export class ApiClient {
     return this.request("PUT", "/v1/devices/list", null, body);
   }
 
+  devicesChanged(chatIds: string[]) {
+    return this.request("POST", "/v1/devices/changed", null, { chat_ids: chatIds });
+  }
+
   removeDevice(deviceId: number) {
     return this.request("DELETE", `/v1/devices/${deviceId}`, null);
   }

@@ -93,6 +93,8 @@ const TOKEN_RENEW_MARGIN_MS = 30_000;
 const DEVICE_LIST_REFRESH_MS = 7 * 24 * 3600 * 1000;
 /** How often a device being linked asks whether the primary has answered. */
 const LINK_POLL_MS = 1_000;
+/** Chats told of a device change (the most recent; the server takes at most 500 per request). */
+const MAX_ANNOUNCED_CHATS = 500;
 /** How long the primary waits for an approved device to activate itself. */
 const LINK_WAIT_MS = 5 * 60 * 1000;
 
@@ -657,6 +659,7 @@ export class Client {
       if (now.devices.some((d) => d.device_id === deviceId)) {
         await this.sessions.trust.accept(this.account.account_id, now.device_list, undefined, Date.now());
         await this.sessions.learnDevice({ accountId: this.account.account_id, deviceId });
+        await this.announceDeviceChange();
         return { device_id: deviceId };
       }
       if (Date.now() >= deadline) throw new Error(`device ${deviceId} did not complete the link in time`);
@@ -686,6 +689,13 @@ export class Client {
     const signed = await nextDeviceList((await this.protocol.getIdentity()).identity, this.account.account_id, mine.device_list, devices, Date.now());
     await this.api.publishDeviceList(signed);
     await this.sessions.trust.adopt(this.account.account_id, signed);
+    await this.announceDeviceChange();
+  }
+
+  /** Lets this account's chats re-read its devices now rather than within their cache minute. */
+  private async announceDeviceChange(): Promise<void> {
+    const chatIds = (await this.chats()).slice(0, MAX_ANNOUNCED_CHATS).map((c) => c.chat_id);
+    if (chatIds.length > 0) await this.api.devicesChanged(chatIds);
   }
 
   /** On the primary: re-signs an unchanged list before peers would find it too old. */

@@ -6,10 +6,11 @@
  * business (it is end-to-end encrypted to the new device's ephemeral key; src/client/linking.ts).
  */
 import { z } from "zod";
-import { MAX_DEVICE_NAME_LENGTH, MAX_PROVISIONING_MESSAGE_BYTES } from "../limits";
+import { MAX_DEVICE_CHANGE_CHATS, MAX_DEVICE_NAME_LENGTH, MAX_PROVISIONING_MESSAGE_BYTES } from "../limits";
 import { AccountId, base64Bytes, DeviceId, TimestampMs } from "./common";
 import { SignedDeviceList } from "./device-lists";
 import { DeviceKeys } from "./keys";
+import { ChatId } from "./messages";
 
 /** 16 random bytes, base64url: the channel's address (it travels in the QR code). */
 export const ProvisioningChannelId = z
@@ -49,6 +50,15 @@ export const LinkDeviceRequest = z
     device_name: z.string().max(MAX_DEVICE_NAME_LENGTH).optional(),
   })
   .meta({ id: "LinkDeviceRequest" });
+
+export const DevicesChanged = z
+  .strictObject({
+    chat_ids: z
+      .array(ChatId)
+      .max(MAX_DEVICE_CHANGE_CHATS)
+      .meta({ description: "Chats of the caller's account whose servers should re-read its devices (the most recent ones)" }),
+  })
+  .meta({ id: "DevicesChanged" });
 
 export type ProvisioningEnvelopeBody = z.output<typeof ProvisioningEnvelope>;
 export type LinkDeviceRequestBody = z.output<typeof LinkDeviceRequest>;

@@ -36,7 +36,7 @@ import { clientIp, enforceRateLimit } from "../middleware/rate-limit";
 import { DeviceList, Registered } from "../protocol/accounts";
 import { DeviceIdParam } from "../protocol/common";
 import { SignedDeviceList } from "../protocol/device-lists";
-import { LinkDeviceRequest } from "../protocol/provisioning";
+import { DevicesChanged, LinkDeviceRequest } from "../protocol/provisioning";
 import { authErrors, bearerSecurity, commonErrors, errorResponse, jsonBody, jsonResponse } from "./openapi-helpers";
 
 const PRIMARY_DEVICE_ID = 1;
@@ -82,6 +82,17 @@ const publishListRoute = createRoute({
     409: errorResponse("stale_device_list: not newer than the current list"),
     ...authErrors,
   },
+});
+
+const changedRoute = createRoute({
+  method: "post",
+  path: "/devices/changed",
+  tags: ["devices"],
+  summary: "Tell the caller's chats that its account's devices changed (after a link or unlink)",
+  security: bearerSecurity,
+  middleware: [requireDevice] as const,
+  request: { body: jsonBody(DevicesChanged) },
+  responses: { 204: { description: "Done (chats the account is not in are skipped)" }, ...authErrors },
 });
 
 const removeRoute = createRoute({
@@ -191,6 +202,14 @@ export const deviceRoutes = new OpenAPIHono<AppEnv>()
       throw err;
     }
     for (const d of removed) await afterDeviceRemoved(c.env, principal.accountId, d.deviceId, "unlinked");
+    return c.body(null, 204);
+  })
+  .openapi(changedRoute, async (c) => {
+    const principal = c.get("principal");
+    const { chat_ids } = c.req.valid("json");
+    // Each chat caches its members' devices for up to a minute; a device linked meanwhile would
+    // miss peers' messages until then. Non-members are refused by the room itself (a no-op).
+    await Promise.all([...new Set(chat_ids)].map((id) => c.env.CHAT_ROOM.getByName(id).forgetMemberDevices(principal.accountId)));
     return c.body(null, 204);
   })
   .openapi(removeRoute, async (c) => {

@@ -79,13 +79,14 @@ describe("a second device", () => {
     expect((await laptop.chats()).map((c) => c.chat_id)).toEqual([reply.chat_id]);
     expect((await alice.devices()).devices.map((d) => d.device_id)).toEqual([1, 2]);
 
-    // Device 1 addresses device 2 from now on (outbox sync), and bob's message reaches both
-    // devices (his client learns of device 2 from the signed list when the server answers 409).
+    // Bob's next message reaches both devices, although the chat had just cached alice's devices
+    // (the primary told it of the change; bob's client learns of device 2 from the 409 and
+    // verifies it on the signed list). Device 1 addresses device 2 from now on (outbox sync).
     const laptopEvents = listen(laptop);
-    await alice.send(bob.account.handle, "welcome, laptop");
-    await waitFor(() => texts(laptopEvents).includes("welcome, laptop"), "device 2 to get device 1's copy");
     await bob.send(alice.account.handle, "to both of you");
     await waitFor(() => texts(aliceEvents).includes("to both of you") && texts(laptopEvents).includes("to both of you"), "both of alice's devices");
+    await alice.send(bob.account.handle, "welcome, laptop");
+    await waitFor(() => texts(laptopEvents).includes("welcome, laptop"), "device 2 to get device 1's copy");
 
     // What device 2 sends reaches bob and shows on device 1 as alice's own message.
     await laptop.send(bob.account.handle, "sent from the laptop");

@@ -16,7 +16,7 @@ import { CLOSE_DEVICE_REMOVED } from "../../durable-objects/device-inbox";
 import { signedDeviceList, type ListedDevice } from "../support/device-lists";
 import { expectError } from "../support/errors";
 import { call, login, makeDevice, register, type RegisteredDevice, type TestDevice } from "../support/identity";
-import { InboxSocket } from "../support/messaging";
+import { asRecipient, InboxSocket, send } from "../support/messaging";
 
 const asListed = (device: TestDevice, deviceId: number): ListedDevice => ({ deviceId, identityKey: device.identityKey, keys: device.keys });
 
@@ -107,6 +107,27 @@ describe("linking a device", () => {
     const limited = expectError(await link(primary, c, 4, list, { MAX_LINKED_DEVICES: "1" }), "device_limit_reached");
     expect(limited.details).toEqual({ max_linked_devices: 1 });
     expect((await link(primary, c, 4, list)).status).toBe(201);
+  });
+});
+
+describe("chats learn of a linked device", () => {
+  it("at once when the account says so, although they cached its devices a moment ago", async () => {
+    const alice = await register();
+    const bob = await register();
+    const first = await send(bob, alice.accountId, [asRecipient(alice)]);
+    expect(first.status, JSON.stringify(first.body)).toBe(200);
+    const chatId = first.body.chat_id as string;
+    await linkAs(alice, [], makeDevice(), 2, 1);
+    // Within the cache minute the chat still goes by what it read before the link...
+    expect((await send(bob, alice.accountId, [asRecipient(alice)])).status).toBe(200);
+    // ...until alice's primary tells its chats; then bob is asked to encrypt for device 2 too.
+    const outsider = await register();
+    expect((await call("POST", "/v1/devices/changed", { token: outsider.token, body: { chat_ids: [chatId] } })).status).toBe(204);
+    expect((await send(bob, alice.accountId, [asRecipient(alice)])).status).toBe(200);
+    expect((await call("POST", "/v1/devices/changed", { token: alice.token, body: { chat_ids: [chatId] } })).status).toBe(204);
+    const mismatch = expectError(await send(bob, alice.accountId, [asRecipient(alice)]), "device_mismatch");
+    expect(mismatch.details).toMatchObject({ missing: [{ account_id: alice.accountId, device_id: 2 }] });
+    expectError(await call("POST", "/v1/devices/changed", { token: alice.token, body: { chat_ids: ["nope"] } }), "invalid_request");
   });
 });
 
