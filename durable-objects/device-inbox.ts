@@ -24,9 +24,11 @@ import { describeError, logEvent } from "../src/log";
 import type { Env } from "../src/env";
 import { ApiError, errorBody, toApiError } from "../src/errors";
 import { recordRead, sendDirectMessage } from "../src/messaging/send";
+import { recordMetric } from "../src/metrics";
 import { SingleFlight } from "../src/single-flight";
 import { ClientFrame, MAX_FRAME_BYTES, PING_FRAME, PONG_FRAME, type ServerFrameBody } from "../src/protocol/frames";
 import { PUSH_COALESCE_WINDOW_MS } from "../src/limits";
+import { chatRoomStub, presenceRoomStub } from "../src/placement";
 import { Address as AddressSchema, EnqueueInput, type InboxEntryInputBody } from "../src/protocol/internal";
 import { PushJob, type PushJobBody } from "../src/protocol/push";
 
@@ -85,6 +87,8 @@ interface SocketState {
   acked: number;
   /** Highest seq sent on this connection. */
   sent: number;
+  /** When the last entries frame went out (ack latency metric); absent on connections older than it. */
+  sent_at?: number;
   /** false while replaying the backlog; true once `queue_empty` was sent. */
   live: boolean;
   /** The app says it is in the foreground: the device counts as online (presence). */
@@ -194,6 +198,7 @@ export class DeviceInbox extends DurableObject<Env> {
       }
       this.enforceCaps(now);
     });
+    recordMetric(this.env, { name: "inbox_depth", entries: this.count, bytes: this.bytes });
     await this.ensureAlarm(now + retentionMs);
     this.pumpAll();
     // Receipts alone never wake a phone: they can wait until the app next opens.
@@ -480,6 +485,9 @@ export class DeviceInbox extends DurableObject<Env> {
       case "ack": {
         const cursor = Math.min(frame.cursor, state.sent);
         if (cursor > state.acked) {
+          if (cursor === state.sent && state.sent_at !== undefined) {
+            recordMetric(this.env, { name: "ack", latencyMs: Date.now() - state.sent_at, entries: cursor - state.acked });
+          }
           this.acknowledge(cursor, state);
           state.acked = cursor;
           ws.serializeAttachment(state);
@@ -519,7 +527,7 @@ export class DeviceInbox extends DurableObject<Env> {
   /** Reports this device online/offline to its account's PresenceRoom (best effort, not awaited). */
   private announce(device: Address, online: boolean): void {
     this.ctx.waitUntil(
-      this.env.PRESENCE_ROOM.getByName(`a:${device.account_id}`)
+      presenceRoomStub(this.env, `a:${device.account_id}`)
         .setDeviceOnline(device.account_id, device.device_id, online)
         .catch((err) => logEvent("warn", "presence_update_failed", { error: describeError(err) })),
     );
@@ -617,7 +625,7 @@ export class DeviceInbox extends DurableObject<Env> {
     await Promise.all(
       owed.map(async ({ chat_id, up_to_seq }) => {
         try {
-          await this.env.CHAT_ROOM.getByName(chat_id).recordReceipt({ reader, status: "delivered", up_to_seq });
+          await chatRoomStub(this.env, chat_id).recordReceipt({ reader, status: "delivered", up_to_seq });
           this.sql.exec(`DELETE FROM outgoing_receipts WHERE chat_id = ? AND up_to_seq = ?`, chat_id, up_to_seq);
         } catch (err) {
           failed = true;
@@ -642,6 +650,13 @@ export class DeviceInbox extends DurableObject<Env> {
     return sent;
   }
 
+  /** The oldest entry of a frame entered the inbox one retention period before it expires. */
+  private recordDeliver(oldestExpiresAt: number | null, entries: number, now: number): void {
+    if (oldestExpiresAt === null) return; // Gap markers never expire and say nothing about waiting.
+    const enqueuedAt = oldestExpiresAt - loadConfig(this.env).inboxRetentionDays * 24 * 3600 * 1000;
+    recordMetric(this.env, { name: "deliver", waitMs: Math.max(0, now - enqueuedAt), entries });
+  }
+
   private pumpAll(): void {
     for (const ws of this.ctx.getWebSockets()) {
       const state = ws.deserializeAttachment() as SocketState | null;
@@ -661,7 +676,9 @@ export class DeviceInbox extends DurableObject<Env> {
       const inFlight = this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM entries WHERE seq > ? AND seq <= ?`, state.acked, state.sent).one().n;
       const room = Math.min(WINDOW_ENTRIES - inFlight, BATCH_ENTRIES);
       if (room <= 0) break;
-      const rows = this.sql.exec<{ seq: number; body: string }>(`SELECT seq, body FROM entries WHERE seq > ? ORDER BY seq LIMIT ?`, state.sent, room).toArray();
+      const rows = this.sql
+        .exec<{ seq: number; body: string; expires_at: number | null }>(`SELECT seq, body, expires_at FROM entries WHERE seq > ? ORDER BY seq LIMIT ?`, state.sent, room)
+        .toArray();
       if (rows.length === 0) {
         if (!state.live) {
           state.live = true;
@@ -681,6 +698,8 @@ export class DeviceInbox extends DurableObject<Env> {
       }
       changed = true;
       sendQuietly(ws, `{"type":"entries","entries":[${parts.join(",")}]}`);
+      state.sent_at = Date.now();
+      this.recordDeliver(rows[0]!.expires_at, parts.length, state.sent_at);
     }
     if (changed) ws.serializeAttachment(state);
   }

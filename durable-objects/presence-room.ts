@@ -14,6 +14,8 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../src/env";
+import { inboxStub } from "../src/inbox";
+import { chatRoomStub, presenceRoomStub } from "../src/placement";
 import { areContacts, loadPrivacy, visibility } from "../src/presence/privacy";
 import {
   PresenceClientFrame,
@@ -82,7 +84,7 @@ export class PresenceRoom extends DurableObject<Env> {
     const change = { account_id: accountId, online: isOnline, last_seen: lastSeen };
     // Fire and forget: presence is best effort; a viewer that misses one gets a snapshot on reconnect.
     this.ctx.waitUntil(
-      Promise.allSettled(watchers.map((room) => this.env.PRESENCE_ROOM.getByName(room).presenceChanged(change))).then(() => undefined),
+      Promise.allSettled(watchers.map((room) => presenceRoomStub(this.env, room).presenceChanged(change))).then(() => undefined),
     );
   }
 
@@ -96,7 +98,7 @@ export class PresenceRoom extends DurableObject<Env> {
     if (status.devices.length > 0) {
       const alive = await Promise.all(
         status.devices.map((deviceId) =>
-          this.env.DEVICE_INBOX.getByName(`${accountId}.${deviceId}`)
+          inboxStub(this.env, { accountId, deviceId })
             .isOnline()
             .catch(() => false),
         ),
@@ -133,7 +135,7 @@ export class PresenceRoom extends DurableObject<Env> {
     // The snapshot: every other member's status, as this viewer may see it.
     for (const member of members) {
       if (member === account) continue;
-      const status = await this.env.PRESENCE_ROOM.getByName(`a:${member}`).status(member);
+      const status = await presenceRoomStub(this.env, `a:${member}`).status(member);
       send(server, { type: "presence", ...(await this.filtered(status, account)) });
     }
     return new Response(null, { status: 101, webSocket: pair[0] });
@@ -200,7 +202,7 @@ export class PresenceRoom extends DurableObject<Env> {
 
   private async memberList(chatId: string): Promise<string[]> {
     if (!this.members) {
-      this.members = (await this.env.CHAT_ROOM.getByName(chatId).memberList()).slice(0, MAX_WATCHED_MEMBERS);
+      this.members = (await chatRoomStub(this.env, chatId).memberList()).slice(0, MAX_WATCHED_MEMBERS);
       if ((await this.ctx.storage.get<string>("chat_id")) !== chatId) await this.put("chat_id", chatId);
     }
     return this.members;
@@ -211,7 +213,7 @@ export class PresenceRoom extends DurableObject<Env> {
     if (!chatId) return;
     const members = await this.memberList(chatId);
     const room = `c:${chatId}`;
-    await Promise.allSettled(members.map((m) => this.env.PRESENCE_ROOM.getByName(`a:${m}`).watch(room, on)));
+    await Promise.allSettled(members.map((m) => presenceRoomStub(this.env, `a:${m}`).watch(room, on)));
   }
 
   /** A status as `viewerAccount` may see it (privacy, reciprocal). */

@@ -5,26 +5,43 @@
 // reported and kept. With --dry-run it only prints the commands. Secrets are listed, not set:
 // `wrangler secret put` asks for their values interactively.
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { unstable_readConfig } from "wrangler";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const args = process.argv.slice(2);
 const dryRun = args.includes("--dry-run");
 const envIndex = args.indexOf("--env");
-const envArgs = envIndex >= 0 && args[envIndex + 1] ? ["--env", args[envIndex + 1]] : [];
+const envName = envIndex >= 0 ? args[envIndex + 1] : undefined;
+const envArgs = envName ? ["--env", envName] : [];
 
-const toml = readFileSync(join(root, "wrangler.toml"), "utf8");
-const values = (key) => [...toml.matchAll(new RegExp(`^\\s*${key}\\s*=\\s*"([^"]+)"`, "gm"))].map((m) => m[1]);
-const unique = (list) => [...new Set(list)];
-
+// wrangler's own reading of wrangler.toml for the chosen environment (bindings are per environment).
+let config;
+try {
+  config = unstable_readConfig({ config: join(root, "wrangler.toml"), env: envName }, { hideWarnings: true });
+} catch (error) {
+  console.error(error instanceof Error ? error.message : String(error));
+  process.exit(2);
+}
+const unique = (list) => [...new Set(list.filter(Boolean))];
+const queues = config.queues ?? {};
 const steps = [
-  ...unique(values("database_name")).map((name) => ["d1", "create", name]),
-  ...unique(values("bucket_name")).map((name) => ["r2", "bucket", "create", name]),
-  ...unique([...values("queue"), ...values("dead_letter_queue")]).map((name) => ["queues", "create", name]),
+  ...unique(config.d1_databases.map((db) => db.database_name)).map((name) => ["d1", "create", name]),
+  // A bucket with a jurisdiction (data residency) must be created in it.
+  ...config.r2_buckets.map((b) => ["r2", "bucket", "create", b.bucket_name, ...(b.jurisdiction ? ["--jurisdiction", b.jurisdiction] : [])]),
+  ...unique([
+    ...(queues.producers ?? []).map((q) => q.queue),
+    ...(queues.consumers ?? []).flatMap((q) => [q.queue, q.dead_letter_queue]),
+  ]).map((name) => ["queues", "create", name]),
 ];
-const secrets = ["AUTH_TOKEN_SECRET"];
+// Required secrets follow from the vars (docs/OPERATIONS.md "Configuration reference").
+const vars = config.vars ?? {};
+const secrets = [
+  "AUTH_TOKEN_SECRET",
+  ...(vars.VERIFICATION_SENDER === "webhook" ? ["VERIFICATION_WEBHOOK_URL", "VERIFICATION_WEBHOOK_SECRET"] : []),
+  ...(vars.MEDIA_UPLOAD_MODE === "presigned" ? ["R2_S3_ENDPOINT", "R2_ACCESS_KEY_ID", "R2_SECRET_ACCESS_KEY"] : []),
+];
 
 if (steps.length === 0) {
   console.error("found no resources in wrangler.toml");
@@ -47,8 +64,9 @@ for (const step of steps) {
 }
 console.log("");
 console.log("then:");
-console.log("  put the D1 database_id printed above into wrangler.toml ([[d1_databases]] database_id)");
+console.log(`  put the D1 database_id printed above into wrangler.toml (${envName ? `[[env.${envName}.d1_databases]]` : "[[d1_databases]]"} database_id)`);
 for (const secret of secrets) console.log(`  npx wrangler secret put ${secret}${envArgs.length ? ` ${envArgs.join(" ")}` : ""}`);
-console.log("  npx wrangler d1 migrations apply DB --remote");
-console.log("  npx wrangler deploy");
+console.log("  optional push providers (APNs, FCM, Web Push): see docs/OPERATIONS.md \"Push providers\"");
+console.log(`  npx wrangler d1 migrations apply DB --remote${envName ? ` --env ${envName}` : ""}`);
+console.log(`  npx wrangler deploy${envName ? ` --env ${envName}` : ""}`);
 process.exit(failed ? 1 : 0);

@@ -14,6 +14,8 @@ export interface RateLimiter {
 export interface Env {
   DB: D1Database;
   MEDIA: R2Bucket;
+  /** Media of accounts in the EU jurisdiction (an R2 bucket created with jurisdiction "eu"). */
+  MEDIA_EU: R2Bucket;
   DEVICE_INBOX: DurableObjectNamespace<DeviceInbox>;
   CHAT_ROOM: DurableObjectNamespace<ChatRoom>;
   PRESENCE_ROOM: DurableObjectNamespace<PresenceRoom>;
@@ -22,6 +24,8 @@ export interface Env {
   PUSH_QUEUE: Queue<unknown>;
   RATE_LIMITER: RateLimiter;
   SEND_RATE_LIMITER: RateLimiter;
+  /** Workers Analytics Engine (src/metrics.ts); optional: without it metrics are skipped. */
+  METRICS?: AnalyticsEngineDataset;
 
   // vars (wrangler.toml [vars]) and secrets (`wrangler secret put`, or .dev.vars locally)
   PARLEY_ENV?: string;

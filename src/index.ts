@@ -6,8 +6,10 @@ import { createApp } from "./app";
 import type { Env } from "./env";
 import { handlePushBatch, handlePushDeadLetters, PUSH_DLQ_NAME, PUSH_QUEUE_NAME } from "./push/consumer";
 import { logEvent } from "./log";
+import { recordMetric } from "./metrics";
 import { cleanupMedia } from "./media/cleanup";
 import { unlinkInactiveDevices } from "./devices/inactive";
+import { queueBaseName } from "./queue-names";
 
 export { ChatRoom } from "../durable-objects/chat-room";
 export { DeviceInbox } from "../durable-objects/device-inbox";
@@ -19,7 +21,13 @@ const app = createApp();
 export default {
   fetch: app.fetch,
   async queue(batch, env) {
-    switch (batch.queue) {
+    recordMetric(env, {
+      name: "queue_batch",
+      queue: queueBaseName(batch.queue),
+      messages: batch.messages.length,
+      maxAttempts: batch.messages.reduce((max, m) => Math.max(max, m.attempts), 0),
+    });
+    switch (queueBaseName(batch.queue)) {
       case PUSH_QUEUE_NAME:
         return handlePushBatch(batch, env);
       case PUSH_DLQ_NAME:

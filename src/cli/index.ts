@@ -20,7 +20,7 @@ import { defaultContext, type CliContext } from "./context";
 import { CliError, info, USAGE_EXIT } from "./output";
 
 const COMMANDS: Record<string, { usage: string; run: (ctx: CliContext, args: string[]) => Promise<void> }> = {
-  register: { usage: "register <handle>", run: register },
+  register: { usage: "register <handle> [--jurisdiction eu]", run: register },
   send: { usage: "send <handle> <text>", run: send },
   "send-file": { usage: "send-file <handle> <path> [--mime TYPE] [--caption TEXT]", run: sendFile },
   recv: { usage: "recv [--timeout SECONDS] [--save-dir DIR]", run: recv },

@@ -42,6 +42,7 @@ import { InboxConnection, type WebSocketConstructor } from "./socket";
 import { type AccountRecord, type ChatSummary, ClientStore, type HistoryMessage, type OutboxItem } from "./store/client-store";
 import { ProtocolStore } from "./store/protocol-store";
 import type { KeyValueStore } from "./store/types";
+import type { Jurisdiction } from "../protocol/jurisdiction";
 
 export interface ClientOptions {
   /** Server base URL, e.g. http://127.0.0.1:8787 */
@@ -55,6 +56,8 @@ export interface ClientOptions {
 export interface RegisterOptions extends ClientOptions {
   handle: string;
   deviceName?: string;
+  /** Data residency: keep this account's inboxes, chats and media inside this jurisdiction. */
+  jurisdiction?: Jurisdiction;
   /** Asked for the code the user received. Not needed with the server's dev sender, which returns it. */
   verificationCode?: (info: { handle: string; expiresAt: number }) => Promise<string>;
 }
@@ -149,6 +152,7 @@ export class Client {
       code,
       device,
       ...(options.deviceName ? { device_name: options.deviceName } : {}),
+      ...(options.jurisdiction ? { jurisdiction: options.jurisdiction } : {}),
     });
     const account = { account_id: registered.account_id, device_id: registered.device_id, handle: registered.handle, registered_at: Date.now() };
     await client.putAccount(account);

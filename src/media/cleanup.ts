@@ -9,6 +9,7 @@ import { deleteMedia, expiredMedia } from "../db/media";
 import type { Env } from "../env";
 import { MEDIA_CLEANUP_BATCH } from "../limits";
 import { logEvent } from "../log";
+import { mediaBucket } from "../placement";
 import { mediaObjectKey } from "./keys";
 
 export interface CleanupReport {
@@ -26,7 +27,7 @@ export async function cleanupMedia(env: Env, now: number, maxBatches = 10): Prom
     for (const row of rows) {
       if (row.state === "pending" && row.uploadId) {
         try {
-          await env.MEDIA.resumeMultipartUpload(mediaObjectKey(row.id), row.uploadId).abort();
+          await mediaBucket(env, row.accountId).resumeMultipartUpload(mediaObjectKey(row.id), row.uploadId).abort();
         } catch {
           // Already completed, aborted, or expired on R2's side: nothing left to abort.
         }
@@ -37,7 +38,12 @@ export async function cleanupMedia(env: Env, now: number, maxBatches = 10): Prom
     }
     // R2 objects first: a row without its object is harmless, an object without its row would leak.
     // (A pending single upload may have a presigned body sitting there too.)
-    await env.MEDIA.delete(rows.map((r) => mediaObjectKey(r.id)));
+    const keysByBucket = new Map<R2Bucket, string[]>();
+    for (const row of rows) {
+      const bucket = mediaBucket(env, row.accountId);
+      keysByBucket.set(bucket, [...(keysByBucket.get(bucket) ?? []), mediaObjectKey(row.id)]);
+    }
+    for (const [bucket, keys] of keysByBucket) await bucket.delete(keys);
     await deleteMedia(db, rows.map((r) => r.id));
     if (rows.length < MEDIA_CLEANUP_BATCH) break;
   }

@@ -10,9 +10,10 @@ import { findMedia, type MediaRow } from "../db/media";
 import type { Env } from "../env";
 import { ApiError, errorBody } from "../errors";
 import { MEDIA_MAX_CACHE_SECONDS } from "../limits";
+import { mediaBucket } from "../placement";
 import { requireCapability } from "./capability";
 import { mediaObjectKey } from "./keys";
-import { presignConfig, presignUrl } from "./presign";
+import { presignConfig, presignUrl, usesPresignedUrls } from "./presign";
 
 /** A stored, unexpired media row the download capability names; 401/403/404 otherwise. */
 export async function authorizedDownload(env: Env, cfg: Config, mediaId: string, cap: string | undefined, now: number): Promise<MediaRow> {
@@ -57,7 +58,7 @@ export async function serveDownload(env: Env, cfg: Config, row: MediaRow, reques
     "content-type": "application/octet-stream",
   });
   if (request.headers.get("if-none-match")?.split(",").some((t) => t.trim() === etag)) return new Response(null, { status: 304, headers });
-  if (cfg.mediaUploadMode === "presigned") {
+  if (usesPresignedUrls(cfg, row.accountId)) {
     const url = await presignUrl(presignConfig(cfg), "GET", mediaObjectKey(row.id), Math.min(3600, maxAge), now);
     return new Response(null, { status: 302, headers: { location: url, "cache-control": "private, no-store" } });
   }
@@ -69,7 +70,7 @@ export async function serveDownload(env: Env, cfg: Config, row: MediaRow, reques
     if (!(err instanceof ApiError)) throw err;
     return Response.json(errorBody(err), { status: err.status, headers: { "content-range": `bytes */${row.size}` } });
   }
-  const object = await env.MEDIA.get(mediaObjectKey(row.id), range ? { range } : {});
+  const object = await mediaBucket(env, row.accountId).get(mediaObjectKey(row.id), range ? { range } : {});
   if (!object) throw new ApiError("not_found", "no such media (expired)");
   if (range) {
     headers.set("content-range", `bytes ${range.offset}-${range.offset + range.length - 1}/${row.size}`);

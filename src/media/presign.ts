@@ -8,6 +8,7 @@
  */
 import type { Config } from "../config";
 import { utf8 } from "../protocol/encoding";
+import { accountJurisdiction } from "../protocol/jurisdiction";
 
 export interface PresignConfig {
   endpoint: string;
@@ -16,6 +17,14 @@ export interface PresignConfig {
   secretAccessKey: string;
   region?: string;
   service?: string;
+}
+
+/**
+ * Whether an owner's media goes through presigned URLs. They point at the default bucket only:
+ * media of an account in a jurisdiction streams through the Worker into that jurisdiction's bucket.
+ */
+export function usesPresignedUrls(cfg: Config, ownerAccountId: string): boolean {
+  return cfg.mediaUploadMode === "presigned" && accountJurisdiction(ownerAccountId) === undefined;
 }
 
 /** The presigner's settings from the validated configuration (present whenever the mode is presigned). */

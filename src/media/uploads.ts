@@ -13,11 +13,12 @@ import type { Env } from "../env";
 import { ApiError } from "../errors";
 import { MEDIA_MAX_PARTS } from "../limits";
 import { describeError, logEvent } from "../log";
+import { mediaBucket } from "../placement";
 import type { MediaPartsBody, MediaSlotBody, MediaStoredBody } from "../protocol/media";
 import { issueCapability, requireCapability } from "./capability";
 import { checkDeclaredLength, exactBody, lengthError } from "./exact-body";
 import { mediaObjectKey, newMediaId } from "./keys";
-import { presignConfig, presignUrl } from "./presign";
+import { presignConfig, presignUrl, usesPresignedUrls } from "./presign";
 
 export interface SlotRequest {
   accountId: string;
@@ -63,7 +64,7 @@ export async function createSlot(env: Env, cfg: Config, req: SlotRequest, origin
   const cap = await issueCapability(cfg.authTokenSecret, "upload", id, uploadExpiresAt);
   if (mode === "multipart") {
     try {
-      const upload = await env.MEDIA.createMultipartUpload(mediaObjectKey(id), { httpMetadata: { contentType: "application/octet-stream" } });
+      const upload = await mediaBucket(env, req.accountId).createMultipartUpload(mediaObjectKey(id), { httpMetadata: { contentType: "application/octet-stream" } });
       await setUploadId(database(env.DB), id, upload.uploadId);
     } catch (err) {
       // A slot without an R2 upload could never complete: give the quota back and say so.
@@ -73,7 +74,7 @@ export async function createSlot(env: Env, cfg: Config, req: SlotRequest, origin
     }
     return { media_id: id, size: req.size, cap, upload_expires_at: uploadExpiresAt, expires_at: expiresAt, upload: { mode, part_bytes: partBytes, part_count: partCount(row) } };
   }
-  const presigned = cfg.mediaUploadMode === "presigned";
+  const presigned = usesPresignedUrls(cfg, req.accountId);
   const url = presigned
     ? await presignUrl(presignConfig(cfg), "PUT", mediaObjectKey(id), cfg.mediaUploadTtlSeconds, now)
     : `${origin}/v1/media/${id}/upload?cap=${encodeURIComponent(cap)}`;
@@ -110,7 +111,7 @@ export async function putSingle(env: Env, cfg: Config, row: MediaRow, request: R
   const body = exactBody(request.body!, row.size);
   let object: R2Object;
   try {
-    object = await env.MEDIA.put(mediaObjectKey(row.id), body.stream, { httpMetadata: { contentType: "application/octet-stream" } });
+    object = await mediaBucket(env, row.accountId).put(mediaObjectKey(row.id), body.stream, { httpMetadata: { contentType: "application/octet-stream" } });
   } catch (err) {
     throw lengthError(body, row.size, "the media body", err);
   }
@@ -128,7 +129,7 @@ export async function putPart(env: Env, row: MediaRow, partNumber: number, reque
   const body = exactBody(request.body!, expected);
   let part: R2UploadedPart;
   try {
-    part = await env.MEDIA.resumeMultipartUpload(mediaObjectKey(row.id), row.uploadId!).uploadPart(partNumber, body.stream);
+    part = await mediaBucket(env, row.accountId).resumeMultipartUpload(mediaObjectKey(row.id), row.uploadId!).uploadPart(partNumber, body.stream);
   } catch (err) {
     throw lengthError(body, expected, what, err);
   }
@@ -158,14 +159,14 @@ export async function complete(env: Env, cfg: Config, row: MediaRow, now: number
     const have = new Set(parts.map((p) => p.partNumber));
     const missing = Array.from({ length: partCount(row) }, (_, i) => i + 1).filter((n) => !have.has(n));
     if (missing.length > 0) throw new ApiError("conflict", `parts missing: ${missing.slice(0, 20).join(", ")}${missing.length > 20 ? ", ..." : ""}`, { missing });
-    const object = await env.MEDIA.resumeMultipartUpload(key, row.uploadId!).complete(parts.map((p) => ({ partNumber: p.partNumber, etag: p.etag })));
+    const object = await mediaBucket(env, row.accountId).resumeMultipartUpload(key, row.uploadId!).complete(parts.map((p) => ({ partNumber: p.partNumber, etag: p.etag })));
     etag = object.etag;
   } else {
     // Presigned mode: the body went straight to R2; check what arrived before accepting it.
-    const head = await env.MEDIA.head(key);
+    const head = await mediaBucket(env, row.accountId).head(key);
     if (!head) throw new ApiError("conflict", "nothing was uploaded yet");
     if (head.size !== row.size) {
-      await env.MEDIA.delete(key);
+      await mediaBucket(env, row.accountId).delete(key);
       throw new ApiError("invalid_request", `the uploaded body was ${head.size} bytes, not the declared ${row.size}; upload again`);
     }
     etag = head.etag;
@@ -177,7 +178,7 @@ export async function complete(env: Env, cfg: Config, row: MediaRow, now: number
 /** Abandons a pending upload: R2 drops the parts, D1 forgets the slot (which releases its quota). */
 export async function abort(env: Env, row: MediaRow): Promise<void> {
   if (row.state !== "pending") throw new ApiError("conflict", "this media is already stored; it expires with the retention window");
-  if (row.uploadId) await env.MEDIA.resumeMultipartUpload(mediaObjectKey(row.id), row.uploadId).abort();
-  await env.MEDIA.delete(mediaObjectKey(row.id));
+  if (row.uploadId) await mediaBucket(env, row.accountId).resumeMultipartUpload(mediaObjectKey(row.id), row.uploadId).abort();
+  await mediaBucket(env, row.accountId).delete(mediaObjectKey(row.id));
   await deleteMedia(database(env.DB), [row.id]);
 }

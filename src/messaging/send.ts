@@ -8,6 +8,8 @@ import type { DevicePrincipal } from "../auth/tokens";
 import type { Env } from "../env";
 import { ApiError } from "../errors";
 import { logEvent } from "../log";
+import { recordMetric } from "../metrics";
+import { chatRoomStub } from "../placement";
 import { directChatId } from "../protocol/chat-ids";
 import type { SendAckBody, SendMessageBody } from "../protocol/messages";
 
@@ -16,19 +18,23 @@ export async function sendDirectMessage(env: Env, sender: DevicePrincipal, messa
   if (!success) throw new ApiError("rate_limited", "sending too fast; slow down", undefined, 10);
 
   const chatId = await directChatId(sender.accountId, message.to);
-  const result = await env.CHAT_ROOM.getByName(chatId).submit({
+  const startedAt = Date.now();
+  const result = await chatRoomStub(env, chatId).submit({
     chat_id: chatId,
     members: [...new Set([sender.accountId, message.to])],
     sender: { account_id: sender.accountId, device_id: sender.deviceId },
     msg_id: message.msg_id,
     envelopes: message.envelopes,
   });
+  const outcome = result.ok ? (result.ack.duplicate ? "duplicate" : "accepted") : result.code;
+  recordMetric(env, { name: "send", outcome, latencyMs: Date.now() - startedAt, envelopes: message.envelopes.length });
+  if (result.ok && !result.ack.duplicate) recordMetric(env, { name: "fanout", path: "inline", devices: message.envelopes.length });
   logEvent("info", "message_submitted", {
     request_id: requestId,
     msg_id: message.msg_id,
     chat_id: chatId,
     envelopes: message.envelopes.length,
-    outcome: result.ok ? (result.ack.duplicate ? "duplicate" : "accepted") : result.code,
+    outcome,
     chat_seq: result.ok ? result.ack.chat_seq : null,
   });
   if (result.ok) return result.ack;
@@ -50,7 +56,7 @@ export async function sendDirectMessage(env: Env, sender: DevicePrincipal, messa
 
 /** A read receipt from a device for a chat, up to a seq. */
 export async function recordRead(env: Env, reader: DevicePrincipal, chatId: string, upToSeq: number): Promise<void> {
-  const result = await env.CHAT_ROOM.getByName(chatId).recordReceipt({
+  const result = await chatRoomStub(env, chatId).recordReceipt({
     reader: { account_id: reader.accountId, device_id: reader.deviceId },
     status: "read",
     up_to_seq: upToSeq,

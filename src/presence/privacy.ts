@@ -8,6 +8,7 @@ import { inArray } from "drizzle-orm";
 import { database } from "../db/client";
 import { privacySettings } from "../db/schema";
 import type { Env } from "../env";
+import { chatRoomStub } from "../placement";
 import { directChatId } from "../protocol/chat-ids";
 import type { PrivacySettingsBody } from "../protocol/presence";
 
@@ -24,7 +25,7 @@ export async function loadPrivacy(env: Env, accountIds: string[]): Promise<Map<s
 /** True when the two accounts have a 1:1 chat (someone sent a message in it). */
 export async function areContacts(env: Env, a: string, b: string): Promise<boolean> {
   if (a === b) return true;
-  return env.CHAT_ROOM.getByName(await directChatId(a, b)).isMember(a);
+  return chatRoomStub(env, await directChatId(a, b)).isMember(a);
 }
 
 function shares(setting: PrivacySettingsBody["online"], contacts: boolean): boolean {

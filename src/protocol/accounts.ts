@@ -5,6 +5,7 @@ import { z } from "zod";
 import { MAX_DEVICE_NAME_LENGTH } from "../limits";
 import { AccountId, base64Bytes, DeviceId, TimestampMs } from "./common";
 import { SignedDeviceList } from "./device-lists";
+import { JurisdictionSchema } from "./jurisdiction";
 import { Handle } from "./handles";
 import { DeviceKeys } from "./keys";
 
@@ -28,6 +29,8 @@ export const RegistrationRequest = z
     code: z.string().regex(/^[0-9]{6}$/, "must be the 6-digit code"),
     device: DeviceKeys,
     device_name: z.string().max(MAX_DEVICE_NAME_LENGTH).optional(),
+    /** Data residency: omitted, the account's objects are placed near its devices. */
+    jurisdiction: JurisdictionSchema.optional(),
   })
   .meta({ id: "RegistrationRequest" });
 

@@ -2,14 +2,16 @@
  * @module Chat identifiers. A 1:1 chat's id is derived from its two account ids, so both sides (and
  * every device) compute the same id without asking the server:
  *   d_ || hex(SHA-256("parley:direct-chat:v1|" || min(a, b) || "|" || max(a, b)))[0..32]
- * Group ids are g_ || 32 random hex digits, assigned at creation.
+ * Group ids are g_ || 32 random hex digits, assigned at creation. A chat that involves an account
+ * in a jurisdiction carries it after the kind ("d_eu_...", see ./jurisdiction.ts).
  */
 import { utf8 } from "./encoding";
+import { chatIdPrefix, chatJurisdictionFor } from "./jurisdiction";
 
 export async function directChatId(accountA: string, accountB: string): Promise<string> {
   const [low, high] = accountA <= accountB ? [accountA, accountB] : [accountB, accountA];
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", utf8(`parley:direct-chat:v1|${low}|${high}`)));
   let hex = "";
   for (const byte of digest.subarray(0, 16)) hex += byte.toString(16).padStart(2, "0");
-  return `d_${hex}`;
+  return `${chatIdPrefix("d", chatJurisdictionFor([low, high]))}${hex}`;
 }

@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { fromBase64 } from "./encoding";
+import { ACCOUNT_ID_PATTERN } from "./jurisdiction";
 
 /**
  * A base64 string (standard padded, or base64url unpadded) decoding to `length` bytes, or to
@@ -27,8 +28,11 @@ export function base64Bytes(opts: { length: number } | { min?: number; max: numb
 
 export const AccountId = z
   .string()
-  .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/, "must be an account id (uuid v4)")
-  .meta({ description: "Account id (uuid v4, lower case)", example: "6f1c2a9e-2f4b-4c7d-9a1e-0b2c3d4e5f60" });
+  .regex(ACCOUNT_ID_PATTERN, "must be an account id (uuid v4, optionally prefixed with a jurisdiction such as eu-)")
+  .meta({
+    description: "Account id: a lower-case uuid v4, prefixed with the account's jurisdiction (eu-) when it has one",
+    example: "6f1c2a9e-2f4b-4c7d-9a1e-0b2c3d4e5f60",
+  });
 
 /** Device ids are small positive integers; the primary device is 1 and ids are never reused. */
 export const DeviceId = z.number().int().min(1).max(1_000_000).meta({ description: "Device id (primary = 1)" });

@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { MAX_REGISTRATION_ID } from "../limits";
 import { AccountId, base64Bytes, DeviceId, TimestampMs } from "./common";
+import { CHAT_ID_PATTERN } from "./jurisdiction";
 
 /** 96 KiB per envelope, as Signal: any larger payload is media and goes through R2. */
 export const MAX_ENVELOPE_BYTES = 96 * 1024;
@@ -14,8 +15,10 @@ export const MAX_ENVELOPES_PER_MESSAGE = 16;
 
 export const ChatId = z
   .string()
-  .regex(/^[dg]_[0-9a-f]{32}$/, "must be a chat id (d_ or g_ followed by 32 hex digits)")
-  .meta({ description: "Chat id: d_<hash> for 1:1 chats (derived from both account ids), g_<id> for groups" });
+  .regex(CHAT_ID_PATTERN, "must be a chat id (d_ or g_, an optional jurisdiction such as eu_, then 32 hex digits)")
+  .meta({
+    description: "Chat id: d_<hash> for 1:1 chats (derived from both account ids), g_<id> for groups; d_eu_/g_eu_ when the chat lives in a jurisdiction",
+  });
 
 export const MsgId = z
   .string()

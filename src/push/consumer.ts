@@ -17,6 +17,7 @@ import { FcmProvider } from "./fcm";
 import type { PushResult } from "./provider";
 import { WebPushProvider } from "./webpush";
 import { describeError, logEvent } from "../log";
+import { recordMetric } from "../metrics";
 
 export const PUSH_QUEUE_NAME = "parley-push";
 export const PUSH_DLQ_NAME = "parley-push-dlq";
@@ -62,6 +63,7 @@ async function handleJob(message: Message<unknown>, job: PushJobBody, env: Env, 
     return message.ack();
   }
   const result = await sendTo(target, config);
+  recordMetric(env, { name: "push", platform: target.platform, outcome: result.outcome, attempts: message.attempts });
   switch (result.outcome) {
     case "delivered":
       await inbox.recordPushed(job.up_to_seq);

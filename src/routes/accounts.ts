@@ -33,6 +33,9 @@ import { requireDevice } from "../middleware/auth";
 import { clientIp, enforceRateLimit } from "../middleware/rate-limit";
 import { AccountLookup, Registered, RegistrationRequest, VerificationRequest, VerificationStarted } from "../protocol/accounts";
 import { AccountId } from "../protocol/common";
+import { newAccountId } from "../protocol/jurisdiction";
+import { inboxStub } from "../inbox";
+import { locationHintFor } from "../placement";
 import { Handle } from "../protocol/handles";
 import { randomBytes } from "../random";
 import { codeMatches, generateCode, hashCode } from "../verification/codes";
@@ -136,7 +139,7 @@ export const accountRoutes = new OpenAPIHono<AppEnv>()
     if (!(await claimVerification(db, verification.id, now))) throw new ApiError("verification_used", "this code was already used");
     if (await findAccountByHandle(db, verification.handle)) throw new ApiError("handle_taken", "an account already uses this handle");
 
-    const accountId = crypto.randomUUID();
+    const accountId = newAccountId(body.jurisdiction);
     const ref = { accountId, deviceId: 1 };
     try {
       await runBatch(db, [
@@ -151,6 +154,8 @@ export const accountRoutes = new OpenAPIHono<AppEnv>()
       }
       throw err;
     }
+    // The first call creates the inbox: near this device, or inside the account's jurisdiction.
+    await inboxStub(c.env, ref, locationHintFor(c.req.raw, accountId)).isActive();
     const token = await issueToken(config.authTokenSecret, ref, config.authTokenTtlSeconds, now);
     return c.json(
       { account_id: accountId, device_id: 1, handle: verification.handle, token: token.token, token_expires_at: token.expiresAt },

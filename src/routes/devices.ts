@@ -31,6 +31,8 @@ import { prekeyInsertStatements } from "../db/prekeys";
 import { afterDeviceRemoved } from "../devices/removal";
 import { checkSignedDeviceList, listNames } from "../devices/signed-lists";
 import { ApiError } from "../errors";
+import { inboxStub } from "../inbox";
+import { chatRoomStub, locationHintFor } from "../placement";
 import { requireDevice } from "../middleware/auth";
 import { clientIp, enforceRateLimit } from "../middleware/rate-limit";
 import { DeviceList, Registered } from "../protocol/accounts";
@@ -173,6 +175,8 @@ export const deviceRoutes = new OpenAPIHono<AppEnv>()
       if (/UNIQUE constraint failed: devices\./.test(String(err))) throw new ApiError("conflict", "that device id was already used");
       throw err;
     }
+    // The first call creates the new device's inbox: near it, or inside the account's jurisdiction.
+    await inboxStub(c.env, ref, locationHintFor(c.req.raw, body.account_id)).isActive();
     const token = await issueToken(config.authTokenSecret, ref, config.authTokenTtlSeconds, now);
     return c.json(
       { account_id: body.account_id, device_id: body.device_id, handle: account!.handle, token: token.token, token_expires_at: token.expiresAt },
@@ -209,7 +213,7 @@ export const deviceRoutes = new OpenAPIHono<AppEnv>()
     const { chat_ids } = c.req.valid("json");
     // Each chat caches its members' devices for up to a minute; a device linked meanwhile would
     // miss peers' messages until then. Non-members are refused by the room itself (a no-op).
-    await Promise.all([...new Set(chat_ids)].map((id) => c.env.CHAT_ROOM.getByName(id).forgetMemberDevices(principal.accountId)));
+    await Promise.all([...new Set(chat_ids)].map((id) => chatRoomStub(c.env, id).forgetMemberDevices(principal.accountId)));
     return c.body(null, 204);
   })
   .openapi(removeRoute, async (c) => {

@@ -34,6 +34,7 @@ export const healthRoutes = new OpenAPIHono<AppEnv>().openapi(healthRoute, async
   }
   const bindings = {
     r2: c.env.MEDIA,
+    r2_eu: c.env.MEDIA_EU,
     device_inbox: c.env.DEVICE_INBOX,
     chat_room: c.env.CHAT_ROOM,
     presence_room: c.env.PRESENCE_ROOM,

@@ -10,6 +10,7 @@ import { inboxStub } from "../inbox";
 import { requireDevice } from "../middleware/auth";
 import { authenticateUpgrade, forwardedUpgrade } from "../middleware/socket-upgrade";
 import { recordRead, sendDirectMessage } from "../messaging/send";
+import { chatRoomStub } from "../placement";
 import { ChatId, DeviceMismatch, MessageReceipts, ReadReceipt, SendAck, SendMessage, StaleDevices } from "../protocol/messages";
 import { authErrors, bearerSecurity, errorResponse, jsonBody, jsonResponse } from "./openapi-helpers";
 
@@ -88,7 +89,7 @@ export const messageRoutes = new OpenAPIHono<AppEnv>()
   })
   .openapi(receiptsRoute, async (c) => {
     const { chat_id, chat_seq } = c.req.valid("param");
-    const result = await c.env.CHAT_ROOM.getByName(chat_id).messageReceipts(c.get("principal").accountId, chat_seq);
+    const result = await chatRoomStub(c.env, chat_id).messageReceipts(c.get("principal").accountId, chat_seq);
     if (!result.ok) throw new ApiError(result.code, result.message);
     return c.json({ chat_id, ...result.value }, 200);
   })

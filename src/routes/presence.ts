@@ -13,6 +13,7 @@ import { authenticateUpgrade, forwardedUpgrade } from "../middleware/socket-upgr
 import { areContacts, loadPrivacy, visibility } from "../presence/privacy";
 import { AccountId } from "../protocol/common";
 import { ChatId } from "../protocol/messages";
+import { chatRoomStub, presenceRoomStub } from "../placement";
 import { PresenceStatus, PrivacySettings, PrivacyUpdate } from "../protocol/presence";
 import { authErrors, bearerSecurity, errorResponse, jsonBody, jsonResponse } from "./openapi-helpers";
 
@@ -79,12 +80,12 @@ export const presenceRoutes = new OpenAPIHono<AppEnv>()
     const settings = await loadPrivacy(c.env, [target, viewer]);
     const contacts = await areContacts(c.env, target, viewer);
     const may = visibility(settings.get(target)!, settings.get(viewer)!, contacts);
-    const status = await c.env.PRESENCE_ROOM.getByName(`a:${target}`).status(target);
+    const status = await presenceRoomStub(c.env, `a:${target}`).status(target);
     return c.json({ account_id: target, online: may.online ? status.online : null, last_seen: may.lastSeen ? status.last_seen : null }, 200);
   })
   .openapi(chatPresenceRoute, async (c) => {
     const principal = await authenticateUpgrade(c.env, c.req.raw);
     const { chat_id } = c.req.valid("param");
-    if (!(await c.env.CHAT_ROOM.getByName(chat_id).isMember(principal.accountId))) throw new ApiError("forbidden", "not a member of this chat");
-    return c.env.PRESENCE_ROOM.getByName(`c:${chat_id}`).fetch(forwardedUpgrade(c.req.raw, principal, { "x-parley-chat": chat_id }));
+    if (!(await chatRoomStub(c.env, chat_id).isMember(principal.accountId))) throw new ApiError("forbidden", "not a member of this chat");
+    return presenceRoomStub(c.env, `c:${chat_id}`).fetch(forwardedUpgrade(c.req.raw, principal, { "x-parley-chat": chat_id }));
   });

@@ -30,6 +30,10 @@ async function secretHash(secret: string): Promise<string> {
   return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+/**
+ * No jurisdiction (src/placement.ts): the channel is opened before the device knows its account.
+ * It holds only ciphertext sealed to the new device, for minutes, near whoever opened it.
+ */
 function room(env: Env, channelId: string) {
   return env.PROVISIONING_ROOM.getByName(channelId);
 }

@@ -114,13 +114,13 @@ export interface RegisteredDevice extends TestDevice {
   token: string;
 }
 
-export async function register(opts: Parameters<typeof makeDevice>[0] & { handle?: string } = {}): Promise<RegisteredDevice> {
+export async function register(opts: Parameters<typeof makeDevice>[0] & { handle?: string; jurisdiction?: string } = {}): Promise<RegisteredDevice> {
   const handle = opts.handle ?? uniqueHandle();
   const device = makeDevice(opts);
   const started = await call("POST", "/v1/verifications", { body: { handle } });
   if (started.status !== 201) throw new Error(`verification failed: ${JSON.stringify(started.body)}`);
   const created = await call("POST", "/v1/accounts", {
-    body: { verification_id: started.body.verification_id, code: started.body.dev_code, device: device.keys },
+    body: { verification_id: started.body.verification_id, code: started.body.dev_code, device: device.keys, ...(opts.jurisdiction ? { jurisdiction: opts.jurisdiction } : {}) },
   });
   if (created.status !== 201) throw new Error(`registration failed: ${JSON.stringify(created.body)}`);
   return { ...device, accountId: created.body.account_id, deviceId: created.body.device_id, handle: created.body.handle, token: created.body.token };
