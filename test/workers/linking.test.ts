@@ -55,6 +55,13 @@ describe("linking a device", () => {
     expect((await call("GET", `/v1/keys/bundle/${bob.accountId}`, { token: primary.token })).body.device_list).toBeNull();
   });
 
+  it("links into an account with a jurisdiction (data residency) the same way", async () => {
+    const primary = await register({ jurisdiction: "eu" });
+    expect(primary.accountId).toMatch(/^eu-/);
+    const tablet = await linkAs(primary, [], makeDevice(), 2, 1);
+    expect((await call("GET", "/v1/devices", { token: tablet.token })).body.devices).toHaveLength(2);
+  });
+
   it("refuses forged, foreign, stale and mismatched lists, and stores nothing", async () => {
     const primary = await register();
     const other = await register();
