@@ -369,6 +369,17 @@ export class ChatRoom extends DurableObject<Env> {
     return { ok: true, value: null };
   }
 
+  /**
+   * A member account linked or unlinked a device: forget the cached device lists, so the next send
+   * is checked against D1 (a peer's send then gets 409 for a new device instead of missing it).
+   * Memory only; false for a non-member (nothing happens).
+   */
+  forgetMemberDevices(accountId: string): boolean {
+    if (!this.members().includes(accountId)) return false;
+    this.deviceCache = null;
+    return true;
+  }
+
   /** Whether an account is a member (for 1:1 chats: the chat exists and it is one of the two). */
   isMember(accountId: string): boolean {
     return this.members().includes(accountId);

@@ -19,6 +19,7 @@ import { keyRoutes } from "./routes/keys";
 import { isMediaBodyRequest, mediaRoutes } from "./routes/media";
 import { messageRoutes } from "./routes/messages";
 import { presenceRoutes } from "./routes/presence";
+import { provisioningRoutes } from "./routes/provisioning";
 import { pushRoutes } from "./routes/push";
 import { reportRoutes } from "./routes/reports";
 
@@ -78,6 +79,7 @@ export function createApp() {
     .route("/v1", accountRoutes)
     .route("/v1", authRoutes)
     .route("/v1", deviceRoutes)
+    .route("/v1", provisioningRoutes)
     .route("/v1", keyRoutes)
     .route("/v1", messageRoutes)
     .route("/v1", presenceRoutes)

@@ -33,6 +33,8 @@ export const CONFIG_ENV_NAMES = {
   groupAddsPerHour: "GROUP_ADDS_PER_HOUR",
   linkAttemptsPerHour: "LINK_ATTEMPTS_PER_HOUR",
   handleCoolingOffDays: "HANDLE_COOLING_OFF_DAYS",
+  maxLinkedDevices: "MAX_LINKED_DEVICES",
+  linkedDeviceInactiveDays: "LINKED_DEVICE_INACTIVE_DAYS",
 } as const;
 
 /**

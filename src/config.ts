@@ -7,7 +7,7 @@ import { z } from "zod";
 import type { Env } from "./env";
 import { CONFIG_ENV_NAMES } from "./config-names";
 import { ApiError } from "./errors";
-import { MEDIA_MAX_WORKER_BODY_BYTES, MEDIA_MIN_PART_BYTES } from "./limits";
+import { MAX_LINKED_DEVICES_CEILING, MEDIA_MAX_WORKER_BODY_BYTES, MEDIA_MIN_PART_BYTES } from "./limits";
 
 const MIB = 1024 * 1024;
 const GIB = 1024 * MIB;
@@ -47,6 +47,9 @@ const ConfigSchema = z
     groupAddsPerHour: z.coerce.number().int().min(1).max(1_000_000),
     linkAttemptsPerHour: z.coerce.number().int().min(1).max(10_000),
     handleCoolingOffDays: z.coerce.number().int().min(0).max(3650),
+    // Multi-device (issue 10; docs/OPERATIONS.md "Linked devices").
+    maxLinkedDevices: z.coerce.number().int().min(0).max(MAX_LINKED_DEVICES_CEILING),
+    linkedDeviceInactiveDays: z.coerce.number().int().min(1).max(3650),
   })
   .superRefine((cfg, ctx) => {
     if (cfg.verificationSender === "webhook") {
@@ -117,6 +120,8 @@ export function loadConfig(env: Env): Config {
     groupAddsPerHour: env.GROUP_ADDS_PER_HOUR ?? "500",
     linkAttemptsPerHour: env.LINK_ATTEMPTS_PER_HOUR ?? "10",
     handleCoolingOffDays: env.HANDLE_COOLING_OFF_DAYS ?? "30",
+    maxLinkedDevices: env.MAX_LINKED_DEVICES ?? "4",
+    linkedDeviceInactiveDays: env.LINKED_DEVICE_INACTIVE_DAYS ?? "30",
   });
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {

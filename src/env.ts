@@ -5,6 +5,7 @@
 import type { ChatRoom } from "../durable-objects/chat-room";
 import type { DeviceInbox } from "../durable-objects/device-inbox";
 import type { PresenceRoom } from "../durable-objects/presence-room";
+import type { ProvisioningRoom } from "../durable-objects/provisioning-room";
 
 export interface RateLimiter {
   limit(options: { key: string }): Promise<{ success: boolean }>;
@@ -18,6 +19,7 @@ export interface Env {
   DEVICE_INBOX: DurableObjectNamespace<DeviceInbox>;
   CHAT_ROOM: DurableObjectNamespace<ChatRoom>;
   PRESENCE_ROOM: DurableObjectNamespace<PresenceRoom>;
+  PROVISIONING_ROOM: DurableObjectNamespace<ProvisioningRoom>;
   FANOUT_QUEUE: Queue<unknown>;
   PUSH_QUEUE: Queue<unknown>;
   RATE_LIMITER: RateLimiter;
@@ -69,6 +71,8 @@ export interface Env {
   GROUP_ADDS_PER_HOUR?: string;
   LINK_ATTEMPTS_PER_HOUR?: string;
   HANDLE_COOLING_OFF_DAYS?: string;
+  MAX_LINKED_DEVICES?: string;
+  LINKED_DEVICE_INACTIVE_DAYS?: string;
 }
 
 declare global {

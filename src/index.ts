@@ -8,11 +8,13 @@ import { handlePushBatch, handlePushDeadLetters, PUSH_DLQ_NAME, PUSH_QUEUE_NAME 
 import { logEvent } from "./log";
 import { recordMetric } from "./metrics";
 import { cleanupMedia } from "./media/cleanup";
+import { unlinkInactiveDevices } from "./devices/inactive";
 import { queueBaseName } from "./queue-names";
 
 export { ChatRoom } from "../durable-objects/chat-room";
 export { DeviceInbox } from "../durable-objects/device-inbox";
 export { PresenceRoom } from "../durable-objects/presence-room";
+export { ProvisioningRoom } from "../durable-objects/provisioning-room";
 
 const app = createApp();
 
@@ -37,9 +39,10 @@ export default {
         batch.retryAll();
     }
   },
-  // Cron trigger (wrangler.toml [triggers]): media retention. waitUntil keeps the sweep alive past
-  // the handler's return; a failed run is simply retried by the next tick.
+  // Cron trigger (wrangler.toml [triggers]): media retention and inactive linked devices. waitUntil
+  // keeps the sweeps alive past the handler's return; a failed run is simply retried by the next tick.
   scheduled: async (_controller, env, ctx) => {
     ctx.waitUntil(cleanupMedia(env, Date.now()));
+    ctx.waitUntil(unlinkInactiveDevices(env, Date.now()));
   },
 } satisfies ExportedHandler<Env>;

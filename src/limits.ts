@@ -33,8 +33,30 @@ export const AUTH_CHALLENGE_TTL_MS = 60 * 1000;
 /** Tokens may arrive from clocks slightly ahead of ours. */
 export const AUTH_CLOCK_SKEW_MS = 30 * 1000;
 
-/** Devices per account (primary + 4 companions, as WhatsApp); issue 10 makes it configurable. */
-export const MAX_DEVICES_PER_ACCOUNT = 5;
+/**
+ * Upper bound of MAX_LINKED_DEVICES (companions per account, default 4 as WhatsApp): a 1:1 send
+ * carries one envelope per device of both accounts, at most MAX_ENVELOPES_PER_MESSAGE (16) =
+ * 2 x (primary + 7). Raise both together.
+ */
+export const MAX_LINKED_DEVICES_CEILING = 7;
+
+/** Chats one "devices changed" request may name (the primary's most recent ones). */
+export const MAX_DEVICE_CHANGE_CHATS = 500;
+
+/** A provisioning channel (device linking) lives this long: scanning a QR code takes seconds. */
+export const PROVISIONING_TTL_MS = 10 * 60 * 1000;
+
+/** Encrypted provisioning message: account, signed list and a history key fit in a few KiB. */
+export const MAX_PROVISIONING_MESSAGE_BYTES = 64 * 1024;
+
+/** Encoded signed device list: 32 devices of 40 bytes plus the header (account id up to 256 bytes). */
+export const MAX_DEVICE_LIST_BYTES = 2048;
+
+/** The last-active time of a device is written at most this often (on token issuance). */
+export const DEVICE_ACTIVITY_WRITE_INTERVAL_MS = 60 * 60 * 1000;
+
+/** Companions unlinked per inactivity sweep run (the cron runs hourly; the rest waits for the next). */
+export const INACTIVE_DEVICE_SWEEP_BATCH = 200;
 
 /** A device name is shown in the device list UI; anything longer is noise. */
 export const MAX_DEVICE_NAME_LENGTH = 64;

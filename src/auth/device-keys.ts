@@ -7,7 +7,7 @@ import type { z } from "zod";
 import { ApiError } from "../errors";
 import { fromBase64 } from "../protocol/encoding";
 import { pqPrekeySignedBytes, signedPrekeySignedBytes } from "../protocol/key-signatures";
-import type { PqPrekey, SignedPrekey } from "../protocol/keys";
+import type { DeviceKeysBody, PqPrekey, SignedPrekey } from "../protocol/keys";
 import { verifyEd25519 } from "./ed25519";
 
 /** Schemas have already proved these strings are valid base64 of the right length. */
@@ -42,5 +42,16 @@ export function checkUniqueKeyIds(keys: { key_id: number }[], field: string): vo
   for (const k of keys) {
     if (seen.has(k.key_id)) throw new ApiError("invalid_request", `${field}: duplicate key_id ${k.key_id}`, { field });
     seen.add(k.key_id);
+  }
+}
+
+/** Every check of a new device's key upload (registration, linking): ids unique, signatures valid. */
+export async function checkNewDeviceKeys(keys: DeviceKeysBody): Promise<void> {
+  checkUniqueKeyIds(keys.one_time_prekeys, "device.one_time_prekeys");
+  checkUniqueKeyIds(keys.pq_one_time_prekeys, "device.pq_one_time_prekeys");
+  await checkSignedPrekey(keys.identity_key, keys.signed_prekey, "device.signed_prekey");
+  await checkPqPrekeys(keys.identity_key, keys.pq_one_time_prekeys, false, "device.pq_one_time_prekeys");
+  if (keys.pq_last_resort_prekey) {
+    await checkPqPrekeys(keys.identity_key, [keys.pq_last_resort_prekey], true, "device.pq_last_resort_prekey");
   }
 }

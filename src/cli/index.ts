@@ -1,13 +1,15 @@
 /**
  * @module The `parley` command line: global options, the command table, and error reporting.
- * Each command lives in commands/<name>.ts; later features (group, send-file, link, devices) add
- * a file and a row here.
+ * Each command lives in commands/<name>.ts; later features (groups) add a file and a row here.
  *
  *   parley [--server URL] [--home DIR] <command> [args]
  */
 import { ParleyApiError, TransportError } from "../client/index";
 import { chats } from "./commands/chats";
+import { devices, unlink } from "./commands/devices";
 import { download } from "./commands/download";
+import { history } from "./commands/history";
+import { link, linkApprove } from "./commands/link";
 import { presence, privacy, typing } from "./commands/presence";
 import { read } from "./commands/read";
 import { recv } from "./commands/recv";
@@ -28,6 +30,11 @@ const COMMANDS: Record<string, { usage: string; run: (ctx: CliContext, args: str
   presence: { usage: "presence <handle>", run: presence },
   typing: { usage: "typing <handle> [typing|recording|stopped]", run: typing },
   privacy: { usage: "privacy [--last-seen V] [--online V]   (V: everyone|contacts|nobody)", run: privacy },
+  history: { usage: "history <chat_id>", run: history },
+  link: { usage: "link [--name NAME]   (on the new device: shows a QR code, waits for approval)", run: link },
+  "link-approve": { usage: "link-approve <payload> [--history N]   (on the primary device)", run: linkApprove },
+  devices: { usage: "devices", run: devices },
+  unlink: { usage: "unlink <device_id>", run: unlink },
 };
 
 function usage(): string {

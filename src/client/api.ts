@@ -8,6 +8,7 @@ import type { z } from "zod";
 import {
   AccountLookup,
   Challenge,
+  DeviceList,
   Registered,
   Token,
   VerificationStarted,
@@ -19,6 +20,8 @@ import { MediaParts, MediaPartStored, MediaSlot, type MediaSlotRequest, MediaSto
 import { BlockList, ReportCreated, type ReportRequest } from "../protocol/moderation";
 import { PresenceStatus, PrivacySettings, type PrivacyUpdate } from "../protocol/presence";
 import { type PushTokenInput, WebPushKey } from "../protocol/push";
+import type { SignedDeviceList } from "../protocol/device-lists";
+import { type LinkDeviceRequest, ProvisioningChannel, type ProvisioningEnvelope, ProvisioningReceived } from "../protocol/provisioning";
 import { ParleyApiError, TransportError } from "./errors";
 
 function apiError(status: number, json: unknown): ParleyApiError {
@@ -183,6 +186,38 @@ export class ApiClient {
 
   token(body: { account_id: string; device_id: number; challenge: string; signature: string }) {
     return this.request("POST", "/v1/auth/token", Token, body, false);
+  }
+
+  devices() {
+    return this.request("GET", "/v1/devices", DeviceList);
+  }
+
+  publishDeviceList(body: z.input<typeof SignedDeviceList>) {
+    return this.request("PUT", "/v1/devices/list", null, body);
+  }
+
+  devicesChanged(chatIds: string[]) {
+    return this.request("POST", "/v1/devices/changed", null, { chat_ids: chatIds });
+  }
+
+  removeDevice(deviceId: number) {
+    return this.request("DELETE", `/v1/devices/${deviceId}`, null);
+  }
+
+  linkDevice(body: z.input<typeof LinkDeviceRequest>) {
+    return this.request("POST", "/v1/devices/link", Registered, body, false);
+  }
+
+  openProvisioning() {
+    return this.request("POST", "/v1/provisioning", ProvisioningChannel, undefined, false);
+  }
+
+  deliverProvisioning(channelId: string, envelope: z.input<typeof ProvisioningEnvelope>) {
+    return this.request("PUT", `/v1/provisioning/${encodeURIComponent(channelId)}/message`, null, envelope);
+  }
+
+  receiveProvisioning(channelId: string, receiveSecret: string) {
+    return this.request("POST", `/v1/provisioning/${encodeURIComponent(channelId)}/receive`, ProvisioningReceived, { receive_secret: receiveSecret }, false);
   }
 
   lookupHandle(handle: string) {

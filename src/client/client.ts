@@ -12,25 +12,37 @@
  * - a message that cannot be decrypted is never dropped silently: an `error` event names it and
  *   the session with its sender is reset, so the next exchange starts a fresh one.
  */
-import { fromBase64, toBase64 } from "../protocol/encoding";
+import { bytesEqual, fromBase64, toBase64 } from "../protocol/encoding";
+import type { DeviceList as DeviceListSchema } from "../protocol/accounts";
+import type { z } from "zod";
 import { type InboxEntryBody, MsgId, type SendAckBody } from "../protocol/messages";
 import type { PushTokenInputBody } from "../protocol/push";
 import { ApiClient, type FetchLike, type TokenProvider } from "./api";
 import { signAuthChallenge } from "./crypto/auth-challenge";
+import { decodeDeviceList, PRIMARY_DEVICE_ID, verifyDeviceList } from "./crypto/device-list";
 import { CryptoError } from "./crypto/errors";
-import { PRIMARY_DEVICE_ID } from "./crypto/device-list";
 import { type SafetyNumber, safetyNumber } from "./crypto/safety-number";
+import { openProvisioning, provisioningKeyPair, sealProvisioning } from "./crypto/provisioning";
 import { decryptMessage, resetSession } from "./crypto/session";
 import { createDeviceKeys, createPrekeyBatch, PREKEY_LOW_WATER } from "./device-keys";
 import { ParleyApiError, TransportError } from "./errors";
 import { type ClientEvent, type ClientEventOf, type ClientEventType, Emitter } from "./events";
 import { downloadFile, downloadFileRange } from "./media-download";
 import { type FileSource, uploadFile, type UploadOptions } from "./media-upload";
+import {
+  buildHistoryBundle,
+  decodeLinkPayload,
+  encodeLinkPayload,
+  HISTORY_BUNDLE_MIME,
+  HistoryBundle,
+  nextDeviceList,
+  ProvisioningMessage,
+} from "./linking";
 import { decodePayload, encodePayload, type FileAttachment, type MessagePayloadBody } from "./payload";
 import { PresenceSubscription } from "./presence";
 import { SessionManager } from "./sessions";
 import { InboxConnection, type WebSocketConstructor } from "./socket";
-import { type AccountRecord, type ChatSummary, ClientStore, type OutboxItem } from "./store/client-store";
+import { type AccountRecord, type ChatSummary, ClientStore, type HistoryMessage, type OutboxItem } from "./store/client-store";
 import { ProtocolStore } from "./store/protocol-store";
 import type { KeyValueStore } from "./store/types";
 import type { Jurisdiction } from "../protocol/jurisdiction";
@@ -68,12 +80,44 @@ function messageId(options: SendOptions): string {
   return options.msgId;
 }
 
+export interface LinkOptions extends ClientOptions {
+  deviceName?: string;
+}
+
+/** A companion device waiting for its primary to scan the QR code (see Client.startLink). */
+export interface PendingLink {
+  /** Show this as a QR code (or paste it into `parley link-approve`). */
+  payload: string;
+  /** When the provisioning channel closes. */
+  expiresAt: number;
+  /** Waits for the primary's answer, activates this device and imports the history it sent. */
+  complete(options?: { pollMs?: number }): Promise<LinkedDevice>;
+}
+
+export interface LinkedDevice {
+  client: Client;
+  /** Messages imported from the primary's history bundle (null: it sent none). */
+  history: { chats: number; messages: number } | null;
+  /** Why the history bundle could not be imported (the link itself succeeded). */
+  historyError?: string;
+}
+
+export type AccountDevices = z.output<typeof DeviceListSchema>;
+
 /** Attempts per outbox item before a 409/410 loop is treated as a failure. */
 const MAX_REPAIR_ROUNDS = 4;
 /** Outbox retry backoff after a transport failure or a retryable server answer. */
 const OUTBOX_RETRY_MS = { initial: 500, max: 30_000 };
 /** Renew the bearer token this long before it expires. */
 const TOKEN_RENEW_MARGIN_MS = 30_000;
+/** The primary re-signs an unchanged device list this often: peers refuse lists older than 30 days. */
+const DEVICE_LIST_REFRESH_MS = 7 * 24 * 3600 * 1000;
+/** How often a device being linked asks whether the primary has answered. */
+const LINK_POLL_MS = 1_000;
+/** Chats told of a device change (the most recent; the server takes at most 500 per request). */
+const MAX_ANNOUNCED_CHATS = 500;
+/** How long the primary waits for an approved device to activate itself. */
+const LINK_WAIT_MS = 5 * 60 * 1000;
 
 export class Client {
   readonly account: AccountRecord;
@@ -144,6 +188,92 @@ export class Client {
     return new Client(options, account, { protocol: new ProtocolStore(options.store), client }, new ApiClient(options.server, { fetch: options.fetch }));
   }
 
+  /**
+   * Starts linking this (new, empty) store as a companion of an existing account: generates the
+   * device's keys, opens a provisioning channel and returns the QR payload. `complete()` then
+   * waits for the primary (`approveLink`), checks the signed device list it sent names this
+   * device, activates the device with it and imports the history bundle if one came along.
+   */
+  static async startLink(options: LinkOptions): Promise<PendingLink> {
+    const protocol = new ProtocolStore(options.store);
+    const store = new ClientStore(options.store);
+    if (await store.getAccount()) throw new Error("this store already holds a registered device");
+    const api = new ApiClient(options.server, { fetch: options.fetch });
+    const device = await createDeviceKeys(protocol, store, Date.now());
+    const ephemeral = await provisioningKeyPair();
+    const channel = await api.openProvisioning();
+    const payload = encodeLinkPayload({
+      v: 1,
+      c: channel.channel_id,
+      k: toBase64(ephemeral.publicKey),
+      i: device.identity_key,
+      r: device.registration_id,
+    });
+    const complete = async (opts: { pollMs?: number } = {}): Promise<LinkedDevice> => {
+      let envelope = (await api.receiveProvisioning(channel.channel_id, channel.receive_secret)).envelope;
+      while (!envelope) {
+        if (Date.now() >= channel.expires_at) throw new Error("the link was not approved in time: start again");
+        await new Promise((resolve) => setTimeout(resolve, opts.pollMs ?? LINK_POLL_MS));
+        envelope = (await api.receiveProvisioning(channel.channel_id, channel.receive_secret)).envelope;
+      }
+      const plaintext = await openProvisioning(ephemeral, channel.channel_id, fromBase64(envelope.ephemeral_public_key)!, fromBase64(envelope.ciphertext)!);
+      let json: unknown = null;
+      try {
+        json = JSON.parse(new TextDecoder().decode(plaintext));
+      } catch {
+        // refused below
+      }
+      const parsed = ProvisioningMessage.safeParse(json);
+      if (!parsed.success) throw new CryptoError("MALFORMED", "unreadable provisioning message");
+      const message = parsed.data;
+      // The list must come from the primary whose key the message names, and name this device.
+      const primaryKey = fromBase64(message.primary_identity_key)!;
+      const list = await verifyDeviceList(
+        { list: fromBase64(message.device_list.list)!, signature: fromBase64(message.device_list.signature)! },
+        { accountId: message.account_id, primaryIdentityKey: primaryKey, previous: null, now: Date.now() },
+      );
+      const mine = list.devices.find((d) => d.deviceId === message.device_id);
+      if (!mine || !bytesEqual(mine.identityKey, fromBase64(device.identity_key)!) || mine.registrationId !== device.registration_id) {
+        throw new CryptoError("UNTRUSTED_IDENTITY", "the signed device list does not name this device");
+      }
+      let registered: { account_id: string; device_id: number; handle: string; token: string; token_expires_at: number };
+      try {
+        registered = await api.linkDevice({
+          account_id: message.account_id,
+          device_id: message.device_id,
+          device_list: message.device_list,
+          device,
+          ...(options.deviceName ? { device_name: options.deviceName } : {}),
+        });
+      } catch (err) {
+        // A retry after a lost response finds the list already stored: if this device is active,
+        // its own identity key gets it a token (the usual challenge), and the link stands.
+        if (!(err instanceof ParleyApiError && err.code === "stale_device_list")) throw err;
+        const challenge = await api.challenge(message.account_id, message.device_id);
+        const signature = await signAuthChallenge(await protocol.getIdentity(), fromBase64(challenge.challenge)!);
+        const issued = await api.token({ account_id: message.account_id, device_id: message.device_id, challenge: challenge.challenge, signature: toBase64(signature) }).catch(() => {
+          throw err;
+        });
+        registered = { account_id: message.account_id, device_id: message.device_id, handle: message.handle, token: issued.token, token_expires_at: issued.expires_at };
+      }
+      const account = { account_id: registered.account_id, device_id: registered.device_id, handle: registered.handle, registered_at: Date.now() };
+      await protocol.trustIdentity({ accountId: account.account_id, deviceId: PRIMARY_DEVICE_ID }, primaryKey);
+      await store.putDeviceList(account.account_id, message.device_list);
+      await store.putKnownDevices(account.account_id, list.devices.map((d) => d.deviceId));
+      await store.putAccount(account);
+      await store.putHandle(account.account_id, account.handle);
+      const client = new Client(options, account, { protocol, client: store }, api);
+      client.token = { value: registered.token, expiresAt: registered.token_expires_at };
+      if (!message.history) return { client, history: null };
+      try {
+        return { client, history: await client.importHistory(message.history) };
+      } catch (err) {
+        return { client, history: null, historyError: err instanceof Error ? err.message : String(err) };
+      }
+    };
+    return { payload, expiresAt: channel.expires_at, complete };
+  }
+
   on<K extends ClientEventType>(type: K, listener: (event: ClientEventOf<K>) => void): () => void {
     return this.emitter.on(type, listener);
   }
@@ -196,6 +326,7 @@ export class Client {
     this.connection.start();
     this.kickOutbox();
     void this.replenishPrekeys().catch((err) => this.emit({ type: "error", code: "connection", message: `prekey top-up failed: ${String(err)}` }));
+    void this.refreshDeviceList().catch((err) => this.emit({ type: "error", code: "connection", message: `device list refresh failed: ${String(err)}` }));
   }
 
   /** Resolves once the backlog that was waiting at connect time has been received and processed. */
@@ -251,14 +382,18 @@ export class Client {
     const text = payload.kind === "text" ? payload.text : (payload.caption ?? "");
     const file = payload.kind === "file" ? payload.file : undefined;
     if (file) await this.store.putFile(entry.msg_id, file);
+    const shown = file ? `[file${file.name ? ` ${file.name}` : ""}]${text ? ` ${text}` : ""}` : text;
     await this.updateChat(entry.chat_id, peer, {
       msg_id: entry.msg_id,
       from_account: from.account_id,
-      text: file ? `[file${file.name ? ` ${file.name}` : ""}]${text ? ` ${text}` : ""}` : text,
+      text: shown,
       chat_seq: entry.chat_seq,
       at: entry.server_ts,
       outgoing,
     });
+    await this.store.addHistory(entry.chat_id, [
+      { msg_id: entry.msg_id, chat_seq: entry.chat_seq, from_account: from.account_id, from_device: from.device_id, text: shown, at: entry.server_ts, outgoing },
+    ]);
     await this.store.markSeen(entry.chat_id, entry.chat_seq, senderKey);
     this.emit({
       type: "message",
@@ -409,6 +544,7 @@ export class Client {
       if (!item) return;
       try {
         const ack = await this.deliver(item);
+        await this.recordSent(item, ack);
         await this.finishItem(item.msg_id);
         this.outboxBackoff = OUTBOX_RETRY_MS.initial;
         this.emit({ type: "sent", msg_id: ack.msg_id, chat_id: ack.chat_id, chat_seq: ack.chat_seq, server_ts: ack.server_ts, to: item.to });
@@ -429,6 +565,19 @@ export class Client {
         this.waiters.delete(item.msg_id);
       }
     }
+  }
+
+  /** This device's own message, acked: into its chat list and history (other devices get a copy). */
+  private async recordSent(item: OutboxItem, ack: SendAckBody): Promise<void> {
+    const payload = decodePayload(fromBase64(item.payload)!);
+    if (!payload) return;
+    const text =
+      payload.kind === "text" ? payload.text : `[file${payload.file.name ? ` ${payload.file.name}` : ""}]${payload.caption ? ` ${payload.caption}` : ""}`;
+    const { account_id, device_id } = this.account;
+    await this.updateChat(ack.chat_id, item.to, { msg_id: item.msg_id, from_account: account_id, text, chat_seq: ack.chat_seq, at: ack.server_ts, outgoing: true });
+    await this.store.addHistory(ack.chat_id, [
+      { msg_id: item.msg_id, chat_seq: ack.chat_seq, from_account: account_id, from_device: device_id, text, at: ack.server_ts, outgoing: true },
+    ]);
   }
 
   private async finishItem(msgId: string): Promise<void> {
@@ -470,6 +619,159 @@ export class Client {
   /** Chats this device has seen, newest first, with their last message. */
   async chats(): Promise<ChatSummary[]> {
     return Object.values(await this.store.getChats()).sort((a, b) => (b.last?.at ?? 0) - (a.last?.at ?? 0));
+  }
+
+  /** The recent messages of a chat this device holds (received, sent, or imported at link time), oldest first. */
+  async history(chatId: string): Promise<HistoryMessage[]> {
+    return this.store.getHistory(chatId);
+  }
+
+  // ---- linked devices -------------------------------------------------------------------------------
+
+  /** This account's active devices, its signed list and recent removals (with why). */
+  devices(): Promise<AccountDevices> {
+    return this.api.devices();
+  }
+
+  private requirePrimary(what: string): void {
+    if (this.account.device_id !== PRIMARY_DEVICE_ID) throw new Error(`only the primary device can ${what}`);
+  }
+
+  /**
+   * On the primary: approves a device showing `payload` (its QR code). Signs a new device list
+   * naming it, optionally uploads the last `historyMessages` messages of each chat as an
+   * encrypted bundle, and seals all of it to the new device through its provisioning channel.
+   * The server activates the device when it presents the signed list (Client.startLink); unless
+   * `wait` is false this resolves once it has, and this device addresses it from then on.
+   */
+  async approveLink(payload: string, options: { historyMessages?: number; wait?: boolean; waitMs?: number } = {}): Promise<{ device_id: number }> {
+    this.requirePrimary("link devices");
+    const link = decodeLinkPayload(payload);
+    const identity = await this.protocol.getIdentity();
+    const mine = await this.api.devices();
+    const deviceId = mine.next_device_id ?? Math.max(...mine.devices.map((d) => d.device_id)) + 1;
+    const signed = await nextDeviceList(
+      identity.identity,
+      this.account.account_id,
+      mine.device_list,
+      [...mine.devices, { device_id: deviceId, identity_key: link.i, registration_id: link.r }],
+      Date.now(),
+    );
+    let history: FileAttachment | undefined;
+    if (options.historyMessages && options.historyMessages > 0) {
+      const chats = await this.chats();
+      const histories = new Map(await Promise.all(chats.map(async (c) => [c.chat_id, await this.store.getHistory(c.chat_id)] as const)));
+      const bundle = new TextEncoder().encode(JSON.stringify(buildHistoryBundle(chats, histories, options.historyMessages)));
+      history = await uploadFile(this.api, bundle, { mime: HISTORY_BUNDLE_MIME, name: "history.json", contentClass: "other" });
+    }
+    const message: ProvisioningMessage = {
+      v: 1,
+      account_id: this.account.account_id,
+      handle: this.account.handle,
+      device_id: deviceId,
+      primary_identity_key: toBase64(identity.identity.publicKey),
+      device_list: signed,
+      ...(history ? { history } : {}),
+    };
+    const sealed = await sealProvisioning(fromBase64(link.k)!, link.c, new TextEncoder().encode(JSON.stringify(message)));
+    await this.api.deliverProvisioning(link.c, { ephemeral_public_key: toBase64(sealed.ephemeralPublic), ciphertext: toBase64(sealed.ciphertext) });
+    if (options.wait === false) return { device_id: deviceId };
+    // Until the new device has activated itself, then address it from here on (outbox sync).
+    const deadline = Date.now() + (options.waitMs ?? LINK_WAIT_MS);
+    for (;;) {
+      const now = await this.api.devices();
+      if (now.devices.some((d) => d.device_id === deviceId)) {
+        await this.sessions.trust.accept(this.account.account_id, now.device_list, undefined, Date.now());
+        await this.sessions.learnDevice({ accountId: this.account.account_id, deviceId });
+        await this.announceDeviceChange();
+        return { device_id: deviceId };
+      }
+      if (Date.now() >= deadline) throw new Error(`device ${deviceId} did not complete the link in time`);
+      await new Promise((resolve) => setTimeout(resolve, LINK_POLL_MS));
+    }
+  }
+
+  /**
+   * Removes a device. On the primary: signs and publishes a list without it (its tokens stop
+   * working, its inbox and push token are deleted, peers drop their sessions with it). On a
+   * companion, only itself: a log out (the store should be discarded afterwards).
+   */
+  async unlink(deviceId: number): Promise<void> {
+    if (this.account.device_id !== PRIMARY_DEVICE_ID) {
+      if (deviceId !== this.account.device_id) throw new Error("a linked device can only unlink itself; use the primary for others");
+      await this.api.removeDevice(deviceId);
+      await this.close();
+      return;
+    }
+    if (deviceId === PRIMARY_DEVICE_ID) throw new Error("the primary device cannot be unlinked");
+    const mine = await this.api.devices();
+    if (!mine.devices.some((d) => d.device_id === deviceId)) throw new Error(`no active device ${deviceId}`);
+    await this.publishDevices(mine, mine.devices.filter((d) => d.device_id !== deviceId));
+  }
+
+  private async publishDevices(mine: AccountDevices, devices: AccountDevices["devices"]): Promise<void> {
+    const signed = await nextDeviceList((await this.protocol.getIdentity()).identity, this.account.account_id, mine.device_list, devices, Date.now());
+    await this.api.publishDeviceList(signed);
+    await this.sessions.trust.adopt(this.account.account_id, signed);
+    await this.announceDeviceChange();
+  }
+
+  /** Lets this account's chats re-read its devices now rather than within their cache minute. */
+  private async announceDeviceChange(): Promise<void> {
+    const chatIds = (await this.chats()).slice(0, MAX_ANNOUNCED_CHATS).map((c) => c.chat_id);
+    if (chatIds.length > 0) await this.api.devicesChanged(chatIds);
+  }
+
+  /** On the primary: re-signs an unchanged list before peers would find it too old. */
+  private async refreshDeviceList(): Promise<void> {
+    if (this.account.device_id !== PRIMARY_DEVICE_ID) return;
+    const mine = await this.api.devices();
+    if (!mine.device_list) return;
+    const current = decodeDeviceList(fromBase64(mine.device_list.list)!);
+    // Also when the server removed a device on its own (log out, inactivity): the list catches up.
+    const stillAccurate = current.devices.every((d) => mine.devices.some((a) => a.device_id === d.deviceId));
+    if (stillAccurate && current.timestamp > Date.now() - DEVICE_LIST_REFRESH_MS) return;
+    await this.publishDevices(mine, mine.devices);
+    for (const gone of current.devices.filter((d) => !mine.devices.some((a) => a.device_id === d.deviceId))) {
+      const removal = mine.removed_devices?.find((r) => r.device_id === gone.deviceId);
+      this.emit({
+        type: "device_removed",
+        device_id: gone.deviceId,
+        name: removal?.name ?? null,
+        reason: removal?.reason ?? null,
+        removed_at: removal?.removed_at ?? Date.now(),
+      });
+    }
+  }
+
+  /** Imports a history bundle (downloaded and verified through the media path). */
+  private async importHistory(file: FileAttachment): Promise<{ chats: number; messages: number }> {
+    const parts: Uint8Array[] = [];
+    for await (const chunk of downloadFile(this.api, file)) parts.push(chunk);
+    const bytes = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      bytes.set(p, at);
+      at += p.length;
+    }
+    const bundle = HistoryBundle.parse(JSON.parse(new TextDecoder().decode(bytes)));
+    const chats = await this.store.getChats();
+    let messages = 0;
+    for (const chat of bundle.chats) {
+      await this.store.addHistory(chat.chat_id, chat.messages);
+      messages += chat.messages.length;
+      const last = chat.messages[chat.messages.length - 1];
+      if (!last) continue;
+      const summary = chats[chat.chat_id] ?? { chat_id: chat.chat_id, peer_account: chat.peer_account, last_seq: 0, read_up_to: 0, unread: 0, last: null };
+      if (last.chat_seq > summary.last_seq) {
+        summary.last_seq = last.chat_seq;
+        summary.read_up_to = Math.max(summary.read_up_to, last.chat_seq);
+        summary.last = { msg_id: last.msg_id, from_account: last.from_account, text: last.text, chat_seq: last.chat_seq, at: last.at, outgoing: last.outgoing };
+      }
+      chats[chat.chat_id] = summary;
+    }
+    await this.store.putChats(chats);
+    return { chats: bundle.chats.length, messages };
   }
 
   // ---- presence and typing -------------------------------------------------------------------------

@@ -47,7 +47,12 @@ export type ClientEvent =
   | { type: "connection"; state: "connecting" | "open" | "closed" }
   /** A send could not go out now (server unreachable or busy); it stays queued and is retried. */
   | { type: "outbox"; msg_id: string; state: "retrying"; message: string }
-  | { type: "queue_empty" };
+  | { type: "queue_empty" }
+  /**
+   * On the primary: the server removed a device of this account on its own (it logged out, or was
+   * unused for the configured period); the signed device list was re-signed without it.
+   */
+  | { type: "device_removed"; device_id: number; name: string | null; reason: "unlinked" | "logged_out" | "inactive" | null; removed_at: number };
 
 export type ClientEventType = ClientEvent["type"];
 export type ClientEventOf<K extends ClientEventType> = Extract<ClientEvent, { type: K }>;

@@ -4,14 +4,23 @@
  * need it directly (safety numbers, media). The IndexedDB store is for browsers. Node-only pieces (the file store) are imported from
  * their own module so browser bundles never see a Node built-in.
  */
-export { Client, type ClientOptions, type RegisterOptions, type SendOptions } from "./client";
+export {
+  type AccountDevices,
+  Client,
+  type ClientOptions,
+  type LinkedDevice,
+  type LinkOptions,
+  type PendingLink,
+  type RegisterOptions,
+  type SendOptions,
+} from "./client";
 export type { ClientEvent, ClientEventOf, ClientEventType, DeviceRef } from "./events";
 export { ParleyApiError, TransportError } from "./errors";
 export type { WebSocketConstructor, WebSocketLike } from "./socket";
 export type { FetchLike } from "./api";
 export type { FileAttachment } from "./payload";
 export type { FileSource, UploadOptions } from "./media-upload";
-export type { ChatSummary, OutboxItem } from "./store/client-store";
+export type { ChatSummary, HistoryMessage, OutboxItem } from "./store/client-store";
 export type { KeyValueStore } from "./store/types";
 export { MemoryKeyValueStore } from "./store/memory-store";
 export { IndexedDbKeyValueStore } from "./store/indexeddb-store";

@@ -2,8 +2,9 @@
  * @module D1 access for accounts, verifications and devices. Every check-then-write that could race
  * is a single conditional statement (compare-and-set), because D1 has no interactive transactions.
  */
-import { and, eq, isNull, lt, sql } from "drizzle-orm";
+import { and, desc, eq, gt, isNotNull, isNull, lt, max, ne, or, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
+import type { DeviceKeysBody } from "../protocol/keys";
 import type { Db } from "./client";
 import { deletePushTokenStatement } from "./push-tokens";
 import { accounts, devices, oneTimePrekeys, pqPrekeys, verifications } from "./schema";
@@ -64,6 +65,29 @@ export function insertDeviceStatement(db: Db, row: typeof devices.$inferInsert) 
   return db.insert(devices).values(row);
 }
 
+/** The device row of a new device (registration, linking) from its uploaded keys. */
+export function newDeviceRow(
+  ref: { accountId: string; deviceId: number },
+  keys: Pick<DeviceKeysBody, "registration_id" | "identity_key" | "signed_prekey" | "pq_last_resort_prekey">,
+  name: string | null,
+  now: number,
+): typeof devices.$inferInsert {
+  return {
+    ...ref,
+    name,
+    registrationId: keys.registration_id,
+    identityKey: keys.identity_key,
+    signedPrekeyId: keys.signed_prekey.key_id,
+    signedPrekey: keys.signed_prekey.public_key,
+    signedPrekeySignature: keys.signed_prekey.signature,
+    pqLastResortId: keys.pq_last_resort_prekey?.key_id ?? null,
+    pqLastResortKey: keys.pq_last_resort_prekey?.public_key ?? null,
+    pqLastResortSignature: keys.pq_last_resort_prekey?.signature ?? null,
+    createdAt: now,
+    lastActiveAt: now,
+  };
+}
+
 export async function runBatch(db: Db, statements: BatchItem<"sqlite">[]): Promise<void> {
   if (statements.length === 0) return;
   await db.batch(statements as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
@@ -82,17 +106,64 @@ export async function listActiveDevices(db: Db, accountId: string): Promise<Devi
   });
 }
 
-/** Tombstones a device and deletes its prekeys in one transaction; false if it was not active. */
-export async function removeDevice(db: Db, accountId: string, deviceId: number, now: number): Promise<boolean> {
-  const [removed] = await db.batch([
+export type RemovalReason = NonNullable<DeviceRow["removedReason"]>;
+
+/** The statements that tombstone a device and delete its prekeys and push token (run in one batch). */
+export function removeDeviceStatements(db: Db, accountId: string, deviceId: number, now: number, reason: RemovalReason) {
+  return [
     db
       .update(devices)
-      .set({ removedAt: now })
+      .set({ removedAt: now, removedReason: reason })
       .where(and(eq(devices.accountId, accountId), eq(devices.deviceId, deviceId), isNull(devices.removedAt)))
       .returning({ deviceId: devices.deviceId }),
     db.delete(oneTimePrekeys).where(and(eq(oneTimePrekeys.accountId, accountId), eq(oneTimePrekeys.deviceId, deviceId))),
     db.delete(pqPrekeys).where(and(eq(pqPrekeys.accountId, accountId), eq(pqPrekeys.deviceId, deviceId))),
     deletePushTokenStatement(db, accountId, deviceId),
-  ]);
+  ] as const;
+}
+
+/** Tombstones a device and deletes its prekeys in one transaction; false if it was not active. */
+export async function removeDevice(db: Db, accountId: string, deviceId: number, now: number, reason: RemovalReason = "logged_out"): Promise<boolean> {
+  const [removed] = await db.batch(removeDeviceStatements(db, accountId, deviceId, now, reason));
   return removed.length === 1;
+}
+
+/** The highest device id the account ever had (removed ones included: ids are never reused). */
+export async function highestDeviceId(db: Db, accountId: string): Promise<number> {
+  const [row] = await db.select({ top: max(devices.deviceId) }).from(devices).where(eq(devices.accountId, accountId));
+  return row?.top ?? 0;
+}
+
+/** Devices removed since `since`, newest first. */
+export async function listRemovedDevices(db: Db, accountId: string, since: number): Promise<DeviceRow[]> {
+  return db.query.devices.findMany({
+    where: and(eq(devices.accountId, accountId), isNotNull(devices.removedAt), gt(devices.removedAt, since)),
+    orderBy: desc(devices.removedAt),
+  });
+}
+
+/** Records that a device was active, at most once per `interval` (a no-op write otherwise). */
+export async function recordDeviceActivity(db: Db, accountId: string, deviceId: number, now: number, interval: number): Promise<void> {
+  await db
+    .update(devices)
+    .set({ lastActiveAt: now })
+    .where(
+      and(
+        eq(devices.accountId, accountId),
+        eq(devices.deviceId, deviceId),
+        or(isNull(devices.lastActiveAt), lt(devices.lastActiveAt, now - interval)),
+      ),
+    );
+}
+
+/** Active companions (never the primary) not active since `before` (linked before it and never since). */
+export async function listInactiveCompanions(db: Db, before: number, limit: number): Promise<DeviceRow[]> {
+  return db.query.devices.findMany({
+    where: and(
+      isNull(devices.removedAt),
+      ne(devices.deviceId, 1),
+      sql`coalesce(${devices.lastActiveAt}, ${devices.createdAt}) < ${before}`,
+    ),
+    limit,
+  });
 }

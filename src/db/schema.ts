@@ -55,8 +55,33 @@ export const devices = sqliteTable(
     pqLastResortSignature: text("pq_last_resort_signature"),
     createdAt: integer("created_at").notNull(),
     removedAt: integer("removed_at"),
+    /** Why it was removed: by the primary's signed list, by itself (log out), or for inactivity. */
+    removedReason: text("removed_reason", { enum: ["unlinked", "logged_out", "inactive"] }),
+    /** Last token issued to the device (at most one write per hour): the inactivity sweep reads it. */
+    lastActiveAt: integer("last_active_at"),
   },
   (t) => [primaryKey({ columns: [t.accountId, t.deviceId] })],
+);
+
+/**
+ * The account's current device list as its primary device signed it (multi-device, issue 10):
+ * the encoded list and the Ed25519 signature, both base64 exactly as clients sent them. One row
+ * per account and version; the primary key on (account, version) makes two concurrent changes
+ * from the same version collide (the batch that loses rolls back). Older versions are deleted
+ * when a newer one is stored. An account that never linked a device has no row.
+ */
+export const deviceLists = sqliteTable(
+  "device_lists",
+  {
+    accountId: text("account_id")
+      .notNull()
+      .references(() => accounts.id, { onDelete: "cascade" }),
+    version: integer("version").notNull(),
+    list: text("list").notNull(),
+    signature: text("signature").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.accountId, t.version] })],
 );
 
 export const oneTimePrekeys = sqliteTable(

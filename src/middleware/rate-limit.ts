@@ -18,7 +18,7 @@ const WINDOW_SECONDS = 60;
 const DAY_MS = 86_400_000;
 
 /** What an unauthenticated request is counted for (the key's prefix). */
-export type IpLimitScope = "verify" | "register" | "auth";
+export type IpLimitScope = "verify" | "register" | "auth" | "link" | "provision";
 
 export async function enforceIpRateLimit(env: Env, request: Request, scope: IpLimitScope): Promise<void> {
   const key = `${scope}-ip:${await hashedClientIp(env, request, Date.now())}`;

@@ -4,6 +4,7 @@
 import { z } from "zod";
 import { MAX_DEVICE_NAME_LENGTH } from "../limits";
 import { AccountId, base64Bytes, DeviceId, TimestampMs } from "./common";
+import { SignedDeviceList } from "./device-lists";
 import { JurisdictionSchema } from "./jurisdiction";
 import { Handle } from "./handles";
 import { DeviceKeys } from "./keys";
@@ -81,4 +82,25 @@ export const DeviceInfo = z
   })
   .meta({ id: "DeviceInfo" });
 
-export const DeviceList = z.object({ devices: z.array(DeviceInfo) }).meta({ id: "DeviceList" });
+export const RemovedDeviceInfo = z
+  .object({
+    device_id: DeviceId,
+    name: z.string().nullable(),
+    removed_at: TimestampMs,
+    reason: z.enum(["unlinked", "logged_out", "inactive"]).nullable().meta({ description: "null for removals before multi-device" }),
+  })
+  .meta({ id: "RemovedDeviceInfo" });
+
+export const DeviceList = z
+  .object({
+    devices: z.array(DeviceInfo),
+    device_list: SignedDeviceList.nullable()
+      .optional()
+      .meta({ description: "The account's current signed device list; null until the first device is linked" }),
+    next_device_id: DeviceId.optional().meta({ description: "The id a newly linked device gets (ids are never reused)" }),
+    removed_devices: z
+      .array(RemovedDeviceInfo)
+      .optional()
+      .meta({ description: "Devices removed in the last 30 days, newest first: how the account learns of unlinks" }),
+  })
+  .meta({ id: "DeviceList" });

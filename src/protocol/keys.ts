@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { MAX_PREKEYS_PER_UPLOAD, MAX_REGISTRATION_ID } from "../limits";
 import { AccountId, base64Bytes, DeviceId, KeyId } from "./common";
+import { SignedDeviceList } from "./device-lists";
 import {
   ED25519_PUBLIC_KEY_BYTES,
   ED25519_SIGNATURE_BYTES,
@@ -88,6 +89,9 @@ export const PrekeyBundle = z
   .object({
     account_id: AccountId,
     devices: z.array(BundleDevice),
+    device_list: SignedDeviceList.nullable()
+      .optional()
+      .meta({ description: "The account's signed device list: clients encrypt only to devices it names (null: primary only)" }),
   })
   .meta({ id: "PrekeyBundle", description: "One entry per active device; each one-time prekey is handed out once" });
 

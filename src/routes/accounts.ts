@@ -10,7 +10,7 @@ import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
 import { deleteAccount } from "../accounts/deletion";
 import type { AppEnv } from "../app-env";
-import { checkPqPrekeys, checkSignedPrekey, checkUniqueKeyIds } from "../auth/device-keys";
+import { checkNewDeviceKeys } from "../auth/device-keys";
 import { issueToken } from "../auth/tokens";
 import { loadConfig } from "../config";
 import {
@@ -22,6 +22,7 @@ import {
   insertAccountStatement,
   insertDeviceStatement,
   insertVerification,
+  newDeviceRow,
   runBatch,
   spendVerificationAttempt,
 } from "../db/accounts";
@@ -151,13 +152,7 @@ export const accountRoutes = new OpenAPIHono<AppEnv>()
     const now = Date.now();
 
     // Key checks first: a malformed upload must not burn a verification attempt.
-    checkUniqueKeyIds(keys.one_time_prekeys, "device.one_time_prekeys");
-    checkUniqueKeyIds(keys.pq_one_time_prekeys, "device.pq_one_time_prekeys");
-    await checkSignedPrekey(keys.identity_key, keys.signed_prekey, "device.signed_prekey");
-    await checkPqPrekeys(keys.identity_key, keys.pq_one_time_prekeys, false, "device.pq_one_time_prekeys");
-    if (keys.pq_last_resort_prekey) {
-      await checkPqPrekeys(keys.identity_key, [keys.pq_last_resort_prekey], true, "device.pq_last_resort_prekey");
-    }
+    await checkNewDeviceKeys(keys);
 
     const verification = await findVerification(db, body.verification_id);
     if (!verification) throw new ApiError("not_found", "unknown verification_id");
@@ -178,19 +173,7 @@ export const accountRoutes = new OpenAPIHono<AppEnv>()
     try {
       await runBatch(db, [
         insertAccountStatement(db, { id: accountId, handle: verification.handle, createdAt: now }),
-        insertDeviceStatement(db, {
-          ...ref,
-          name: body.device_name ?? null,
-          registrationId: keys.registration_id,
-          identityKey: keys.identity_key,
-          signedPrekeyId: keys.signed_prekey.key_id,
-          signedPrekey: keys.signed_prekey.public_key,
-          signedPrekeySignature: keys.signed_prekey.signature,
-          pqLastResortId: keys.pq_last_resort_prekey?.key_id ?? null,
-          pqLastResortKey: keys.pq_last_resort_prekey?.public_key ?? null,
-          pqLastResortSignature: keys.pq_last_resort_prekey?.signature ?? null,
-          createdAt: now,
-        }),
+        insertDeviceStatement(db, newDeviceRow(ref, keys, body.device_name ?? null, now)),
         ...prekeyInsertStatements(db, ref, keys.one_time_prekeys, keys.pq_one_time_prekeys),
       ]);
     } catch (err) {

@@ -10,10 +10,11 @@ import type { AppEnv } from "../app-env";
 import { verifyEd25519 } from "../auth/ed25519";
 import { issueChallenge, issueToken, verifyChallenge } from "../auth/tokens";
 import { loadConfig } from "../config";
-import { findActiveDevice } from "../db/accounts";
+import { findActiveDevice, recordDeviceActivity } from "../db/accounts";
 import { database } from "../db/client";
 import { inboxStub } from "../inbox";
 import { ApiError } from "../errors";
+import { DEVICE_ACTIVITY_WRITE_INTERVAL_MS } from "../limits";
 import { enforceIpRateLimit } from "../middleware/rate-limit";
 import { Challenge, ChallengeRequest, Token, TokenRequest } from "../protocol/accounts";
 import { fromBase64, toBase64 } from "../protocol/encoding";
@@ -74,6 +75,10 @@ export const authRoutes = new OpenAPIHono<AppEnv>()
     }
     const fresh = await inboxStub(c.env, principal).consumeAuthNonce(toBase64(check.nonce), check.expiresAt);
     if (!fresh) throw new ApiError("unauthorized", "challenge already used");
+    // Activity for the inactive-companion sweep (src/devices/inactive.ts): at most one write an hour.
+    if (device.lastActiveAt === null || device.lastActiveAt < now - DEVICE_ACTIVITY_WRITE_INTERVAL_MS) {
+      await recordDeviceActivity(database(c.env.DB), principal.accountId, principal.deviceId, now, DEVICE_ACTIVITY_WRITE_INTERVAL_MS);
+    }
     const token = await issueToken(config.authTokenSecret, principal, config.authTokenTtlSeconds, now);
     return c.json({ token: token.token, expires_at: token.expiresAt, account_id: principal.accountId, device_id: principal.deviceId }, 200);
   });

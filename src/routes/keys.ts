@@ -11,6 +11,7 @@ import { checkPqPrekeys, checkSignedPrekey, checkUniqueKeyIds } from "../auth/de
 import type { DevicePrincipal } from "../auth/tokens";
 import { findAccount, findActiveDevice, listActiveDevices, runBatch, type DeviceRow } from "../db/accounts";
 import { database, type Db } from "../db/client";
+import { currentDeviceList } from "../db/device-lists";
 import { countPrekeys, prekeyInsertStatements, rotateSignedPrekeyStatement, setPqLastResortStatement, takeOneTimePrekeys } from "../db/prekeys";
 import { enforceDeviceQuota, isNewAccount } from "../abuse/device-quotas";
 import { loadConfig } from "../config";
@@ -153,13 +154,17 @@ export const keyRoutes = new OpenAPIHono<AppEnv>()
     }
     const devices = (await listActiveDevices(db, account_id)).filter((d) => device_id === undefined || d.deviceId === device_id);
     if (devices.length === 0) throw new ApiError("not_found", device_id === undefined ? "account has no active devices" : "no such active device");
-    const taken = await takeOneTimePrekeys(
-      db,
-      devices.map((d) => ({ accountId: account_id, deviceId: d.deviceId })),
-    );
+    const [taken, list] = await Promise.all([
+      takeOneTimePrekeys(
+        db,
+        devices.map((d) => ({ accountId: account_id, deviceId: d.deviceId })),
+      ),
+      currentDeviceList(db, account_id),
+    ]);
     return c.json(
       {
         account_id,
+        device_list: list ? { list: list.list, signature: list.signature } : null,
         devices: devices.map((d, i) => {
           const pqOneTime = taken.pq[i];
           const pq = pqOneTime

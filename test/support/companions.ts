@@ -1,9 +1,11 @@
 /**
- * Companion devices before device linking exists: a device row written straight into D1 next to
+ * Companion devices without the linking protocol: a device row written straight into D1 next to
  * an account's primary, with real keys, so that it can log in (challenge -> token), upload
- * prekeys, appear in bundles and be removed through the API like a linked device would.
+ * prekeys, appear in bundles and be removed through the API like a linked device (tests of
+ * delivery and removal that do not need a signed device list; linking.test.ts links for real).
  */
 import { env } from "cloudflare:workers";
+import { newDeviceRow } from "../../src/db/accounts";
 import { database } from "../../src/db/client";
 import { devices } from "../../src/db/schema";
 import { makeDevice, type TestDevice } from "./identity";
@@ -15,19 +17,6 @@ export interface CompanionDevice extends TestDevice {
 
 export async function addCompanionDevice(accountId: string, deviceId: number, name = `companion ${deviceId}`): Promise<CompanionDevice> {
   const device = makeDevice({ oneTime: 0, pqLastResort: false });
-  const { keys } = device;
-  await database(env.DB)
-    .insert(devices)
-    .values({
-      accountId,
-      deviceId,
-      name,
-      registrationId: keys.registration_id,
-      identityKey: keys.identity_key,
-      signedPrekeyId: keys.signed_prekey.key_id,
-      signedPrekey: keys.signed_prekey.public_key,
-      signedPrekeySignature: keys.signed_prekey.signature,
-      createdAt: Date.now(),
-    });
+  await database(env.DB).insert(devices).values(newDeviceRow({ accountId, deviceId }, device.keys, name, Date.now()));
   return { ...device, accountId, deviceId };
 }

@@ -50,6 +50,7 @@ const EXAMPLE_PARAMS: Record<string, string> = {
   chat_seq: "1",
   media_id: "m_00112233445566778899aabbccddeeff",
   part_number: "1",
+  channel_id: "AAAAAAAAAAAAAAAAAAAAAA",
 };
 
 export function examplePath(openApiPath: string): string {

@@ -31,6 +31,8 @@ const invalid: [string, Partial<Env>, string, RegExp?][] = [
   ["a non-http webhook URL", { ...WEBHOOK, VERIFICATION_WEBHOOK_URL: "ftp://gateway.example/codes" }, "VERIFICATION_WEBHOOK_URL"],
   ["a short webhook secret", { ...WEBHOOK, VERIFICATION_WEBHOOK_SECRET: "short" }, "VERIFICATION_WEBHOOK_SECRET"],
   ["the dev sender in production", { PARLEY_ENV: "production", VERIFICATION_SENDER: "dev" }, "VERIFICATION_SENDER", /refused in production/],
+  ["more linked devices than a send can carry", { MAX_LINKED_DEVICES: "8" }, "MAX_LINKED_DEVICES"],
+  ["a non-numeric inactivity period", { LINKED_DEVICE_INACTIVE_DAYS: "a month" }, "LINKED_DEVICE_INACTIVE_DAYS"],
   ["the default (dev) sender in production", { PARLEY_ENV: "production", VERIFICATION_SENDER: undefined }, "VERIFICATION_SENDER", /refused in production/],
 ];
 

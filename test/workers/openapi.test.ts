@@ -13,7 +13,16 @@ import { documentedOperations, examplePath, toOpenApiPath, type OpenApiDocument 
 const DOC_PATH = "/v1/openapi.json";
 
 /** The only routes a client may call without a device token: health, registration, and login. */
-const PUBLIC_ROUTES = ["get /v1/health", "post /v1/accounts", "post /v1/auth/challenge", "post /v1/auth/token", "post /v1/verifications"];
+const PUBLIC_ROUTES = [
+  "get /v1/health",
+  "post /v1/accounts",
+  "post /v1/auth/challenge",
+  "post /v1/auth/token",
+  "post /v1/devices/link",
+  "post /v1/provisioning",
+  "post /v1/provisioning/{channel_id}/receive",
+  "post /v1/verifications",
+];
 
 /** Media routes authorized by a capability (`?cap=`) instead of, or on top of, a device token. */
 const CAPABILITY_ROUTES: Record<string, Record<string, string[]>[]> = {

@@ -10,7 +10,8 @@
  *   || device count (u32) || per device, ascending ids: device id (u32) || identity key (32) || registration id (u32)
  */
 import { bytesEqual, concatBytes, utf8 } from "../../protocol/encoding";
-import { ByteWriter, versioned } from "../state/codec";
+import { writeDeviceList } from "../../protocol/device-lists";
+import { versioned } from "../state/codec";
 import { CryptoError, checkBytes } from "./errors";
 import { DEVICE_LIST_MAX_AGE_MS, DEVICE_LIST_MAX_CLOCK_SKEW_MS, MAX_DEVICES_PER_ACCOUNT } from "./limits";
 import { ed25519Sign, ed25519Verify, type KeyPair } from "./primitives";
@@ -54,9 +55,7 @@ function checkShape(l: DeviceList): void {
 
 export function encodeDeviceList(l: DeviceList): Uint8Array {
   checkShape(l);
-  const w = new ByteWriter().u8(FORMAT_VERSION).bytes(utf8(l.accountId)).u64(l.version).u64(l.timestamp).u32(l.devices.length);
-  for (const d of l.devices) w.u32(d.deviceId).fixed(d.identityKey).u32(d.registrationId);
-  return w.finish();
+  return writeDeviceList(l);
 }
 
 export function decodeDeviceList(bytes: Uint8Array): DeviceList {

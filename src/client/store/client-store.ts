@@ -42,6 +42,24 @@ const ChatSummary = z.object({
 });
 export type ChatSummary = z.infer<typeof ChatSummary>;
 
+/** The last signed device list this device verified for an account (base64, as on the wire). */
+const StoredDeviceList = z.object({ list: z.string(), signature: z.string() });
+export type StoredDeviceList = z.infer<typeof StoredDeviceList>;
+
+/** One message of a chat's recent history (what a linked device gets in a history transfer). */
+export const HistoryMessage = z.object({
+  msg_id: z.string(),
+  chat_seq: z.number().int(),
+  from_account: z.string(),
+  from_device: z.number().int(),
+  text: z.string(),
+  at: z.number(),
+  outgoing: z.boolean(),
+});
+export type HistoryMessage = z.infer<typeof HistoryMessage>;
+/** Messages kept per chat, newest ones: bounds the store and the history bundle. */
+export const HISTORY_KEEP = 200;
+
 /** Dedupe window per chat: everything at or below `up_to` was processed, plus recent msg_ids. */
 const SeenRecord = z.object({ up_to: z.number().int(), recent: z.array(z.string()) });
 type SeenRecord = z.infer<typeof SeenRecord>;
@@ -94,6 +112,26 @@ export class ClientStore {
 
   putKnownDevices(accountId: string, deviceIds: number[]): Promise<void> {
     return this.write(`client/devices/${accountId}`, [...new Set(deviceIds)].sort((a, b) => a - b));
+  }
+
+  async getDeviceList(accountId: string): Promise<StoredDeviceList | undefined> {
+    return this.read(`client/device-list/${accountId}`, StoredDeviceList);
+  }
+
+  putDeviceList(accountId: string, signed: StoredDeviceList): Promise<void> {
+    return this.write(`client/device-list/${accountId}`, { list: signed.list, signature: signed.signature });
+  }
+
+  async getHistory(chatId: string): Promise<HistoryMessage[]> {
+    return (await this.read(`client/history/${chatId}`, z.array(HistoryMessage))) ?? [];
+  }
+
+  /** Adds messages to a chat's history: once per msg_id, in chat_seq order, the newest HISTORY_KEEP. */
+  async addHistory(chatId: string, messages: HistoryMessage[]): Promise<void> {
+    const byId = new Map((await this.getHistory(chatId)).map((m) => [m.msg_id, m]));
+    for (const m of messages) byId.set(m.msg_id, m);
+    const kept = [...byId.values()].sort((a, b) => a.chat_seq - b.chat_seq).slice(-HISTORY_KEEP);
+    await this.write(`client/history/${chatId}`, kept);
   }
 
   async getOutbox(): Promise<OutboxItem[]> {
