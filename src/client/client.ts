@@ -320,7 +320,7 @@ export class Client {
       },
       onStateChange: (state) => this.emit({ type: "connection", state }),
       onTerminated: (reason) =>
-        this.emit({ type: "error", code: "terminated", message: reason === "replaced" ? "another connection of this device took over" : "this device was removed" }),
+        this.emit({ type: "error", code: "terminated", reason, message: reason === "replaced" ? "another connection of this device took over" : "this device was removed" }),
       onError: (error) => this.emit({ type: "error", code: "connection", message: error.message }),
     });
     this.connection.start();

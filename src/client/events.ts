@@ -40,6 +40,8 @@ export type ClientEvent =
       /** undecryptable: a message could not be decrypted (the session was reset); send_failed; connection. */
       code: "undecryptable" | "unreadable_payload" | "send_failed" | "connection" | "terminated";
       message: string;
+      /** terminated: another connection of this device took over, or the device was removed (unlinked). */
+      reason?: "replaced" | "device_removed";
       chat_id?: string;
       msg_id?: string;
       from?: DeviceRef;

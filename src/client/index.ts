@@ -26,3 +26,5 @@ export { MemoryKeyValueStore } from "./store/memory-store";
 export { IndexedDbKeyValueStore } from "./store/indexeddb-store";
 export { CryptoError, safetyNumber, type SafetyNumber } from "./crypto/index";
 export { directChatId } from "../protocol/chat-ids";
+/** The account's first device: the one that signs the device list, links and unlinks the others. */
+export { PRIMARY_DEVICE_ID } from "./crypto/device-list";

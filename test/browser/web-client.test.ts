@@ -5,48 +5,25 @@
  * safety number; settings and push registration work; a message written offline survives a reload
  * and goes out; a reload keeps everything (IndexedDB); and
  * no message text is anywhere in the server's state afterwards. Screenshots of the main screens
- * go to test-artifacts/web/. Groups (carol) wait for the groups branch.
+ * go to test-artifacts/web/. Linking a second browser and groups: web-client-devices-groups.test.ts.
  */
 import { join } from "node:path";
 import { build } from "esbuild";
-import type { BrowserContext, Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { describe, expect, it } from "vitest";
 import { findInFiles } from "../node/support/files";
 import { serverForThisFile } from "../node/support/suite-server";
-import { browserForThisFile, consoleOf, screenshot } from "./support/chromium";
+import { browserForThisFile, screenshot } from "./support/chromium";
+import { DESKTOP, lastOutgoingTick, openApp, PHONE, type Person, POLL, pageErrors, registerAs } from "./support/people";
 
 const fixture = serverForThisFile("web");
 const browser = browserForThisFile();
 const root = join(import.meta.dirname, "..", "..");
 
-const DESKTOP = { width: 1280, height: 800 };
-const PHONE = { width: 390, height: 844 };
 /** Every text typed in this file: none may reach the server's state. */
 const TEXTS = ["hello bob, from the browser", "hi alice! encrypted both ways", "caption of the square", "nobody reads this receipt", "written while offline"];
-/** Generous: polls end as soon as they hold, and `npm test` runs this beside the workers suite on 2 cores. */
-const POLL = { timeout: 60_000, interval: 100 };
 
-interface Person {
-  context: BrowserContext;
-  page: Page;
-  console: string[];
-}
-
-async function open(viewport: { width: number; height: number }): Promise<Person> {
-  const context = await browser().newContext({ viewport });
-  const page = await context.newPage();
-  const lines = consoleOf(page);
-  await page.goto(fixture.server().url);
-  return { context, page, console: lines };
-}
-
-async function registerAs(person: Person, handle: string): Promise<void> {
-  await person.page.getByLabel("Your handle").fill(handle);
-  await person.page.getByRole("button", { name: "Register" }).click();
-  await person.page.locator(".sidebar-header .me", { hasText: handle }).waitFor({ timeout: 60_000 });
-}
-
-const lastOutgoingTick = (page: Page) => page.locator(".message.outgoing").last().locator(".tick").getAttribute("data-tick");
+const open = (viewport: { width: number; height: number }) => openApp(browser(), fixture.server().url, viewport);
 const peerStatus = (page: Page) => page.locator(".peer-status").textContent();
 
 describe("the web client, two people in Chromium", () => {
@@ -211,7 +188,7 @@ describe("the web client, two people in Chromium", () => {
     await expect.poll(() => bob.page.locator(".message.incoming .text").last().textContent(), POLL).toBe(TEXTS[4]);
     // Alice's own image again, now downloaded and decrypted from the server.
     await expect.poll(() => alice.page.locator(".message.outgoing img.image").last().evaluate((img: HTMLImageElement) => img.naturalWidth).catch(() => 0), POLL).toBe(160);
-    expect([...alice.console, ...bob.console].filter((line) => line.startsWith("pageerror"))).toEqual([]);
+    expect(pageErrors(alice, bob)).toEqual([]);
     await alice.context.close();
     await bob.context.close();
   }, 180_000);

@@ -1,13 +1,14 @@
 /**
  * @module The web app's entry: opens this browser's device store (IndexedDB), shows the welcome
  * screen until the browser is registered, then the two-pane messenger (chat list beside the open
- * chat on desktop; one pane at a time at phone width). Screens are chosen by `view`; groups and
- * linked devices become further views once the SDK has them.
+ * chat on desktop; one pane at a time at phone width). Screens are chosen by `view`. A browser just
+ * linked to an account first takes over the history its primary sent; a browser whose device was
+ * unlinked shows so, and can start over with a fresh device.
  */
-import { Client, IndexedDbKeyValueStore, type KeyValueStore } from "../../src/client/index";
+import { Client, IndexedDbKeyValueStore } from "../../src/client/index";
 import { h } from "./dom";
 import { ChatHistory } from "./history";
-import { Messenger } from "./messenger";
+import { importLinkedHistory, Messenger } from "./messenger";
 import { registerServiceWorker } from "./push";
 import { chatListItems, newChatForm } from "./views/chat-list";
 import { ConversationView } from "./views/conversation";
@@ -27,13 +28,48 @@ async function main(): Promise<void> {
   try {
     client = await Client.open({ server: location.origin, store });
   } catch {
-    client = await new Promise<Client>((resolve) => root.replaceChildren(welcomeScreen(store, resolve)));
+    client = await new Promise<Client>((resolve) =>
+      root.replaceChildren(
+        welcomeScreen(store, (ready, linked) => {
+          if (!linked) return resolve(ready);
+          void importLinkedHistory(ready, new ChatHistory(store))
+            .catch((err: unknown) => console.error("parley: history import failed", err))
+            .then(() => resolve(ready));
+        }),
+      ),
+    );
   }
   void registerServiceWorker();
   messengerLayout(root, client, store);
 }
 
-function messengerLayout(root: HTMLElement, client: Client, store: KeyValueStore): void {
+/** Shown once the server ended this device for good; starting over deletes its keys and history. */
+function terminatedScreen(reason: "device_removed" | "replaced", shutDown: () => Promise<void>): HTMLElement {
+  const removed = reason === "device_removed";
+  const restart = h("button", { type: "button" }, removed ? "Start over" : "Use Parley here");
+  restart.addEventListener("click", () => {
+    restart.disabled = true;
+    if (!removed) return location.reload();
+    // The app's own connection to the database would block its deletion: closed first.
+    void shutDown().then(() => {
+      const deletion = indexedDB.deleteDatabase(DEVICE_DATABASE);
+      deletion.onsuccess = deletion.onerror = () => location.reload();
+    });
+  });
+  return h(
+    "main",
+    { class: "welcome" },
+    h(
+      "section",
+      { class: "card terminated", role: "alert", "aria-labelledby": "terminated-title" },
+      h("h1", { id: "terminated-title" }, removed ? "This browser was unlinked" : "Parley is open elsewhere"),
+      h("p", {}, removed ? "It is no longer a device of this account and receives no more messages. Starting over deletes its keys and history from this browser." : "Another tab or window of this browser took over this device."),
+      restart,
+    ),
+  );
+}
+
+function messengerLayout(root: HTMLElement, client: Client, store: IndexedDbKeyValueStore): void {
   const messenger = new Messenger(client, new ChatHistory(store));
   let view: View = { kind: "chats" };
   let conversation: ConversationView | null = null;
@@ -101,7 +137,15 @@ function messengerLayout(root: HTMLElement, client: Client, store: KeyValueStore
     }
   };
 
+  let ended = false;
   const render = async () => {
+    if (ended) return;
+    if (messenger.terminated) {
+      ended = true;
+      const closing = client.close();
+      root.replaceChildren(terminatedScreen(messenger.terminated, () => closing.then(() => store.close())));
+      return;
+    }
     connection.textContent = messenger.connection === "open" ? "" : messenger.connection === "connecting" ? "connecting…" : "offline";
     alert.hidden = messenger.lastError === null;
     alertText.textContent = messenger.lastError ?? "";

@@ -4,11 +4,13 @@
  * state (typing, presence, upload progress) and tells the views that something changed. Views read
  * from here and call its actions; they never talk to the SDK or storage themselves.
  */
-import { type Client, type ClientEventOf, directChatId } from "../../src/client/index";
+import { type Client, type ClientEventOf, directChatId, PRIMARY_DEVICE_ID } from "../../src/client/index";
 import { type ChatHistory, type ChatRecord, placeMessage, type Preferences } from "./history";
 
 /** Typing is shown this long after the last "typing" event (the server expires it after a few seconds too). */
 const TYPING_SHOWN_MS = 6_000;
+/** Messages per chat the primary sends a browser it links (the SDK keeps at most 200 per chat). */
+const LINK_HISTORY_MESSAGES = 100;
 /** A typing refresh is sent at most this often while the user keeps typing. */
 const TYPING_REFRESH_MS = 2_500;
 
@@ -27,6 +29,8 @@ export class Messenger {
   private readonly presenceSubscriptions = new Map<string, () => void>();
   private lastTypingSent = 0;
   connection: "connecting" | "open" | "closed" = "connecting";
+  /** Set when the server ended this device's socket for good: it was unlinked, or another tab took over. */
+  terminated: "device_removed" | "replaced" | null = null;
   openChatId: string | null = null;
   lastError: string | null = null;
 
@@ -71,6 +75,11 @@ export class Messenger {
       this.changed();
     });
     this.client.on("error", (event) => {
+      if (event.code === "terminated") {
+        this.terminated = event.reason ?? "device_removed";
+        this.changed();
+        return;
+      }
       // Connection trouble shows as the connection state and heals by itself; the rest is news.
       if (event.code === "connection") console.warn("parley:", event.message);
       else this.fail(new Error(event.code === "undecryptable" ? "A message could not be decrypted; the session was reset." : event.message));
@@ -291,6 +300,30 @@ export class Messenger {
     return url;
   }
 
+  // ---- linked devices -------------------------------------------------------------------------------
+
+  /** Whether this browser is the account's primary device (the one that links and unlinks others). */
+  get isPrimary(): boolean {
+    return this.client.account.device_id === PRIMARY_DEVICE_ID;
+  }
+
+  /**
+   * On the primary: approves the device showing `payload` and sends it the recent history of every
+   * chat; resolves once the new device has activated itself (it then gets copies of every message).
+   */
+  approveLink(payload: string): Promise<{ device_id: number }> {
+    return this.client.approveLink(payload.trim(), { historyMessages: LINK_HISTORY_MESSAGES });
+  }
+
+  /** Removes a device of this account (on the primary: any other device; on a companion: itself). */
+  async unlink(deviceId: number): Promise<void> {
+    await this.client.unlink(deviceId);
+    if (deviceId === this.client.account.device_id) {
+      this.terminated = "device_removed";
+      this.changed();
+    }
+  }
+
   preferences(): Promise<Preferences> {
     return this.history.preferences();
   }
@@ -299,6 +332,26 @@ export class Messenger {
     await this.history.setPreferences(preferences);
     this.changed();
   }
+}
+
+/**
+ * Copies the history a newly linked browser received from its primary (kept by the SDK) into the
+ * web history, so the chat list opens with it. Imported messages count as read; files arrive as
+ * their text summary (the bundle carries no attachment keys).
+ */
+export async function importLinkedHistory(client: Client, history: ChatHistory): Promise<number> {
+  let imported = 0;
+  for (const summary of await client.chats()) {
+    const messages = await client.history(summary.chat_id);
+    if (messages.length === 0) continue;
+    const handle = await client.handleOf(summary.peer_account);
+    await history.update(summary.chat_id, { account: summary.peer_account, handle }, (chat) => {
+      for (const m of messages) placeMessage(chat, { id: m.msg_id, chat_seq: m.chat_seq, outgoing: m.outgoing, text: m.text, at: m.at });
+      chat.read_up_to = Math.max(chat.read_up_to, ...messages.map((m) => m.chat_seq));
+    });
+    imported += messages.length;
+  }
+  return imported;
 }
 
 function peerOf(chat: ChatRecord): { account: string; handle: string } {

@@ -1,11 +1,12 @@
 /**
  * @module Settings: who sees this user's last seen and online status (kept by the server, which
- * enforces it), whether this browser sends read receipts (a local choice), and push notifications.
- * Group management and "linked devices" are further sections once the SDK has them.
+ * enforces it), whether this browser sends read receipts (a local choice), push notifications, and
+ * the account's linked devices (views/devices.ts).
  */
 import { h } from "../dom";
 import type { Messenger } from "../messenger";
 import { enablePush, PUSH_STATUS_TEXT } from "../push";
+import { devicesSection } from "./devices";
 
 const AUDIENCES = [
   ["everyone", "Everyone"],
@@ -62,6 +63,7 @@ export async function settingsScreen(messenger: Messenger, back: () => void): Pr
       ),
       h("fieldset", {}, h("legend", {}, "Notifications"), pushStatus, pushButton),
       status,
+      devicesSection(messenger),
     ),
   );
 }

@@ -1,0 +1,46 @@
+/**
+ * People in the web client for the browser tests: one browser context each (its own IndexedDB, so
+ * its own device), opened at the file's server, with helpers for what every test does first
+ * (register) and reads often (the last outgoing tick). Poll settings sized for `npm test`.
+ */
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { consoleOf } from "./chromium";
+
+export const DESKTOP = { width: 1280, height: 800 };
+export const PHONE = { width: 390, height: 844 };
+/** Generous: polls end as soon as they hold, and `npm test` runs the browser tests beside the workers suite on 2 cores. */
+export const POLL = { timeout: 60_000, interval: 100 };
+
+export interface Person {
+  context: BrowserContext;
+  page: Page;
+  console: string[];
+}
+
+export async function openApp(browser: Browser, url: string, viewport: { width: number; height: number }): Promise<Person> {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  const lines = consoleOf(page);
+  await page.goto(url);
+  return { context, page, console: lines };
+}
+
+export async function registerAs(person: Person, handle: string): Promise<void> {
+  await person.page.getByLabel("Your handle").fill(handle);
+  await person.page.getByRole("button", { name: "Register" }).click();
+  await person.page.locator(".sidebar-header .me", { hasText: handle }).waitFor({ timeout: 60_000 });
+}
+
+export const lastOutgoingTick = (page: Page) => page.locator(".message.outgoing").last().locator(".tick").getAttribute("data-tick");
+
+/** Types a message into the open chat's composer and sends it with Enter. */
+export async function sendText(page: Page, text: string): Promise<void> {
+  const composer = page.getByRole("textbox", { name: "Message", exact: true });
+  await composer.fill(text);
+  await composer.press("Enter");
+}
+
+/** Page errors (uncaught exceptions) the app logged: a passing run has none. */
+export function pageErrors(...people: Person[]): string[] {
+  return people.flatMap((p) => p.console).filter((line) => line.startsWith("pageerror"));
+}
