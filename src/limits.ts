@@ -70,3 +70,13 @@ export const MEDIA_CLEANUP_BATCH = 200;
 
 /** A download link may be cached by a CDN at most this long (and never past the media's expiry). */
 export const MEDIA_MAX_CACHE_SECONDS = 365 * 86_400;
+
+/** Members per group, as WhatsApp. */
+export const MAX_GROUP_MEMBERS = 1024;
+/** Devices one group send may address: every member with a full device set. */
+export const MAX_GROUP_RECIPIENT_DEVICES = MAX_GROUP_MEMBERS * MAX_DEVICES_PER_ACCOUNT;
+/**
+ * A group send to a full group names every device (~90 bytes each) and, right after a key
+ * rotation, carries a pairwise distribution (~2 KB with a PQXDH header) for each of them.
+ */
+export const MAX_GROUP_MESSAGE_BODY_BYTES = 12 * 1024 * 1024;

@@ -13,3 +13,15 @@ export async function directChatId(accountA: string, accountB: string): Promise<
   for (const byte of digest.subarray(0, 16)) hex += byte.toString(16).padStart(2, "0");
   return `d_${hex}`;
 }
+
+/** Group ids: g_ || 32 random hex digits (the 128 bits make them unguessable as well as unique). */
+export function newGroupChatId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  let hex = "";
+  for (const byte of bytes) hex += byte.toString(16).padStart(2, "0");
+  return `g_${hex}`;
+}
+
+export function isGroupChat(chatId: string): boolean {
+  return chatId.startsWith("g_");
+}
