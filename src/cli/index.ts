@@ -1,6 +1,6 @@
 /**
  * @module The `parley` command line: global options, the command table, and error reporting.
- * Each command lives in commands/<name>.ts; later features (group, send-file, link, devices) add
+ * Each command lives in commands/<name>.ts; later features (link, devices) add
  * a file and a row here.
  *
  *   parley [--server URL] [--home DIR] <command> [args]
@@ -8,6 +8,7 @@
 import { ParleyApiError, TransportError } from "../client/index";
 import { chats } from "./commands/chats";
 import { download } from "./commands/download";
+import { group } from "./commands/group";
 import { presence, privacy, typing } from "./commands/presence";
 import { read } from "./commands/read";
 import { recv } from "./commands/recv";
@@ -20,6 +21,7 @@ import { CliError, info, USAGE_EXIT } from "./output";
 const COMMANDS: Record<string, { usage: string; run: (ctx: CliContext, args: string[]) => Promise<void> }> = {
   register: { usage: "register <handle>", run: register },
   send: { usage: "send <handle> <text>", run: send },
+  group: { usage: "group create <name> <handle>... | add|remove <chat_id> <handle> | send <chat_id> <text> | info <chat_id> | leave <chat_id>", run: group },
   "send-file": { usage: "send-file <handle> <path> [--mime TYPE] [--caption TEXT]", run: sendFile },
   recv: { usage: "recv [--timeout SECONDS] [--save-dir DIR]", run: recv },
   download: { usage: "download <msg_id> <path>", run: download },

@@ -55,6 +55,35 @@ export class SessionManager {
     return targets;
   }
 
+  /**
+   * Every device a group message must reach, with a session for each: the known devices of every
+   * member account and this account's other devices (accounts never seen are fetched).
+   */
+  async groupTargets(members: string[]): Promise<ProtocolAddress[]> {
+    const targets: ProtocolAddress[] = [];
+    for (const accountId of new Set([...members, this.self.accountId])) {
+      let known = await this.store.getKnownDevices(accountId);
+      if (known.length === 0 && accountId !== this.self.accountId) known = await this.fetchAccount(accountId);
+      for (const deviceId of known) {
+        const address = { accountId, deviceId };
+        if (accountId === this.self.accountId && deviceId === this.self.deviceId) continue;
+        if (!(await sessionInfo(this.protocol, address))) await this.fetchDevice(address);
+        targets.push(address);
+      }
+    }
+    return targets;
+  }
+
+  /** The registration id each device has as this device's sessions know it. */
+  async registered(targets: ProtocolAddress[]): Promise<{ account_id: string; device_id: number; registration_id: number }[]> {
+    const out: { account_id: string; device_id: number; registration_id: number }[] = [];
+    for (const address of targets) {
+      const info = await sessionInfo(this.protocol, address);
+      if (info) out.push({ account_id: address.accountId, device_id: address.deviceId, registration_id: info.remoteRegistrationId });
+    }
+    return out;
+  }
+
   async encryptFor(targets: ProtocolAddress[], plaintext: Uint8Array): Promise<EnvelopeBody[]> {
     const envelopes: EnvelopeBody[] = [];
     for (const address of targets) {

@@ -1,6 +1,6 @@
 /**
  * @module `parley recv [--timeout SECONDS] [--save-dir DIR]`: connects, prints one JSON line per event
- * (message, receipt, gap, error, and typing/presence in the chats this device knows), ACKs what it
+ * (message, receipt, gap, group membership change, error, and typing/presence in the chats this device knows), ACKs what it
  * printed, and exits once the backlog is drained and SECONDS (default 2) pass with no new event.
  * File messages carry a `file` object; with --save-dir each file is downloaded, verified and saved
  * there (the line then has `saved`, or `save_error` if verification failed).
@@ -36,7 +36,7 @@ export async function recv(ctx: CliContext, args: string[]): Promise<void> {
       lastEvent = Date.now();
     });
   };
-  for (const type of ["message", "receipt", "gap", "error", "typing", "presence"] as const) client.on(type, print);
+  for (const type of ["message", "receipt", "gap", "group", "error", "typing", "presence"] as const) client.on(type, print);
   client.on("connection", (e) => info(`connection ${e.state}`));
   let terminated = false;
   client.on("error", (e) => {
@@ -94,6 +94,8 @@ async function describe(client: Client, event: ClientEvent): Promise<Record<stri
         up_to_seq: event.up_to_seq,
         msg_ids: event.msg_ids,
       };
+    case "group":
+      return { type: "group", chat_id: event.chat_id, chat_seq: event.chat_seq, actor: await client.handleOf(event.actor), event: event.event };
     case "gap":
       return { type: "gap", chat_id: event.chat_id, from: await client.handleOf(event.sender.account_id), count: event.count, reason: event.reason };
     case "typing":
