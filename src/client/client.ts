@@ -333,6 +333,12 @@ export class Client {
     return this.rememberGroup(await this.api.groupInfo(chatId));
   }
 
+  /** Whether this device knows itself to be a member of the group (false after leaving or removal). */
+  async inGroup(chatId: string): Promise<boolean> {
+    const record = await this.store.getGroup(chatId);
+    return record !== undefined && !record.left;
+  }
+
   /** The groups this account is a member of. */
   async groups() {
     return (await this.api.groups()).groups;

@@ -41,18 +41,7 @@ export class SessionManager {
    * and this account's other devices. An account never seen before is discovered from its bundle.
    */
   async recipients(to: string): Promise<ProtocolAddress[]> {
-    const targets: ProtocolAddress[] = [];
-    for (const accountId of to === this.self.accountId ? [to] : [to, this.self.accountId]) {
-      let known = await this.store.getKnownDevices(accountId);
-      if (known.length === 0 && accountId !== this.self.accountId) known = await this.fetchAccount(accountId);
-      for (const deviceId of known) {
-        const address = { accountId, deviceId };
-        if (accountId === this.self.accountId && deviceId === this.self.deviceId) continue;
-        if (!(await sessionInfo(this.protocol, address))) await this.fetchDevice(address);
-        targets.push(address);
-      }
-    }
-    return targets;
+    return this.devicesOf(to === this.self.accountId ? [to] : [to, this.self.accountId]);
   }
 
   /**
@@ -60,8 +49,13 @@ export class SessionManager {
    * member account and this account's other devices (accounts never seen are fetched).
    */
   async groupTargets(members: string[]): Promise<ProtocolAddress[]> {
+    return this.devicesOf([...new Set([...members, this.self.accountId])]);
+  }
+
+  /** The known devices of these accounts but this one, each with a session (unknown accounts are fetched). */
+  private async devicesOf(accounts: string[]): Promise<ProtocolAddress[]> {
     const targets: ProtocolAddress[] = [];
-    for (const accountId of new Set([...members, this.self.accountId])) {
+    for (const accountId of accounts) {
       let known = await this.store.getKnownDevices(accountId);
       if (known.length === 0 && accountId !== this.self.accountId) known = await this.fetchAccount(accountId);
       for (const deviceId of known) {

@@ -43,9 +43,12 @@ export async function recv(ctx: CliContext, args: string[]): Promise<void> {
     if (e.code === "terminated") terminated = true;
   });
   client.connect();
-  // Typing and presence of the most recent chats while receiving (bounded: each is a socket).
-  await Promise.all((await client.chats()).slice(0, MAX_WATCHED_CHATS).map((chat) => client.subscribePresence(chat.chat_id)));
   await Promise.race([client.drained(), waitFor(() => terminated)]);
+  // Typing and presence of the most recent chats while receiving (bounded: each is a socket). After
+  // the backlog, so groups this device was removed from are known: their presence sockets are refused.
+  const watched: string[] = [];
+  for (const chat of await client.chats()) if (!chat.chat_id.startsWith("g_") || (await client.inGroup(chat.chat_id))) watched.push(chat.chat_id);
+  if (!terminated) await Promise.all(watched.slice(0, MAX_WATCHED_CHATS).map((chatId) => client.subscribePresence(chatId)));
   lastEvent = Math.max(lastEvent, Date.now());
   await waitFor(() => terminated || Date.now() - lastEvent >= timeoutSeconds * 1000);
   // Downloads may still be running: they finish before the connection closes.
