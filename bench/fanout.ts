@@ -149,6 +149,10 @@ async function main(): Promise<void> {
       console.log(`${String(r.members).padStart(7)} | ${r.p50Ms.toFixed(1).padStart(10)} ms | ${r.p99Ms.toFixed(1).padStart(7)} ms | ${r.ackP50Ms.toFixed(1).padStart(6)} ms | ${r.deliveriesPerSecond.toFixed(0)}`);
     }
     console.log(JSON.stringify({ when: new Date().toISOString(), sends: SENDS, results }));
+  } catch (err) {
+    // The server's own log tells why it went away (wrangler dev prints workerd's errors).
+    if (server) console.error(server.server.output().split("\n").slice(-60).join("\n"));
+    throw err;
   } finally {
     await server?.server.stop();
     rmSync(workDir, { recursive: true, force: true });
