@@ -527,7 +527,8 @@ export class ChatRoom extends DurableObject<Env> {
     const db = database(this.env.DB);
     await runStatements(db, groupChangeStatements(db, plan, intent.now));
     // The event goes to every device of the members after the change and of those it removed.
-    const devices = [...(await this.groupDevicesFromD1(after)).devices, ...(await this.devicesOf(plan.removed))];
+    const { devices: memberDevices, blocks } = await this.groupDevicesFromD1(after);
+    const devices = [...memberDevices, ...(await this.devicesOf(plan.removed))];
 
     const seq = this.lastSeq() + 1;
     const serverTs = Date.now();
@@ -555,7 +556,8 @@ export class ChatRoom extends DurableObject<Env> {
       this.sql.exec(`DELETE FROM meta WHERE key = 'group_intent'`);
     });
     this.group = after;
-    this.deviceCache = null;
+    // Just read: the first send after the change needs no D1 query.
+    this.deviceCache = { key: groupDeviceCacheKey(after), devices: memberDevices, blocks, fetchedAt: Date.now() };
     return seq;
   }
 
@@ -660,7 +662,7 @@ export class ChatRoom extends DurableObject<Env> {
    * among them, cached per membership version like memberDevices.
    */
   private async groupDevices(group: GroupState, fresh: boolean): Promise<DeviceSnapshot> {
-    const key = `group:${group.version}`;
+    const key = groupDeviceCacheKey(group);
     const now = Date.now();
     if (!fresh && this.deviceCache?.key === key && now - this.deviceCache.fetchedAt < DEVICE_CACHE_TTL_MS) {
       return { devices: this.deviceCache.devices, blocks: this.deviceCache.blocks, fromCache: true };
@@ -893,6 +895,10 @@ function checkDeviceSet(envelopes: { account_id: string; device_id: number; regi
  */
 export function groupFanoutRecipients(group: GroupState, devices: RegisteredDevice[], sender: Address): RegisteredDevice[] {
   return devices.filter((d) => group.members.has(d.account_id) && !(d.account_id === sender.account_id && d.device_id === sender.device_id));
+}
+
+function groupDeviceCacheKey(group: GroupState): string {
+  return `group:${group.version}`;
 }
 
 /** A group change between its check and its apply (meta "group_intent"); see changeGroup. */
