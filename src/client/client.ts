@@ -531,8 +531,8 @@ export class Client {
    * Sends a text to a group: persisted in the outbox first, encrypted once with this device's
    * sender key per attempt; resolves with the server's ack (the "sent" receipt).
    */
-  async sendGroup(chatId: string, text: string): Promise<SendAckBody> {
-    return this.enqueue(crypto.randomUUID(), chatId, { v: 1, kind: "text", text, sent_at: Date.now(), to: chatId });
+  async sendGroup(chatId: string, text: string, options: SendOptions = {}): Promise<SendAckBody> {
+    return this.enqueue(messageId(options), chatId, { v: 1, kind: "text", text, sent_at: Date.now(), to: chatId });
   }
 
   /**

@@ -25,6 +25,7 @@ export type { KeyValueStore } from "./store/types";
 export { MemoryKeyValueStore } from "./store/memory-store";
 export { IndexedDbKeyValueStore } from "./store/indexeddb-store";
 export { CryptoError, safetyNumber, type SafetyNumber } from "./crypto/index";
-export { directChatId } from "../protocol/chat-ids";
+export { directChatId, isGroupChat } from "../protocol/chat-ids";
+export type { GroupInfoBody } from "../protocol/groups";
 /** The account's first device: the one that signs the device list, links and unlinks the others. */
 export { PRIMARY_DEVICE_ID } from "./crypto/device-list";

@@ -3,27 +3,31 @@
  * real local server. Alice links a second browser to her account by pasting its link code into
  * her primary browser's Settings; the new browser opens with the history her primary sent, and
  * both of her browsers receive Bob's next message. Unlinking it from the primary closes the
- * second browser out. Screenshots of the new screens go to test-artifacts/web/.
+ * second browser out. Then a third person, Carol: Alice makes a group of the three, every message
+ * reaches the other two with its sender's name, and once Alice (the admin) removes Carol, Carol's
+ * browser says so and gets nothing more. Screenshots of the new screens go to test-artifacts/web/.
  */
 import { describe, expect, it } from "vitest";
 import { findInFiles } from "../node/support/files";
 import { serverForThisFile } from "../node/support/suite-server";
 import { browserForThisFile, screenshot } from "./support/chromium";
-import { DESKTOP, openApp, PHONE, type Person, POLL, pageErrors, registerAs, sendText } from "./support/people";
+import { DESKTOP, lastOutgoingTick, openApp, PHONE, type Person, POLL, pageErrors, registerAs, sendText } from "./support/people";
 
 const fixture = serverForThisFile("web-devices");
 const browser = browserForThisFile();
 
 /** Every text typed in this file: none may reach the server's state. */
 const TEXTS = ["before the link, to bob", "bob answers before the link", "bob after the link, to both browsers", "bob after the unlink"];
+const GROUP_TEXTS = ["alice to the weekend group", "bob replies to the group", "after carol was removed"];
 
 const open = (viewport: { width: number; height: number }) => openApp(browser(), fixture.server().url, viewport);
 const incomingTexts = (person: Person) => person.page.locator(".message.incoming .text").allTextContents();
 
-describe("the web client: link this browser, linked devices", () => {
+describe("the web client: link this browser, linked devices, groups", () => {
   let alice: Person;
   let bob: Person;
   let aliceLaptop: Person;
+  let carol: Person;
 
   it("alice and bob register and talk (history for the link to carry)", async () => {
     [alice, bob] = await Promise.all([open(DESKTOP), open(PHONE)]);
@@ -90,13 +94,73 @@ describe("the web client: link this browser, linked devices", () => {
     // Starting over deletes the old device's keys and history: the welcome screen again.
     await aliceLaptop.page.getByRole("button", { name: "Start over" }).click();
     await aliceLaptop.page.getByLabel("Your handle").waitFor({ timeout: POLL.timeout });
-    expect(pageErrors(alice, bob, aliceLaptop)).toEqual([]);
-    await Promise.all([alice.context.close(), bob.context.close(), aliceLaptop.context.close()]);
+    expect(pageErrors(aliceLaptop)).toEqual([]);
+    await aliceLaptop.context.close();
+  }, 180_000);
+
+  it("alice makes a group with bob and carol: every message reaches the other two with its sender's name", async () => {
+    carol = await open(PHONE);
+    await registerAs(carol, "carol");
+    await alice.page.getByRole("button", { name: "New group" }).click();
+    await alice.page.getByLabel("Group name").fill("Weekend");
+    // A handle no one has is refused and makes no group.
+    await alice.page.getByLabel("Members").fill("bob, nobody.here");
+    await alice.page.getByRole("button", { name: "Create group" }).click();
+    await expect.poll(() => alice.page.locator(".settings .form-status").textContent(), POLL).toBe("No one has that handle.");
+    await alice.page.getByLabel("Members").fill("bob, carol");
+    await screenshot(alice.page, "11-new-group");
+    await alice.page.getByRole("button", { name: "Create group" }).click();
+    await expect.poll(() => alice.page.locator("#conversation-title").textContent(), POLL).toBe("Weekend");
+    await sendText(alice.page, GROUP_TEXTS[0]!);
+    await expect.poll(() => lastOutgoingTick(alice.page), POLL).toBe("sent");
+
+    for (const person of [bob, carol]) {
+      if (person === bob) await bob.page.getByRole("button", { name: "Back to chats" }).click();
+      const item = person.page.locator('.chat-item[data-chat="Weekend"]');
+      await expect.poll(() => item.locator(".last-message").textContent(), POLL).toBe(`alice: ${GROUP_TEXTS[0]}`);
+      await item.click();
+    }
+    await sendText(bob.page, GROUP_TEXTS[1]!);
+    const senders = (person: Person) => person.page.locator(".message.incoming .sender").allTextContents();
+    await expect.poll(() => incomingTexts(carol), POLL).toEqual([GROUP_TEXTS[0], GROUP_TEXTS[1]]);
+    expect(await senders(carol)).toEqual(["alice", "bob"]);
+    await expect.poll(() => incomingTexts(alice), POLL).toEqual([GROUP_TEXTS[1]]);
+    expect(await senders(alice)).toEqual(["bob"]);
+    expect(await alice.page.locator(".peer-status").textContent()).toBe("you, bob, carol");
+    expect(await alice.page.locator(".notice").first().textContent()).toBe("You created the group “Weekend”");
+    await screenshot(alice.page, "12-group-conversation");
+    await screenshot(carol.page, "13-group-phone");
+  }, 180_000);
+
+  it("alice removes carol: carol's browser says so and gets no more of the group's messages", async () => {
+    // Bob is a member, not an admin: his group info offers no Remove.
+    await bob.page.getByRole("button", { name: "Group info" }).click();
+    await expect.poll(() => bob.page.locator(".member-list li").count(), POLL).toBe(3);
+    expect(await bob.page.getByRole("button", { name: /^Remove / }).count()).toBe(0);
+    await bob.page.getByRole("button", { name: "Back", exact: true }).click();
+
+    await alice.page.getByRole("button", { name: "Group info" }).click();
+    await screenshot(alice.page, "14-group-info");
+    await alice.page.getByRole("button", { name: "Remove carol" }).click();
+    await expect.poll(() => alice.page.locator(".member-list li").count(), POLL).toBe(2);
+    await expect.poll(() => carol.page.locator(".left-note").isVisible(), POLL).toBe(true);
+    expect(await carol.page.locator(".notice").last().textContent()).toBe("Alice removed you");
+    expect(await carol.page.locator(".composer").isVisible()).toBe(false);
+
+    await alice.page.keyboard.press("Escape");
+    await sendText(alice.page, GROUP_TEXTS[2]!);
+    await expect.poll(() => incomingTexts(bob), POLL).toEqual([GROUP_TEXTS[0], GROUP_TEXTS[2]]);
+    expect(await bob.page.locator(".notice").last().textContent()).toBe("Alice removed carol");
+    // Bob has it, and carol's inbox would have had it by now: nothing arrived.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(await incomingTexts(carol)).toEqual([GROUP_TEXTS[0], GROUP_TEXTS[1]]);
+    expect(pageErrors(alice, bob, carol)).toEqual([]);
+    await Promise.all([alice.context.close(), bob.context.close(), carol.context.close()]);
   }, 180_000);
 
   it("no message text is anywhere in the server's state", async () => {
     await fixture.server().stop();
-    const plaintext = await findInFiles(fixture.server().stateDir, TEXTS);
+    const plaintext = await findInFiles(fixture.server().stateDir, [...TEXTS, ...GROUP_TEXTS]);
     expect(plaintext.hits).toEqual([]);
     expect(plaintext.scanned).toBeGreaterThan(0);
   }, 60_000);

@@ -3,7 +3,8 @@
  * SDK keeps keys, sessions and chat summaries but no message list). Per chat: the messages this
  * browser sent or received, how far the peer has acknowledged delivery and reading (receipts carry
  * an authoritative `up_to_seq`, so ticks are derived from two numbers rather than per message),
- * and how far this user has read. Plaintext lives only here, on the device, never on the server.
+ * and how far this user has read. A group chat also keeps its name and members, the sender of each
+ * message, and membership changes as notices in the chat's order. Plaintext lives only here, on the device, never on the server.
  */
 import { z } from "zod";
 import type { KeyValueStore } from "../../src/client/index";
@@ -24,13 +25,31 @@ const StoredMessage = z.object({
   file: FileSummary.optional(),
   at: z.number(),
   failed: z.boolean().optional(),
+  /** Who wrote an incoming group message (1:1 chats need no name on each message). */
+  from: z.object({ account: z.string(), handle: z.string() }).optional(),
+  /** A line about the chat rather than from someone ("alice added carol"): no tick, never unread. */
+  notice: z.boolean().optional(),
 });
 export type StoredMessage = z.infer<typeof StoredMessage>;
 
+const GroupMember = z.object({ account: z.string(), handle: z.string(), role: z.enum(["admin", "member"]) });
+export type GroupMember = z.infer<typeof GroupMember>;
+
+/** What this browser knows of a group: refreshed from the server on every membership event. */
+const GroupRecord = z.object({
+  name: z.string(),
+  members: z.array(GroupMember),
+  /** This account left or was removed: the chat stays, read-only. */
+  left: z.boolean(),
+});
+export type GroupRecord = z.infer<typeof GroupRecord>;
+
 const ChatRecord = z.object({
   chat_id: z.string(),
+  /** 1:1: the other account and its handle. A group: its chat id and its name. */
   peer_account: z.string(),
   peer_handle: z.string(),
+  group: GroupRecord.optional(),
   messages: z.array(StoredMessage),
   /** Highest chat_seq this user has seen with the chat open. */
   read_up_to: z.number().int(),
@@ -51,7 +70,7 @@ export function tickOf(chat: ChatRecord, message: StoredMessage): Tick {
 }
 
 export function unreadCount(chat: ChatRecord): number {
-  return chat.messages.filter((m) => !m.outgoing && m.chat_seq !== null && m.chat_seq > chat.read_up_to).length;
+  return chat.messages.filter((m) => !m.outgoing && !m.notice && m.chat_seq !== null && m.chat_seq > chat.read_up_to).length;
 }
 
 const encoder = new TextEncoder();

@@ -8,10 +8,11 @@
 import { Client, IndexedDbKeyValueStore } from "../../src/client/index";
 import { h } from "./dom";
 import { ChatHistory } from "./history";
-import { importLinkedHistory, Messenger } from "./messenger";
+import { Messenger } from "./messenger";
 import { registerServiceWorker } from "./push";
 import { chatListItems, newChatForm } from "./views/chat-list";
 import { ConversationView } from "./views/conversation";
+import { groupInfoScreen, newGroupScreen } from "./views/group";
 import { safetyScreen } from "./views/safety";
 import { settingsScreen } from "./views/settings";
 import { welcomeScreen } from "./views/welcome";
@@ -19,28 +20,33 @@ import { welcomeScreen } from "./views/welcome";
 /** One IndexedDB database holds one device: keys, sessions, the SDK's records and the history. */
 const DEVICE_DATABASE = "parley-device";
 
-type View = { kind: "chats" } | { kind: "chat"; chatId: string } | { kind: "safety"; chatId: string } | { kind: "settings" };
+type View =
+  | { kind: "chats" }
+  | { kind: "chat"; chatId: string }
+  | { kind: "safety"; chatId: string }
+  | { kind: "settings" }
+  | { kind: "new-group" }
+  | { kind: "group-info"; chatId: string };
 
 async function main(): Promise<void> {
   const root = document.getElementById("app")!;
   const store = await IndexedDbKeyValueStore.open(DEVICE_DATABASE);
   let client: Client;
+  let justLinked = false;
   try {
     client = await Client.open({ server: location.origin, store });
   } catch {
     client = await new Promise<Client>((resolve) =>
       root.replaceChildren(
         welcomeScreen(store, (ready, linked) => {
-          if (!linked) return resolve(ready);
-          void importLinkedHistory(ready, new ChatHistory(store))
-            .catch((err: unknown) => console.error("parley: history import failed", err))
-            .then(() => resolve(ready));
+          justLinked = linked !== null;
+          resolve(ready);
         }),
       ),
     );
   }
   void registerServiceWorker();
-  messengerLayout(root, client, store);
+  messengerLayout(root, client, store, justLinked);
 }
 
 /** Shown once the server ended this device for good; starting over deletes its keys and history. */
@@ -69,10 +75,12 @@ function terminatedScreen(reason: "device_removed" | "replaced", shutDown: () =>
   );
 }
 
-function messengerLayout(root: HTMLElement, client: Client, store: IndexedDbKeyValueStore): void {
+function messengerLayout(root: HTMLElement, client: Client, store: IndexedDbKeyValueStore, justLinked: boolean): void {
   const messenger = new Messenger(client, new ChatHistory(store));
   let view: View = { kind: "chats" };
   let conversation: ConversationView | null = null;
+  /** The group record the open "Group info" screen shows. */
+  let groupShown: string | null = null;
 
   const connection = h("span", { class: "connection", role: "status", "aria-live": "polite" });
   const list = h("nav", { class: "chat-list-container", "aria-label": "Chats" });
@@ -94,6 +102,7 @@ function messengerLayout(root: HTMLElement, client: Client, store: IndexedDbKeyV
       h("span", { class: "avatar", "aria-hidden": "true" }, messenger.handle.slice(0, 1).toUpperCase()),
       h("strong", { class: "me" }, messenger.handle),
       connection,
+      h("button", { type: "button", class: "link", onclick: () => show({ kind: "new-group" }) }, "New group"),
       h("button", { type: "button", class: "link", onclick: () => show({ kind: "settings" }) }, "Settings"),
     ),
     alert,
@@ -105,6 +114,7 @@ function messengerLayout(root: HTMLElement, client: Client, store: IndexedDbKeyV
 
   const show = (next: View) => {
     view = next;
+    groupShown = null;
     layout.classList.toggle("pane-open", next.kind !== "chats");
     void messenger.openChat(next.kind === "chat" ? next.chatId : null);
     void renderPane();
@@ -115,7 +125,11 @@ function messengerLayout(root: HTMLElement, client: Client, store: IndexedDbKeyV
     if (current.kind === "chat") {
       let shown = conversation;
       if (shown?.chatId !== current.chatId) {
-        shown = new ConversationView(messenger, current.chatId, { back: () => show({ kind: "chats" }), safety: () => show({ kind: "safety", chatId: current.chatId }) });
+        shown = new ConversationView(messenger, current.chatId, {
+          back: () => show({ kind: "chats" }),
+          safety: () => show({ kind: "safety", chatId: current.chatId }),
+          groupInfo: () => show({ kind: "group-info", chatId: current.chatId }),
+        });
         conversation = shown;
         pane.replaceChildren(shown.element);
       }
@@ -125,6 +139,16 @@ function messengerLayout(root: HTMLElement, client: Client, store: IndexedDbKeyV
       return;
     }
     conversation = null;
+    if (current.kind === "new-group") pane.replaceChildren(newGroupScreen(messenger, (chatId) => show({ kind: "chat", chatId }), () => show({ kind: "chats" })));
+    if (current.kind === "group-info") {
+      const chat = await messenger.history.chat(current.chatId);
+      // Rebuilt only when the group changed (a member added or removed), not on every event.
+      const signature = JSON.stringify(chat?.group ?? null);
+      if (chat?.group && view === current && signature !== groupShown) {
+        groupShown = signature;
+        pane.replaceChildren(groupInfoScreen(messenger, chat, () => show({ kind: "chat", chatId: current.chatId })));
+      }
+    }
     if (current.kind === "chats") pane.replaceChildren(h("div", { class: "placeholder" }, h("p", {}, "Pick a chat, or start one by handle.")));
     if (current.kind === "settings") {
       const screen = await settingsScreen(messenger, () => show({ kind: "chats" }));
@@ -154,7 +178,7 @@ function messengerLayout(root: HTMLElement, client: Client, store: IndexedDbKeyV
     const focused = list.contains(document.activeElement) ? (document.activeElement as HTMLElement).dataset.chat : undefined;
     list.replaceChildren(chatListItems(messenger, chats, (chatId) => show({ kind: "chat", chatId })));
     if (focused) list.querySelector<HTMLElement>(`[data-chat="${CSS.escape(focused)}"]`)?.focus();
-    if (view.kind === "chat") await renderPane();
+    if (view.kind === "chat" || view.kind === "group-info") await renderPane();
   };
   // Coalesces bursts of events (a backlog replay) into one render per frame (a timer: hidden tabs get no animation frames).
   let scheduled = false;
@@ -168,10 +192,12 @@ function messengerLayout(root: HTMLElement, client: Client, store: IndexedDbKeyV
   });
 
   document.addEventListener("keydown", (event) => {
-    if (event.key === "Escape" && view.kind !== "chats") show(view.kind === "safety" ? { kind: "chat", chatId: view.chatId } : { kind: "chats" });
+    if (event.key === "Escape" && view.kind !== "chats") show(view.kind === "safety" || view.kind === "group-info" ? { kind: "chat", chatId: view.chatId } : { kind: "chats" });
   });
   show({ kind: "chats" });
-  void messenger.start().then(render);
+  // A browser just linked first takes over the history its primary sent (before new messages land).
+  const imported = justLinked ? messenger.importLinkedHistory().catch((err: unknown) => console.error("parley: history import failed", err)) : Promise.resolve();
+  void imported.then(() => messenger.start()).then(render);
 }
 
 void main();

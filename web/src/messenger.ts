@@ -4,8 +4,8 @@
  * state (typing, presence, upload progress) and tells the views that something changed. Views read
  * from here and call its actions; they never talk to the SDK or storage themselves.
  */
-import { type Client, type ClientEventOf, directChatId, PRIMARY_DEVICE_ID } from "../../src/client/index";
-import { type ChatHistory, type ChatRecord, placeMessage, type Preferences } from "./history";
+import { type Client, type ClientEventOf, directChatId, type GroupInfoBody, isGroupChat, PRIMARY_DEVICE_ID } from "../../src/client/index";
+import { type ChatHistory, type ChatRecord, type GroupRecord, placeMessage, type Preferences } from "./history";
 
 /** Typing is shown this long after the last "typing" event (the server expires it after a few seconds too). */
 const TYPING_SHOWN_MS = 6_000;
@@ -60,6 +60,7 @@ export class Messenger {
     this.client.on("message", (event) => void this.onMessage(event).catch((err) => this.fail(err)));
     this.client.on("sent", (event) => void this.onSent(event).catch((err) => this.fail(err)));
     this.client.on("receipt", (event) => void this.onReceipt(event).catch((err) => this.fail(err)));
+    this.client.on("group", (event) => void this.onGroupEvent(event).catch((err) => this.fail(err)));
     this.client.on("typing", (event) => {
       if (event.from.account_id === this.client.account.account_id) return;
       this.typingUntil.set(event.chat_id, event.state === "stopped" ? 0 : Date.now() + TYPING_SHOWN_MS);
@@ -124,9 +125,12 @@ export class Messenger {
   // ---- SDK events -------------------------------------------------------------------------------
 
   private async onMessage(event: ClientEventOf<"message">): Promise<void> {
-    const handle = await this.client.handleOf(event.peer);
-    await this.history.update(event.chat_id, { account: event.peer, handle }, (chat) =>
+    const group = isGroupChat(event.chat_id);
+    const peer = group ? await this.groupPeer(event.chat_id) : { account: event.peer, handle: await this.client.handleOf(event.peer) };
+    const from = group && !event.outgoing ? { account: event.from.account_id, handle: await this.client.handleOf(event.from.account_id) } : undefined;
+    await this.history.update(event.chat_id, peer, (chat) =>
       placeMessage(chat, {
+        ...(from ? { from } : {}),
         id: event.msg_id,
         chat_seq: event.chat_seq,
         outgoing: event.outgoing,
@@ -138,6 +142,92 @@ export class Messenger {
     if (!event.outgoing) this.typingUntil.delete(event.chat_id);
     this.changed();
     if (event.chat_id === this.openChatId) await this.markOpenChatRead();
+  }
+
+  /**
+   * A membership change: recorded as a notice in the chat's order, and the group's members and
+   * roles re-read from the server (unless this account just left it or was removed: then the chat
+   * stays, read-only).
+   */
+  private async onGroupEvent(event: ClientEventOf<"group">): Promise<void> {
+    const me = this.client.account.account_id;
+    const change = event.event;
+    const gone = (change.type === "member_removed" || change.type === "member_left") && change.account_id === me;
+    if (gone) {
+      // The server refuses a former member's presence socket: stop watching it.
+      this.presenceSubscriptions.get(event.chat_id)?.();
+      this.presenceSubscriptions.delete(event.chat_id);
+    }
+    const fresh = gone ? undefined : await this.client.groupInfo(event.chat_id).then((info) => this.groupRecord(info)).catch(() => undefined);
+    const notice = await this.describeGroupEvent(event);
+    const known = await this.history.chat(event.chat_id);
+    const name = fresh?.name ?? known?.group?.name ?? (change.type === "created" ? change.name : "Group");
+    await this.history.update(event.chat_id, { account: event.chat_id, handle: name }, (chat) => {
+      chat.group = fresh ?? { name, members: chat.group?.members ?? [], left: gone || (chat.group?.left ?? false) };
+      if (gone) chat.group.left = true;
+      chat.peer_handle = chat.group.name;
+      placeMessage(chat, { id: `group-event-${event.chat_seq}`, chat_seq: event.chat_seq, outgoing: false, text: notice, at: Date.now(), notice: true });
+    });
+    this.changed();
+  }
+
+  private async describeGroupEvent(event: ClientEventOf<"group">): Promise<string> {
+    const who = async (account: string) => (account === this.client.account.account_id ? "you" : this.client.handleOf(account));
+    const actor = await who(event.actor);
+    const change = event.event;
+    let text: string;
+    switch (change.type) {
+      case "created":
+        text = `${actor} created the group “${change.name}”`;
+        break;
+      case "members_added":
+        text = `${actor} added ${(await Promise.all(change.account_ids.map(who))).join(", ")}`;
+        break;
+      case "member_removed":
+        text = `${actor} removed ${await who(change.account_id)}`;
+        break;
+      case "member_left":
+        text = `${await who(change.account_id)} left`;
+        break;
+      case "role_changed":
+        text = `${actor} made ${await who(change.account_id)} ${change.role === "admin" ? "an admin" : "a member"}`;
+        break;
+      case "settings_changed":
+        text = change.name !== undefined ? `${actor} renamed the group to “${change.name}”` : `${actor} changed the group settings`;
+        break;
+    }
+    return text.charAt(0).toUpperCase() + text.slice(1);
+  }
+
+  /** The group's name for a chat record; a group first met through a message is looked up once. */
+  private async groupPeer(chatId: string): Promise<{ account: string; handle: string }> {
+    const known = await this.history.chat(chatId);
+    if (known?.group) return { account: chatId, handle: known.group.name };
+    const record = await this.client
+      .groupInfo(chatId)
+      .then((info) => this.groupRecord(info))
+      .catch(() => undefined);
+    if (!record) return { account: chatId, handle: known?.peer_handle ?? "Group" };
+    await this.history.update(chatId, { account: chatId, handle: record.name }, (chat) => {
+      chat.group = record;
+      chat.peer_handle = record.name;
+    });
+    return { account: chatId, handle: record.name };
+  }
+
+  private async groupRecord(info: GroupInfoBody): Promise<GroupRecord> {
+    const members = await Promise.all(info.members.map(async (m) => ({ account: m.account_id, handle: await this.client.handleOf(m.account_id), role: m.role })));
+    return { name: info.name, members, left: !members.some((m) => m.account === this.client.account.account_id) };
+  }
+
+  /** Stores what the server answered to a group change made here (the event follows on the socket). */
+  private async rememberGroup(info: GroupInfoBody): Promise<void> {
+    const record = await this.groupRecord(info);
+    await this.history.update(info.chat_id, { account: info.chat_id, handle: record.name }, (chat) => {
+      chat.group = record;
+      chat.peer_handle = record.name;
+    });
+    this.changed();
   }
 
   /** The server acked one of our sends: it gets its chat_seq (and the "sent" tick). */
@@ -171,6 +261,29 @@ export class Messenger {
     return (await this.history.chat(chatId)) ?? this.history.update(chatId, { account, handle: await this.client.handleOf(account) }, () => {});
   }
 
+  /** Creates a group with members given by handle; this account becomes its admin. Returns its chat id. */
+  async createGroup(name: string, handles: string[]): Promise<string> {
+    const info = await this.client.createGroup(name.trim(), handles.map((handle) => handle.trim().toLowerCase()));
+    await this.rememberGroup(info);
+    return info.chat_id;
+  }
+
+  async addToGroup(chatId: string, handle: string): Promise<void> {
+    await this.rememberGroup(await this.client.addToGroup(chatId, [handle.trim().toLowerCase()]));
+  }
+
+  async removeFromGroup(chatId: string, account: string): Promise<void> {
+    await this.rememberGroup(await this.client.removeFromGroup(chatId, account));
+  }
+
+  async leaveGroup(chatId: string): Promise<void> {
+    await this.client.leaveGroup(chatId);
+    await this.history.updateExisting(chatId, (chat) => {
+      if (chat.group) chat.group.left = true;
+    });
+    this.changed();
+  }
+
   /** Opens a chat: marks it read, loads presence and subscribes to typing and presence changes. */
   async openChat(chatId: string | null): Promise<void> {
     for (const [id, stop] of this.presenceSubscriptions) {
@@ -197,7 +310,7 @@ export class Messenger {
 
   /** The chat's presence socket exists once the chat does (after its first message): retried after a send. */
   private async watchPresence(chat: ChatRecord): Promise<void> {
-    if (this.presenceSubscriptions.has(chat.chat_id) || chat.messages.length === 0 || this.openChatId !== chat.chat_id) return;
+    if (this.presenceSubscriptions.has(chat.chat_id) || chat.messages.length === 0 || this.openChatId !== chat.chat_id || chat.group?.left) return;
     this.presenceSubscriptions.set(chat.chat_id, () => {});
     try {
       const stop = await this.client.subscribePresence(chat.chat_id);
@@ -217,7 +330,8 @@ export class Messenger {
     if (!chat || newest <= chat.read_up_to) return;
     await this.history.updateExisting(chatId, (c) => (c.read_up_to = Math.max(c.read_up_to, newest)));
     this.changed();
-    if ((await this.history.preferences()).send_read_receipts) {
+    // A former member's read position no longer matters to anyone (and the server refuses it).
+    if ((await this.history.preferences()).send_read_receipts && !chat.group?.left) {
       await this.client.markRead(chatId, newest).catch((err) => this.fail(err));
     }
   }
@@ -230,7 +344,8 @@ export class Messenger {
     await this.history.update(chatId, peerOf(chat), (c) => placeMessage(c, { id: msgId, chat_seq: null, outgoing: true, text, at: Date.now() }));
     this.changed();
     void this.client.setTyping(chatId, "stopped").catch(() => undefined);
-    await this.failOnError(chat, msgId, this.client.send(chat.peer_account, text, { msgId }));
+    const sending = chat.group ? this.client.sendGroup(chatId, text, { msgId }) : this.client.send(chat.peer_account, text, { msgId });
+    await this.failOnError(chat, msgId, sending);
   }
 
   async sendFile(chatId: string, file: File, caption: string): Promise<void> {
@@ -324,6 +439,32 @@ export class Messenger {
     }
   }
 
+  /**
+   * Copies the history a newly linked browser received from its primary (kept by the SDK) into the
+   * web history, so the chat list opens with it. Imported messages count as read; files arrive as
+   * their text summary (the bundle carries no attachment keys).
+   */
+  async importLinkedHistory(): Promise<number> {
+    let imported = 0;
+    for (const summary of await this.client.chats()) {
+      const messages = await this.client.history(summary.chat_id);
+      if (messages.length === 0) continue;
+      const group = isGroupChat(summary.chat_id);
+      const peer = group ? await this.groupPeer(summary.chat_id) : { account: summary.peer_account, handle: await this.client.handleOf(summary.peer_account) };
+      const senders = new Map<string, string>();
+      for (const m of messages) if (group && !m.outgoing && !senders.has(m.from_account)) senders.set(m.from_account, await this.client.handleOf(m.from_account));
+      await this.history.update(summary.chat_id, peer, (chat) => {
+        for (const m of messages) {
+          const from = senders.get(m.from_account);
+          placeMessage(chat, { id: m.msg_id, chat_seq: m.chat_seq, outgoing: m.outgoing, text: m.text, at: m.at, ...(from && !m.outgoing ? { from: { account: m.from_account, handle: from } } : {}) });
+        }
+        chat.read_up_to = Math.max(chat.read_up_to, ...messages.map((m) => m.chat_seq));
+      });
+      imported += messages.length;
+    }
+    return imported;
+  }
+
   preferences(): Promise<Preferences> {
     return this.history.preferences();
   }
@@ -332,26 +473,6 @@ export class Messenger {
     await this.history.setPreferences(preferences);
     this.changed();
   }
-}
-
-/**
- * Copies the history a newly linked browser received from its primary (kept by the SDK) into the
- * web history, so the chat list opens with it. Imported messages count as read; files arrive as
- * their text summary (the bundle carries no attachment keys).
- */
-export async function importLinkedHistory(client: Client, history: ChatHistory): Promise<number> {
-  let imported = 0;
-  for (const summary of await client.chats()) {
-    const messages = await client.history(summary.chat_id);
-    if (messages.length === 0) continue;
-    const handle = await client.handleOf(summary.peer_account);
-    await history.update(summary.chat_id, { account: summary.peer_account, handle }, (chat) => {
-      for (const m of messages) placeMessage(chat, { id: m.msg_id, chat_seq: m.chat_seq, outgoing: m.outgoing, text: m.text, at: m.at });
-      chat.read_up_to = Math.max(chat.read_up_to, ...messages.map((m) => m.chat_seq));
-    });
-    imported += messages.length;
-  }
-  return imported;
 }
 
 function peerOf(chat: ChatRecord): { account: string; handle: string } {

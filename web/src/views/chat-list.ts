@@ -1,7 +1,8 @@
 /**
  * @module The sidebar: this user's chats, newest first, each with the peer, the last message (or
  * "typing…") and the unread count, plus a form to start a chat by handle. Items are buttons, so the list is
- * reachable and usable with the keyboard alone.
+ * reachable and usable with the keyboard alone. Groups are listed by name, their last message with
+ * its sender.
  */
 import { ParleyApiError } from "../../../src/client/index";
 import { formatTime, h } from "../dom";
@@ -12,7 +13,8 @@ export function lastLine(chat: ChatRecord): string {
   const last = chat.messages[chat.messages.length - 1];
   if (!last) return "No messages yet";
   const body = last.file ? `File: ${last.file.name ?? "file"}${last.text ? ` ${last.text}` : ""}` : last.text;
-  return last.outgoing ? `You: ${body}` : body;
+  if (last.notice) return body;
+  return last.outgoing ? `You: ${body}` : last.from ? `${last.from.handle}: ${body}` : body;
 }
 
 export function chatListItems(messenger: Messenger, chats: ChatRecord[], onOpen: (chatId: string) => void): HTMLElement {
@@ -29,6 +31,7 @@ export function chatListItems(messenger: Messenger, chats: ChatRecord[], onOpen:
         h(
           "button",
           {
+            "data-group": chat.group ? "true" : undefined,
             class: `chat-item${chat.chat_id === messenger.openChatId ? " active" : ""}`,
             "data-chat": chat.peer_handle,
             "aria-current": chat.chat_id === messenger.openChatId ? "true" : undefined,

@@ -2,8 +2,11 @@
  * @module The open chat: a header with the peer's online / last-seen / typing status, the messages
  * with delivery ticks, images rendered inline (downloaded and decrypted in the browser) and other
  * files as download links, upload progress, and the composer (text, attachment). The composer is
- * built once per chat so re-rendering on every event never loses what the user is typing.
+ * built once per chat so re-rendering on every event never loses what the user is typing. In a
+ * group: the members instead of presence, the sender's name on each incoming message, membership
+ * changes as notices, and no composer once this account is no longer a member.
  */
+import { isGroupChat } from "../../../src/client/index";
 import { formatBytes, formatTime, h } from "../dom";
 import { type ChatRecord, type StoredMessage, tickOf } from "../history";
 import type { Messenger } from "../messenger";
@@ -21,12 +24,15 @@ export class ConversationView {
   /** Rendered items by msg_id with what they showed: unchanged messages keep their element. */
   private readonly items = new Map<string, { signature: string; element: HTMLElement }>();
   private chat: ChatRecord | null = null;
+  private readonly composer: HTMLFormElement;
+  private readonly leftNote = h("p", { class: "left-note", hidden: true }, "You are no longer a member of this group.");
 
   constructor(
     private readonly messenger: Messenger,
     readonly chatId: string,
-    actions: { back: () => void; safety: () => void },
+    actions: { back: () => void; safety: () => void; groupInfo: () => void },
   ) {
+    const group = isGroupChat(chatId);
     const text = h("textarea", { id: "composer-text", rows: 1, placeholder: "Type a message", autocomplete: "off" });
     const file = h("input", { id: "composer-file", type: "file", class: "visually-hidden" });
     const send = () => {
@@ -57,11 +63,12 @@ export class ConversationView {
         { class: "conversation-header" },
         h("button", { class: "back icon", type: "button", "aria-label": "Back to chats", onclick: actions.back }, "←"),
         h("div", { class: "peer" }, this.title, this.status),
-        h("button", { type: "button", class: "link", onclick: actions.safety }, "Safety number"),
+        group ? h("button", { type: "button", class: "link", onclick: actions.groupInfo }, "Group info") : h("button", { type: "button", class: "link", onclick: actions.safety }, "Safety number"),
       ),
       this.list,
       this.announcer,
-      h(
+      this.leftNote,
+      (this.composer = h(
         "form",
         {
           class: "composer",
@@ -70,12 +77,13 @@ export class ConversationView {
             send();
           },
         },
-        h("label", { for: "composer-file", class: "icon attach", title: "Attach a file" }, h("span", { "aria-hidden": "true" }, "+"), h("span", { class: "visually-hidden" }, "Attach a file")),
-        file,
+        // Files in groups wait for the SDK's group file send.
+        group ? null : h("label", { for: "composer-file", class: "icon attach", title: "Attach a file" }, h("span", { "aria-hidden": "true" }, "+"), h("span", { class: "visually-hidden" }, "Attach a file")),
+        group ? null : file,
         h("label", { for: "composer-text", class: "visually-hidden" }, "Message"),
         text,
         h("button", { type: "submit", "aria-label": "Send" }, "Send"),
-      ),
+      )),
     );
     queueMicrotask(() => text.focus());
   }
@@ -84,11 +92,14 @@ export class ConversationView {
     this.chat = chat;
     this.title.textContent = chat.peer_handle;
     this.status.textContent = this.statusLine(chat);
+    const left = chat.group?.left ?? false;
+    this.composer.hidden = left;
+    this.leftNote.hidden = !left;
     const atBottom = this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 40;
     const firstRender = this.items.size === 0;
     const fresh = chat.messages.filter((m) => !m.outgoing && !this.items.has(m.id));
     if (!firstRender && fresh.length > 0) {
-      this.announcer.textContent = fresh.map((m) => `${chat.peer_handle}: ${m.text || (m.file ? `sent ${m.file.name ?? "a file"}` : "")}`).join(". ");
+      this.announcer.textContent = fresh.map((m) => `${m.notice ? "" : `${m.from?.handle ?? chat.peer_handle}: `}${m.text || (m.file ? `sent ${m.file.name ?? "a file"}` : "")}`).join(". ");
     }
     const shown = new Set<string>();
     this.list.replaceChildren(
@@ -109,6 +120,7 @@ export class ConversationView {
 
   private statusLine(chat: ChatRecord): string {
     if (this.messenger.isTyping(chat.chat_id)) return "typing…";
+    if (chat.group) return chat.group.members.map((m) => (m.account === this.messenger.client.account.account_id ? "you" : m.handle)).join(", ");
     const presence = this.messenger.presenceOf(chat.peer_account);
     if (presence?.online) return "online";
     if (presence?.last_seen) return `last seen ${formatTime(presence.last_seen)}`;
@@ -116,10 +128,12 @@ export class ConversationView {
   }
 
   private messageItem(chat: ChatRecord, message: StoredMessage): HTMLElement {
+    if (message.notice) return h("li", { class: "notice", "data-msg": message.id }, message.text);
     const upload = this.messenger.uploads.get(message.id);
     return h(
       "li",
       { class: `message ${message.outgoing ? "outgoing" : "incoming"}`, "data-msg": message.id },
+      message.from ? h("span", { class: "sender" }, message.from.handle) : null,
       message.file ? this.fileBlock(message) : null,
       upload ? h("progress", { max: upload.total, value: upload.sent, "aria-label": `Uploading ${message.file?.name ?? "file"}` }) : null,
       message.text ? h("p", { class: "text" }, message.text) : null,
