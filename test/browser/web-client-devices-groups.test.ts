@@ -18,7 +18,7 @@ const browser = browserForThisFile();
 
 /** Every text typed in this file: none may reach the server's state. */
 const TEXTS = ["before the link, to bob", "bob answers before the link", "bob after the link, to both browsers", "bob after the unlink"];
-const GROUP_TEXTS = ["alice to the weekend group", "bob replies to the group", "after carol was removed"];
+const GROUP_TEXTS = ["alice to the weekend group", "bob replies to the group", "after carol was removed", "carol is back, bob is gone"];
 
 const open = (viewport: { width: number; height: number }) => openApp(browser(), fixture.server().url, viewport);
 const incomingTexts = (person: Person) => person.page.locator(".message.incoming .text").allTextContents();
@@ -154,6 +154,28 @@ describe("the web client: link this browser, linked devices, groups", () => {
     // Bob has it, and carol's inbox would have had it by now: nothing arrived.
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     expect(await incomingTexts(carol)).toEqual([GROUP_TEXTS[0], GROUP_TEXTS[1]]);
+  }, 180_000);
+
+  it("the admin adds members by handle (an unknown one is refused); a member leaves", async () => {
+    await alice.page.getByRole("button", { name: "Group info" }).click();
+    await alice.page.getByLabel("Add a member").fill("nobody.here");
+    await alice.page.getByRole("button", { name: "Add", exact: true }).click();
+    await expect.poll(() => alice.page.locator(".settings .form-status").textContent(), POLL).toBe("No one has that handle.");
+    await alice.page.getByLabel("Add a member").fill("carol");
+    await alice.page.getByRole("button", { name: "Add", exact: true }).click();
+    await expect.poll(() => alice.page.locator(".member-list li").count(), POLL).toBe(3);
+    // Carol is back: her composer returns (and, below, the group's messages reach her again).
+    await expect.poll(() => carol.page.locator(".composer").isVisible(), POLL).toBe(true);
+    expect(await carol.page.locator(".notice").last().textContent()).toBe("Alice added you");
+
+    await bob.page.getByRole("button", { name: "Group info" }).click();
+    await bob.page.getByRole("button", { name: "Leave group" }).click();
+    await expect.poll(() => alice.page.locator(".member-list li").count(), POLL).toBe(2);
+    await alice.page.keyboard.press("Escape");
+    await expect.poll(() => alice.page.locator(".notice").last().textContent(), POLL).toBe("Bob left");
+    expect(await alice.page.locator(".peer-status").textContent()).toBe("you, carol");
+    await sendText(alice.page, GROUP_TEXTS[3]!);
+    await expect.poll(() => incomingTexts(carol), POLL).toEqual([GROUP_TEXTS[0], GROUP_TEXTS[1], GROUP_TEXTS[3]]);
     expect(pageErrors(alice, bob, carol)).toEqual([]);
     await Promise.all([alice.context.close(), bob.context.close(), carol.context.close()]);
   }, 180_000);
