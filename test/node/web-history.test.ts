@@ -1,10 +1,13 @@
 /**
  * The web client's local history (web/src/history.ts): messages in chat order with unacked sends
  * last, ticks derived from the peer's receipt high-water marks, unread counts, concurrent updates
- * (events arriving while a send is recorded) never losing a write, and the per-chat cap.
+ * (events arriving while a send is recorded) never losing a write, and the per-chat cap; group
+ * chats (members, senders, membership notices that never count as unread) beside records stored
+ * before groups existed.
  */
 import { describe, expect, it } from "vitest";
 import { MemoryKeyValueStore } from "../../src/client/index";
+import { lastLine } from "../../web/src/views/chat-list";
 import { ChatHistory, type ChatRecord, MAX_MESSAGES_PER_CHAT, placeMessage, type StoredMessage, tickOf, unreadCount } from "../../web/src/history";
 
 const peer = { account: "acc-bob", handle: "bob" };
@@ -56,5 +59,32 @@ describe("web client history", () => {
     expect(kept).toHaveLength(MAX_MESSAGES_PER_CHAT);
     expect(kept[0]!.id).toBe("m10");
     expect(await history.updateExisting("d_unknown", () => {})).toBeUndefined();
+  });
+
+  it("keeps a group's members, each message's sender and membership notices (never unread); older records still read", async () => {
+    const kv = new MemoryKeyValueStore();
+    const history = new ChatHistory(kv);
+    const group = { account: "g_0123456789abcdef0123456789abcdef", handle: "Weekend" };
+    const alice = { account: "acc-alice", handle: "alice" };
+    const chat = await history.update(group.account, group, (c) => {
+      c.group = { name: "Weekend", members: [{ ...alice, role: "admin" }, { account: "acc-me", handle: "me", role: "member" }], left: false };
+      placeMessage(c, msg("group-event-1", 1, false, { text: "Alice created the group “Weekend”", notice: true }));
+      placeMessage(c, msg("hello", 2, false, { text: "hello all", from: alice }));
+    });
+    expect(unreadCount(chat)).toBe(1);
+    expect(lastLine(chat)).toBe("alice: hello all");
+    await history.update(group.account, group, (c) => {
+      c.group!.left = true;
+      placeMessage(c, msg("group-event-3", 3, false, { text: "Alice removed you", notice: true }));
+    });
+    const stored = (await history.chat(group.account))!;
+    expect(stored.group).toEqual({ name: "Weekend", members: [{ ...alice, role: "admin" }, { account: "acc-me", handle: "me", role: "member" }], left: true });
+    expect(lastLine(stored)).toBe("Alice removed you");
+    expect(unreadCount(stored)).toBe(1);
+
+    // A 1:1 record written before groups existed (no group, no sender fields) reads as it was.
+    const old = { chat_id: "d_old", peer_account: "acc-bob", peer_handle: "bob", messages: [{ id: "m1", chat_seq: 1, outgoing: false, text: "hi", at: 1 }], read_up_to: 0, peer_delivered_up_to: 0, peer_read_up_to: 0 };
+    await kv.put("web/chat/d_old", new TextEncoder().encode(JSON.stringify(old)));
+    expect(await history.chat("d_old")).toEqual(old);
   });
 });
