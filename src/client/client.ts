@@ -634,13 +634,15 @@ export class Client {
   }
 
   /**
-   * Sends a file: encrypts it with a fresh key while uploading (streaming; memory bounded by one
-   * upload part), then sends the key, digest and metadata (and an optional small thumbnail) inside
-   * an end-to-end-encrypted message through the outbox. Resolves with the ack and the attachment.
+   * Sends a file to an account or a group chat: encrypts it with a fresh key while uploading
+   * (streaming; memory bounded by one upload part), then sends the key, digest and metadata (and an
+   * optional small thumbnail) inside an end-to-end-encrypted message through the outbox. Resolves
+   * with the ack and the attachment.
    */
   async sendFile(to: string, source: FileSource, options: UploadOptions & SendOptions & { caption?: string }): Promise<{ ack: SendAckBody; file: FileAttachment }> {
     const msgId = messageId(options);
-    const accountId = await this.resolve(to);
+    // A group chat id sends to the group (through the outbox's group path), anything else to an account.
+    const accountId = isGroupChat(to) ? to : await this.resolve(to);
     const file = await uploadFile(this.api, source, options);
     await this.store.putFile(msgId, file);
     const payload: MessagePayloadBody = { v: 1, kind: "file", file, sent_at: Date.now(), to: accountId, ...(options.caption ? { caption: options.caption } : {}) };

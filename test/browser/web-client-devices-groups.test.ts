@@ -11,7 +11,7 @@ import { describe, expect, it } from "vitest";
 import { findInFiles } from "../node/support/files";
 import { serverForThisFile } from "../node/support/suite-server";
 import { browserForThisFile, screenshot } from "./support/chromium";
-import { DESKTOP, lastOutgoingTick, openApp, PHONE, type Person, POLL, pageErrors, registerAs, sendText } from "./support/people";
+import { DESKTOP, lastImageWidth, lastOutgoingTick, openApp, PHONE, type Person, POLL, pageErrors, registerAs, sendText, squarePng } from "./support/people";
 
 const fixture = serverForThisFile("web-devices");
 const browser = browserForThisFile();
@@ -128,6 +128,10 @@ describe("the web client: link this browser, linked devices, groups", () => {
     expect(await senders(alice)).toEqual(["bob"]);
     expect(await alice.page.locator(".peer-status").textContent()).toBe("you, bob, carol");
     expect(await alice.page.locator(".notice").first().textContent()).toBe("You created the group “Weekend”");
+    // An image in the group: encrypted once with the file's key, rendered by both others.
+    await alice.page.locator("#composer-file").setInputFiles({ name: "group.png", mimeType: "image/png", buffer: await squarePng(alice.page) });
+    await expect.poll(() => lastImageWidth(bob.page, "incoming"), POLL).toBe(160);
+    await expect.poll(() => lastImageWidth(carol.page, "incoming"), POLL).toBe(160);
     await screenshot(alice.page, "12-group-conversation");
     await screenshot(carol.page, "13-group-phone");
   }, 180_000);

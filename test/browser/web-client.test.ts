@@ -14,7 +14,7 @@ import { describe, expect, it } from "vitest";
 import { findInFiles } from "../node/support/files";
 import { serverForThisFile } from "../node/support/suite-server";
 import { browserForThisFile, screenshot } from "./support/chromium";
-import { DESKTOP, lastOutgoingTick, openApp, PHONE, type Person, POLL, pageErrors, registerAs } from "./support/people";
+import { DESKTOP, lastOutgoingTick, openApp, PHONE, type Person, POLL, pageErrors, registerAs, squarePng } from "./support/people";
 
 const fixture = serverForThisFile("web");
 const browser = browserForThisFile();
@@ -92,24 +92,14 @@ describe("the web client, two people in Chromium", () => {
   }, 180_000);
 
   it("an image alice sends shows upload progress and renders on bob's side", async () => {
-    const png = await alice.page.evaluate(() => {
-      const canvas = document.createElement("canvas");
-      canvas.width = 160;
-      canvas.height = 120;
-      const g = canvas.getContext("2d")!;
-      g.fillStyle = "#00806a";
-      g.fillRect(0, 0, 160, 120);
-      g.fillStyle = "#ffd54f";
-      g.fillRect(40, 30, 80, 60);
-      return canvas.toDataURL("image/png").split(",")[1]!;
-    });
+    const png = await squarePng(alice.page);
     await alice.page.evaluate(() => {
       const seen = window as unknown as { sawProgress: boolean };
       seen.sawProgress = false;
       new MutationObserver(() => (seen.sawProgress ||= document.querySelector(".message progress") !== null)).observe(document.body, { childList: true, subtree: true });
     });
     await alice.page.getByRole("textbox", { name: "Message", exact: true }).fill(TEXTS[2]!);
-    await alice.page.locator("#composer-file").setInputFiles({ name: "square.png", mimeType: "image/png", buffer: Buffer.from(png, "base64") });
+    await alice.page.locator("#composer-file").setInputFiles({ name: "square.png", mimeType: "image/png", buffer: png });
 
     const image = bob.page.locator(".message.incoming img.image").last();
     await expect.poll(() => image.evaluate((img: HTMLImageElement) => img.naturalWidth).catch(() => 0), POLL).toBe(160);

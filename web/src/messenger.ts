@@ -298,13 +298,16 @@ export class Messenger {
     const chat = await this.history.chat(chatId);
     if (!chat) return;
     await this.markOpenChatRead();
-    void this.client
-      .presenceOf(chat.peer_account)
-      .then((status) => {
-        this.presence.set(chat.peer_account, { online: status.online, last_seen: status.last_seen });
-        this.changed();
-      })
-      .catch(() => undefined);
+    // A group's header lists its members instead (presence events still come for them).
+    if (!chat.group) {
+      void this.client
+        .presenceOf(chat.peer_account)
+        .then((status) => {
+          this.presence.set(chat.peer_account, { online: status.online, last_seen: status.last_seen });
+          this.changed();
+        })
+        .catch(() => undefined);
+    }
     await this.watchPresence(chat);
   }
 
@@ -361,7 +364,7 @@ export class Messenger {
     this.objectUrls.set(msgId, Promise.resolve(URL.createObjectURL(file)));
     this.changed();
     const sending = this.client
-      .sendFile(chat.peer_account, file, {
+      .sendFile(chat.group ? chatId : chat.peer_account, file, {
         msgId,
         mime,
         name: file.name,

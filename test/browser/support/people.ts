@@ -44,3 +44,27 @@ export async function sendText(page: Page, text: string): Promise<void> {
 export function pageErrors(...people: Person[]): string[] {
   return people.flatMap((p) => p.console).filter((line) => line.startsWith("pageerror"));
 }
+
+/** A 160x120 PNG (a yellow square on green) drawn by the page's own canvas: an image to send. */
+export async function squarePng(page: Page): Promise<Buffer> {
+  const base64 = await page.evaluate(() => {
+    const canvas = document.createElement("canvas");
+    canvas.width = 160;
+    canvas.height = 120;
+    const g = canvas.getContext("2d")!;
+    g.fillStyle = "#00806a";
+    g.fillRect(0, 0, 160, 120);
+    g.fillStyle = "#ffd54f";
+    g.fillRect(40, 30, 80, 60);
+    return canvas.toDataURL("image/png").split(",")[1]!;
+  });
+  return Buffer.from(base64, "base64");
+}
+
+/** The rendered width of the last image in the open chat (0 until it has loaded). */
+export const lastImageWidth = (page: Page, side: "incoming" | "outgoing") =>
+  page
+    .locator(`.message.${side} img.image`)
+    .last()
+    .evaluate((img: HTMLImageElement) => img.naturalWidth)
+    .catch(() => 0);

@@ -77,9 +77,8 @@ export class ConversationView {
             send();
           },
         },
-        // Files in groups wait for the SDK's group file send.
-        group ? null : h("label", { for: "composer-file", class: "icon attach", title: "Attach a file" }, h("span", { "aria-hidden": "true" }, "+"), h("span", { class: "visually-hidden" }, "Attach a file")),
-        group ? null : file,
+        h("label", { for: "composer-file", class: "icon attach", title: "Attach a file" }, h("span", { "aria-hidden": "true" }, "+"), h("span", { class: "visually-hidden" }, "Attach a file")),
+        file,
         h("label", { for: "composer-text", class: "visually-hidden" }, "Message"),
         text,
         h("button", { type: "submit", "aria-label": "Send" }, "Send"),
