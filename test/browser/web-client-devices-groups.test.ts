@@ -11,7 +11,7 @@ import { describe, expect, it } from "vitest";
 import { findInFiles } from "../node/support/files";
 import { serverForThisFile } from "../node/support/suite-server";
 import { browserForThisFile, screenshot } from "./support/chromium";
-import { DESKTOP, lastImageWidth, lastOutgoingTick, openApp, PHONE, type Person, POLL, pageErrors, registerAs, sendText, squarePng } from "./support/people";
+import { DESKTOP, lastImageWidth, lastOutgoingTick, openApp, PHONE, type Person, POLL, pageErrors, registerAs, sendText, squarePng, unlabelledControls } from "./support/people";
 
 const fixture = serverForThisFile("web-devices");
 const browser = browserForThisFile();
@@ -49,6 +49,7 @@ describe("the web client: link this browser, linked devices, groups", () => {
     // The QR code is a real image of the payload.
     await expect.poll(() => aliceLaptop.page.locator(".link-qr img").evaluate((img: HTMLImageElement) => img.naturalWidth).catch(() => 0), POLL).toBeGreaterThan(100);
     await screenshot(aliceLaptop.page, "08-link-this-browser");
+    expect(await unlabelledControls(aliceLaptop.page)).toEqual([]);
 
     await alice.page.getByRole("button", { name: "Settings" }).click();
     // A link code that is not one is refused where it was pasted.
@@ -61,6 +62,7 @@ describe("the web client: link this browser, linked devices, groups", () => {
     await expect.poll(() => alice.page.locator(".devices-status").textContent(), POLL).toBe("Device 2 linked.");
     await expect.poll(() => alice.page.locator(".device-list li").count(), POLL).toBe(2);
     await screenshot(alice.page, "09-linked-devices");
+    expect(await unlabelledControls(alice.page)).toEqual([]);
 
     // The new browser is alice's, with her chat with bob and its messages so far.
     await aliceLaptop.page.locator(".sidebar-header .me", { hasText: "alice" }).waitFor({ timeout: POLL.timeout });
@@ -109,6 +111,7 @@ describe("the web client: link this browser, linked devices, groups", () => {
     await expect.poll(() => alice.page.locator(".settings .form-status").textContent(), POLL).toBe("No one has that handle.");
     await alice.page.getByLabel("Members").fill("bob, carol");
     await screenshot(alice.page, "11-new-group");
+    expect(await unlabelledControls(alice.page)).toEqual([]);
     await alice.page.getByRole("button", { name: "Create group" }).click();
     await expect.poll(() => alice.page.locator("#conversation-title").textContent(), POLL).toBe("Weekend");
     await sendText(alice.page, GROUP_TEXTS[0]!);
@@ -145,6 +148,7 @@ describe("the web client: link this browser, linked devices, groups", () => {
 
     await alice.page.getByRole("button", { name: "Group info" }).click();
     await screenshot(alice.page, "14-group-info");
+    expect(await unlabelledControls(alice.page)).toEqual([]);
     await alice.page.getByRole("button", { name: "Remove carol" }).click();
     await expect.poll(() => alice.page.locator(".member-list li").count(), POLL).toBe(2);
     await expect.poll(() => carol.page.locator(".left-note").isVisible(), POLL).toBe(true);

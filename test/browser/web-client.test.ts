@@ -14,7 +14,7 @@ import { describe, expect, it } from "vitest";
 import { findInFiles } from "../node/support/files";
 import { serverForThisFile } from "../node/support/suite-server";
 import { browserForThisFile, screenshot } from "./support/chromium";
-import { DESKTOP, lastOutgoingTick, openApp, PHONE, type Person, POLL, pageErrors, registerAs, squarePng } from "./support/people";
+import { DESKTOP, lastOutgoingTick, openApp, PHONE, type Person, POLL, pageErrors, registerAs, squarePng, unlabelledControls } from "./support/people";
 
 const fixture = serverForThisFile("web");
 const browser = browserForThisFile();
@@ -136,14 +136,7 @@ describe("the web client, two people in Chromium", () => {
     expect(await bob.page.evaluate(async () => (await navigator.serviceWorker.getRegistration("/"))?.active?.scriptURL ?? null)).toMatch(/\/sw\.js$/);
     await screenshot(bob.page, "07-settings-phone");
     // Every form control has an accessible name.
-    for (const page of [alice.page, bob.page]) {
-      const unlabelled = await page.evaluate(() =>
-        [...document.querySelectorAll("input, select, textarea, button")]
-          .filter((el) => !(el as HTMLInputElement).labels?.length && !el.getAttribute("aria-label") && !el.textContent?.trim())
-          .map((el) => el.outerHTML),
-      );
-      expect(unlabelled).toEqual([]);
-    }
+    for (const page of [alice.page, bob.page]) expect(await unlabelledControls(page)).toEqual([]);
 
     // With read receipts off, bob reading alice's next message leaves her tick at "delivered".
     await bob.page.getByRole("button", { name: "Back" }).click();

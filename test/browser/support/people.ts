@@ -68,3 +68,12 @@ export const lastImageWidth = (page: Page, side: "incoming" | "outgoing") =>
     .last()
     .evaluate((img: HTMLImageElement) => img.naturalWidth)
     .catch(() => 0);
+
+/** Form controls on the page with no accessible name (no label, aria-label or text): should be none. */
+export function unlabelledControls(page: Page): Promise<string[]> {
+  return page.evaluate(() =>
+    [...document.querySelectorAll("input, select, textarea, button")]
+      .filter((el) => !(el as HTMLInputElement).labels?.length && !el.getAttribute("aria-label") && !el.textContent?.trim())
+      .map((el) => el.outerHTML),
+  );
+}
