@@ -123,13 +123,21 @@ describe("the web client: link this browser, linked devices, groups", () => {
       await expect.poll(() => item.locator(".last-message").textContent(), POLL).toBe(`alice: ${GROUP_TEXTS[0]}`);
       await item.click();
     }
+    // Typing in a group says who (typing refreshes every few seconds: keep typing until alice sees it).
+    const composer = bob.page.getByRole("textbox", { name: "Message", exact: true });
+    await expect
+      .poll(async () => {
+        await composer.pressSequentially("… ", { delay: 40 });
+        return alice.page.locator(".peer-status").textContent();
+      }, POLL)
+      .toBe("bob is typing…");
     await sendText(bob.page, GROUP_TEXTS[1]!);
     const senders = (person: Person) => person.page.locator(".message.incoming .sender").allTextContents();
     await expect.poll(() => incomingTexts(carol), POLL).toEqual([GROUP_TEXTS[0], GROUP_TEXTS[1]]);
     expect(await senders(carol)).toEqual(["alice", "bob"]);
     await expect.poll(() => incomingTexts(alice), POLL).toEqual([GROUP_TEXTS[1]]);
     expect(await senders(alice)).toEqual(["bob"]);
-    expect(await alice.page.locator(".peer-status").textContent()).toBe("you, bob, carol");
+    await expect.poll(() => alice.page.locator(".peer-status").textContent(), POLL).toBe("you, bob, carol");
     expect(await alice.page.locator(".notice").first().textContent()).toBe("You created the group “Weekend”");
     // An image in the group: encrypted once with the file's key, rendered by both others.
     await alice.page.locator("#composer-file").setInputFiles({ name: "group.png", mimeType: "image/png", buffer: await squarePng(alice.page) });

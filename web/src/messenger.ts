@@ -22,6 +22,7 @@ export interface PresenceView {
 export class Messenger {
   private readonly listeners = new Set<() => void>();
   private readonly typingUntil = new Map<string, number>();
+  private readonly typingNames = new Map<string, string>();
   private readonly presence = new Map<string, PresenceView>();
   /** Upload progress of file sends in flight, by msg_id. */
   readonly uploads = new Map<string, { sent: number; total: number }>();
@@ -64,6 +65,14 @@ export class Messenger {
     this.client.on("typing", (event) => {
       if (event.from.account_id === this.client.account.account_id) return;
       this.typingUntil.set(event.chat_id, event.state === "stopped" ? 0 : Date.now() + TYPING_SHOWN_MS);
+      // In a group the header says who; the handle is cached by the SDK after the first lookup.
+      void this.client
+        .handleOf(event.from.account_id)
+        .then((handle) => {
+          this.typingNames.set(event.chat_id, handle);
+          this.changed();
+        })
+        .catch(() => undefined);
       setTimeout(() => this.changed(), TYPING_SHOWN_MS + 50);
       this.changed();
     });
@@ -116,6 +125,11 @@ export class Messenger {
 
   isTyping(chatId: string): boolean {
     return (this.typingUntil.get(chatId) ?? 0) > Date.now();
+  }
+
+  /** Who is typing in a chat (the latest to start), once their handle is known. */
+  typingName(chatId: string): string | undefined {
+    return this.isTyping(chatId) ? this.typingNames.get(chatId) : undefined;
   }
 
   presenceOf(accountId: string): PresenceView | undefined {

@@ -118,7 +118,10 @@ export class ConversationView {
   }
 
   private statusLine(chat: ChatRecord): string {
-    if (this.messenger.isTyping(chat.chat_id)) return "typing…";
+    if (this.messenger.isTyping(chat.chat_id)) {
+      const who = chat.group ? this.messenger.typingName(chat.chat_id) : undefined;
+      return who ? `${who} is typing…` : "typing…";
+    }
     if (chat.group) return chat.group.members.map((m) => (m.account === this.messenger.client.account.account_id ? "you" : m.handle)).join(", ");
     const presence = this.messenger.presenceOf(chat.peer_account);
     if (presence?.online) return "online";
