@@ -32,7 +32,8 @@ export default defineConfig({
                 ...TEST_PUSH_BINDINGS,
               },
               queueConsumers: {
-                "parley-fanout": { maxBatchTimeout: 0.05 },
+                "parley-fanout": { maxBatchTimeout: 0.05, maxRetries: 5, deadLetterQueue: "parley-fanout-dlq" },
+                "parley-fanout-dlq": { maxBatchTimeout: 0.05 },
                 // An entry here replaces wrangler.toml's consumer settings: repeat the retry bound and
                 // the dead-letter queue so tests see production's retry path.
                 "parley-push": { maxBatchTimeout: 0.05, maxRetries: 5, deadLetterQueue: "parley-push-dlq" },

@@ -13,6 +13,14 @@
  * in id order (so every inbox receives the chat in `chat_seq` order) and deletes what landed. The
  * "sent" ack returns only after every entry of the message is durable in its inbox. If an inbox
  * call fails the rows stay, an alarm retries, and a client retry with the same msg_id waits for them.
+ *
+ * Groups (g_ chats, issue 6): the room keeps a snapshot of the members and roles (D1 is the source
+ * of truth; every change goes through `changeGroup`, which writes D1 and then the snapshot plus an
+ * event in the chat's own sequence), checks a group send against the members' devices, and fans
+ * one Sender Key ciphertext out to every recipient device: inline (pending rows, as above) up to
+ * GROUP_QUEUE_FANOUT_THRESHOLD devices, above it as `fanout_jobs` handed to the fanout queue
+ * (another durable outbox). The "sent" ack of a group message returns once its inline rows are in
+ * their inboxes and its jobs are accepted by the queue.
  */
 import { DurableObject } from "cloudflare:workers";
 import { loadConfig } from "../src/config";
@@ -20,8 +28,26 @@ import { describeError, logEvent } from "../src/log";
 import type { Env } from "../src/env";
 import { inboxStub } from "../src/inbox";
 import { blockKey, blocksAmongStatement, toBlockSet } from "../src/db/blocks";
+import { recordMetric } from "../src/metrics";
 import { SingleFlight } from "../src/single-flight";
+import { groupChangeStatements, runStatements } from "../src/db/groups";
+import { database } from "../src/db/client";
 import {
+  type GroupChangePlan,
+  type GroupState,
+  loadGroupState,
+  planGroupChange,
+  type StoredGroupState,
+  storeGroupState,
+} from "../src/groups/membership";
+import type { GroupInfoBody } from "../src/protocol/groups";
+import {
+  type FanoutJobBody,
+  GroupChangeInput,
+  type GroupChangeInputBody,
+  GroupSubmitInput,
+  type GroupSubmitInputBody,
+  InboxEntryInput,
   ReceiptInput,
   SubmitInput,
   type InboxEntryInputBody,
@@ -48,6 +74,16 @@ const SCHEMA = [
      device_id INTEGER NOT NULL,
      entry TEXT NOT NULL)`,
   `CREATE INDEX IF NOT EXISTS pending_seq ON pending (seq)`,
+  // Groups: the membership snapshot (D1 is the source of truth; see changeGroup).
+  `CREATE TABLE IF NOT EXISTS group_members (
+     account_id TEXT PRIMARY KEY,
+     role TEXT NOT NULL,
+     joined_seq INTEGER NOT NULL)`,
+  // Large-group fanout waiting to be handed to the fanout queue (one row per queue message), and
+  // entries too large to ride in a queue message, read back by the consumer.
+  `CREATE TABLE IF NOT EXISTS fanout_jobs (id INTEGER PRIMARY KEY AUTOINCREMENT, seq INTEGER NOT NULL, body TEXT NOT NULL)`,
+  `CREATE INDEX IF NOT EXISTS fanout_jobs_seq ON fanout_jobs (seq)`,
+  `CREATE TABLE IF NOT EXISTS fanout_payloads (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS receipts (
      account_id TEXT NOT NULL,
      device_id INTEGER NOT NULL,
@@ -66,6 +102,11 @@ const FANOUT_RETRY_MS = 2000;
 const PRUNE_INTERVAL_MS = 24 * 3600 * 1000;
 /** How long the members' device lists are trusted without asking D1 (see memberDevices). */
 const DEVICE_CACHE_TTL_MS = 60_000;
+/** Queue messages are limited to 128 KB: larger entries stay in fanout_payloads for the consumer. */
+const MAX_INLINE_JOB_ENTRY_CHARS = 100_000;
+/** sendBatch takes at most 100 messages and 256 KB; stay under both. */
+const QUEUE_SEND_BATCH_MESSAGES = 100;
+const QUEUE_SEND_BATCH_CHARS = 200_000;
 /** A receipt names at most this many of the sender's msg_ids (up_to_seq is authoritative). */
 const MAX_RECEIPT_MSG_IDS = 100;
 
@@ -76,7 +117,7 @@ type DeviceSnapshot = { devices: RegisteredDevice[]; blocks: Set<string>; fromCa
 type SubmitInputParsed = ReturnType<typeof SubmitInput.parse>;
 
 /** Expected failures cross the RPC boundary as values (thrown errors lose their type on the way). */
-export type RoomResult<T> = { ok: true; value: T } | { ok: false; code: "forbidden" | "not_found"; message: string };
+export type RoomResult<T> = { ok: true; value: T } | { ok: false; code: "forbidden" | "not_found" | "conflict"; message: string };
 const NOT_A_MEMBER = { ok: false, code: "forbidden", message: "not a member of this chat" } as const;
 
 export interface MessageReceiptState {
@@ -96,6 +137,11 @@ export class ChatRoom extends DurableObject<Env> {
   /** When the alarm is armed (null: not armed; undefined: not read since this wake). */
   private alarmAt: number | null | undefined = undefined;
   private readonly flusher = new SingleFlight(() => this.flushRound());
+  private readonly jobSender = new SingleFlight(() => this.sendJobsRound());
+  /** The group snapshot (null: not a group; undefined: not read since this wake). */
+  private group: GroupState | null | undefined = undefined;
+  /** Group changes run one at a time (each awaits D1 between its check and its apply). */
+  private groupChanges: Promise<unknown> = Promise.resolve();
   /** Active devices of the member accounts, with when they were read from D1 (memory only). */
   /** Sends per sender device in the current window (takeSendAllowance; memory only). */
   private sendCounts: { windowStart: number; counts: Map<string, number> } = { windowStart: 0, counts: new Map() };
@@ -117,6 +163,8 @@ export class ChatRoom extends DurableObject<Env> {
   }
 
   private members(): string[] {
+    const group = this.groupState();
+    if (group) return [...group.members.keys()];
     const raw = this.meta("members");
     return raw ? (JSON.parse(raw) as string[]) : [];
   }
@@ -416,13 +464,336 @@ export class ChatRoom extends DurableObject<Env> {
     };
   }
 
+  // ---- groups -------------------------------------------------------------------------------------
+
+  /** The group snapshot, read from storage once per wake (null: this chat is not a group). */
+  private groupState(): GroupState | null {
+    if (this.group !== undefined) return this.group;
+    const raw = this.meta("group");
+    if (!raw) return (this.group = null);
+    const stored = JSON.parse(raw) as Omit<StoredGroupState, "members">;
+    const members = this.sql
+      .exec<{ account_id: string; role: "admin" | "member"; joined_seq: number }>(`SELECT account_id, role, joined_seq FROM group_members`)
+      .toArray()
+      .map((m) => [m.account_id, { role: m.role, joined_seq: m.joined_seq }] as [string, { role: "admin" | "member"; joined_seq: number }]);
+    this.group = loadGroupState({ ...stored, members });
+    return this.group;
+  }
+
+  /** Runs group changes (and their recovery) one at a time, in arrival order. */
+  private serializeGroupChange<T>(run: () => Promise<T>): Promise<T> {
+    const next = this.groupChanges.then(run);
+    this.groupChanges = next.catch(() => undefined);
+    return next;
+  }
+
+  /**
+   * Creates the group or changes its membership, roles or settings, as `actor`. The rules are in
+   * src/groups/membership.ts. The change is written as an intent first, then to D1 (idempotent
+   * statements), then applied here with its event in one transaction; an intent left by a crash
+   * is finished by the next change or the alarm, so D1 and the snapshot cannot drift apart.
+   */
+  async changeGroup(raw: GroupChangeInputBody): Promise<RoomResult<GroupInfoBody>> {
+    const input = GroupChangeInput.parse(raw);
+    return this.serializeGroupChange(async () => {
+      await this.finishGroupIntent();
+      if (input.change.op === "create" && this.meta("chat_id") !== null && this.groupState() === null) {
+        return { ok: false, code: "conflict", message: "the chat already exists" } as const;
+      }
+      const planned = planGroupChange(this.groupState(), input, 0, Date.now());
+      if (!planned.ok) return { ok: false, ...planned.error };
+      if (planned.plan) {
+        const intent: GroupIntent = { actor: input.actor, now: Date.now(), plan: { ...planned.plan, after: storeGroupState(planned.plan.after) } };
+        this.setMeta("group_intent", JSON.stringify(intent));
+        await this.ensureAlarm(Date.now() + FANOUT_RETRY_MS);
+        const seq = await this.completeGroupIntent(intent);
+        // The change is committed; its event reaches every inbox now or through the alarm.
+        await this.deliverUpTo(seq);
+      }
+      return { ok: true, value: this.groupInfoOf(this.groupState()!) };
+    });
+  }
+
+  /** Finishes a change whose intent was written but not applied (a crash or a failed D1 write). */
+  private async finishGroupIntent(): Promise<void> {
+    const raw = this.meta("group_intent");
+    if (raw) await this.completeGroupIntent(JSON.parse(raw) as GroupIntent);
+  }
+
+  /** D1 first, then the snapshot, the event and its fanout in one transaction; returns the event's seq. */
+  private async completeGroupIntent(intent: GroupIntent): Promise<number> {
+    const after = loadGroupState(intent.plan.after);
+    const plan: GroupChangePlan = { ...intent.plan, after };
+    const db = database(this.env.DB);
+    await runStatements(db, groupChangeStatements(db, plan, intent.now));
+    // The event goes to every device of the members after the change and of those it removed.
+    const { devices: memberDevices, blocks } = await this.groupDevicesFromD1(after);
+    const devices = [...memberDevices, ...(await this.devicesOf(plan.removed))];
+
+    const seq = this.lastSeq() + 1;
+    const serverTs = Date.now();
+    const joined = plan.event.type === "created" ? [...after.members.keys()] : plan.event.type === "members_added" ? plan.event.account_ids : [];
+    for (const account of joined) after.members.set(account, { ...after.members.get(account)!, joined_seq: seq });
+    const entry: InboxEntryInputBody = {
+      kind: "group_event",
+      chat_id: after.chat_id,
+      chat_seq: seq,
+      actor: intent.actor,
+      version: after.version,
+      event: plan.event,
+      server_ts: serverTs,
+    };
+    this.ctx.storage.transactionSync(() => {
+      this.setMeta("last_seq", String(seq));
+      if (!this.meta("chat_id")) this.setMeta("chat_id", after.chat_id);
+      const { members, ...rest } = storeGroupState(after);
+      this.setMeta("group", JSON.stringify(rest));
+      this.sql.exec(`DELETE FROM group_members`);
+      for (const [account, m] of members) {
+        this.sql.exec(`INSERT INTO group_members (account_id, role, joined_seq) VALUES (?, ?, ?)`, account, m.role, m.joined_seq);
+      }
+      this.scheduleFanout(entry, devices, new Map());
+      this.sql.exec(`DELETE FROM meta WHERE key = 'group_intent'`);
+    });
+    this.group = after;
+    // Just read: the first send after the change needs no D1 query.
+    this.deviceCache = { key: groupDeviceCacheKey(after), devices: memberDevices, blocks, fetchedAt: Date.now() };
+    return seq;
+  }
+
+  /** The group as its members see it (GET /v1/groups/{chat_id}). */
+  groupInfo(requesterAccount: string): RoomResult<GroupInfoBody> {
+    const group = this.groupState();
+    if (!group) return { ok: false, code: "not_found", message: "no such group" };
+    if (!group.members.has(requesterAccount)) return { ok: false, code: "forbidden", message: "not a member of this group" };
+    return { ok: true, value: this.groupInfoOf(group) };
+  }
+
+  private groupInfoOf(group: GroupState): GroupInfoBody {
+    return {
+      chat_id: group.chat_id,
+      ...group.settings,
+      created_by: group.created_by,
+      created_at: group.created_at,
+      version: group.version,
+      members: [...group.members].map(([account_id, m]) => ({ account_id, role: m.role, joined_seq: m.joined_seq })),
+    };
+  }
+
+  /**
+   * Accepts one group message: membership, idempotency, the device-set check (every recipient
+   * device appears once, as a holder of the sender's current key or with a distribution), seq
+   * assignment, and fanout of the one ciphertext. The ack returns once the fanout is durably accepted.
+   */
+  async submitGroup(raw: GroupSubmitInputBody): Promise<SubmitResult> {
+    const input = GroupSubmitInput.parse(raw);
+    const group = this.groupState();
+    if (!group || group.chat_id !== input.chat_id) return { ok: false, code: "no_such_group" };
+    if (!group.members.has(input.sender.account_id)) return { ok: false, code: "not_a_member" };
+
+    const existing = this.findMessage(input.sender, input.msg_id);
+    if (existing) return this.duplicateAck(input.chat_id, input.msg_id, existing);
+
+    const version = group.version;
+    let snapshot = await this.groupDevices(group, false);
+    let problem = this.checkGroupSend(group, input, snapshot.devices);
+    if (problem && snapshot.fromCache) {
+      snapshot = await this.groupDevices(group, true);
+      problem = this.checkGroupSend(group, input, snapshot.devices);
+    }
+    if (problem) return problem;
+    // A suspended sender is refused; a cached "not suspended" is trusted for DEVICE_CACHE_TTL_MS as in 1:1 chats.
+    if (snapshot.devices.some((d) => d.account_id === input.sender.account_id && d.suspended)) return { ok: false, code: "sender_suspended" };
+    // Membership changed while D1 was asked: check again against the new snapshot, so a member
+    // removed meanwhile never receives this message.
+    if (this.groupState()?.version !== version) return this.submitGroup(raw);
+
+    // No await from here to the insert (see submit).
+    const raced = this.findMessage(input.sender, input.msg_id);
+    if (raced) return this.duplicateAck(input.chat_id, input.msg_id, raced);
+
+    const seq = this.lastSeq() + 1;
+    const serverTs = Date.now();
+    // Members who block the sender simply receive nothing: the device-set check above covered every
+    // member's devices, so the sender cannot tell (as in 1:1 chats).
+    const recipients = groupFanoutRecipients(group, snapshot.devices, input.sender).filter(
+      (r) => !snapshot.blocks.has(blockKey(r.account_id, input.sender.account_id)),
+    );
+    const distributions = new Map(input.distributions.map((d) => [deviceKey(d), { type: d.type, content: d.content }]));
+    const entry: InboxEntryInputBody = {
+      kind: "message",
+      chat_id: input.chat_id,
+      chat_seq: seq,
+      msg_id: input.msg_id,
+      sender: input.sender,
+      server_ts: serverTs,
+      type: "sender_key",
+      content: input.content,
+    };
+    this.ctx.storage.transactionSync(() => {
+      this.setMeta("last_seq", String(seq));
+      // Group messages keep no per-device recipient list (1,024 members would make every row large).
+      this.sql.exec(
+        `INSERT INTO messages (seq, msg_id, sender_account, sender_device, server_ts, recipients) VALUES (?, ?, ?, ?, ?, '[]')`,
+        seq,
+        input.msg_id,
+        input.sender.account_id,
+        input.sender.device_id,
+        serverTs,
+      );
+      this.scheduleFanout(entry, recipients, distributions);
+    });
+    await this.ensureAlarm(Date.now() + FANOUT_RETRY_MS);
+
+    if (!(await this.deliverUpTo(seq))) return { ok: false, code: "delivery_pending" };
+    return { ok: true, ack: { chat_id: input.chat_id, msg_id: input.msg_id, chat_seq: seq, server_ts: serverTs, duplicate: false } };
+  }
+
+  /** The device-set check of a group send: key holders and distributions together must be exactly the recipients. */
+  private checkGroupSend(group: GroupState, input: ReturnType<typeof GroupSubmitInput.parse>, devices: RegisteredDevice[]): SubmitResult | null {
+    const isSender = (d: Address) => d.account_id === input.sender.account_id && d.device_id === input.sender.device_id;
+    if (!devices.some(isSender)) return { ok: false, code: "sender_removed" };
+    const expected = groupFanoutRecipients(group, devices, input.sender);
+    return checkDeviceSet([...input.key_holders, ...input.distributions], expected);
+  }
+
+  /**
+   * The active devices of the current members (with their account's suspension) and the blocks
+   * among them, cached per membership version like memberDevices.
+   */
+  private async groupDevices(group: GroupState, fresh: boolean): Promise<DeviceSnapshot> {
+    const key = groupDeviceCacheKey(group);
+    const now = Date.now();
+    if (!fresh && this.deviceCache?.key === key && now - this.deviceCache.fetchedAt < DEVICE_CACHE_TTL_MS) {
+      return { devices: this.deviceCache.devices, blocks: this.deviceCache.blocks, fromCache: true };
+    }
+    const { devices, blocks } = await this.groupDevicesFromD1(group);
+    this.deviceCache = { key, devices, blocks, fetchedAt: now };
+    return { devices, blocks, fromCache: false };
+  }
+
+  /** One D1 round trip of joins (not 1,024-parameter IN lists: D1 binds at most 100), kept to the snapshot's members. */
+  private async groupDevicesFromD1(group: GroupState): Promise<{ devices: RegisteredDevice[]; blocks: Set<string> }> {
+    const [deviceRows, blockRows] = await this.env.DB.batch([
+      this.env.DB.prepare(
+        `SELECT d.account_id, d.device_id, d.registration_id, a.suspended_at IS NOT NULL AS suspended FROM devices d
+         JOIN group_members m ON m.account_id = d.account_id
+         JOIN accounts a ON a.id = d.account_id
+         WHERE m.group_id = ? AND d.removed_at IS NULL`,
+      ).bind(group.chat_id),
+      this.env.DB.prepare(
+        `SELECT b.blocker, b.blocked FROM blocks b
+         JOIN group_members m1 ON m1.account_id = b.blocker AND m1.group_id = ?1
+         JOIN group_members m2 ON m2.account_id = b.blocked AND m2.group_id = ?1`,
+      ).bind(group.chat_id),
+    ]);
+    const devices = ((deviceRows?.results ?? []) as RegisteredDevice[]).filter((d) => group.members.has(d.account_id));
+    return { devices, blocks: toBlockSet((blockRows?.results ?? []) as { blocker: string; blocked: string }[]) };
+  }
+
+  /** Active devices of a few accounts (members just removed). */
+  private async devicesOf(accounts: string[]): Promise<RegisteredDevice[]> {
+    if (accounts.length === 0) return [];
+    const { results } = await this.env.DB.prepare(
+      `SELECT account_id, device_id, registration_id FROM devices WHERE account_id IN (${accounts.map(() => "?").join(", ")}) AND removed_at IS NULL`,
+    )
+      .bind(...accounts)
+      .all<RegisteredDevice>();
+    return results;
+  }
+
+  /**
+   * Queues one group entry for `recipients` (call inside the transaction that assigns its seq).
+   * Devices with a distribution, and every device of a small group, get pending rows (inline
+   * fanout, in seq order); above the threshold the rest become fanout queue jobs.
+   */
+  private scheduleFanout(entry: Extract<InboxEntryInputBody, { chat_seq: number }>, recipients: Address[], distributions: Map<string, { type: "prekey" | "message"; content: string }>): void {
+    const { groupQueueFanoutThreshold, groupFanoutBatchDevices } = loadConfig(this.env);
+    const viaQueue = recipients.length > groupQueueFanoutThreshold;
+    recordMetric(this.env, { name: "fanout", path: viaQueue ? "queue" : "inline", devices: recipients.length });
+    const queued: [string, number][] = [];
+    const entryJson = JSON.stringify(entry);
+    for (const r of recipients) {
+      const distribution = distributions.get(deviceKey(r));
+      if (viaQueue && !distribution) {
+        queued.push([r.account_id, r.device_id]);
+        continue;
+      }
+      this.sql.exec(
+        `INSERT INTO pending (seq, account_id, device_id, entry) VALUES (?, ?, ?, ?)`,
+        entry.chat_seq,
+        r.account_id,
+        r.device_id,
+        distribution ? JSON.stringify({ ...entry, distribution }) : entryJson,
+      );
+    }
+    if (queued.length === 0) return;
+    const inline = entryJson.length <= MAX_INLINE_JOB_ENTRY_CHARS;
+    if (!inline) this.sql.exec(`INSERT OR REPLACE INTO fanout_payloads (seq, entry) VALUES (?, ?)`, entry.chat_seq, entryJson);
+    for (let i = 0; i < queued.length; i += groupFanoutBatchDevices) {
+      const job: FanoutJobBody = { chat_id: entry.chat_id as FanoutJobBody["chat_id"], chat_seq: entry.chat_seq, devices: queued.slice(i, i + groupFanoutBatchDevices), entry: inline ? entry : null };
+      this.sql.exec(`INSERT INTO fanout_jobs (seq, body) VALUES (?, ?)`, entry.chat_seq, JSON.stringify(job));
+    }
+  }
+
+  /** A group entry too large for a queue message, for the fanout consumer (null once pruned). */
+  fanoutEntry(seq: number): InboxEntryInputBody | null {
+    const row = this.sql.exec<{ entry: string }>(`SELECT entry FROM fanout_payloads WHERE seq = ?`, seq).toArray()[0];
+    return row ? InboxEntryInput.parse(JSON.parse(row.entry)) : null;
+  }
+
+  private sendJobs(): Promise<void> {
+    return this.jobSender.run();
+  }
+
+  /** Hands waiting fanout jobs to the queue; rows go only once the queue accepted them. */
+  private async sendJobsRound(): Promise<void> {
+    const rows = this.sql.exec<{ id: number; body: string }>(`SELECT id, body FROM fanout_jobs ORDER BY id LIMIT 500`).toArray();
+    if (rows.length === 0) return;
+    const chunks: { id: number; body: string }[][] = [];
+    let chars = 0;
+    for (const row of rows) {
+      const last = chunks.at(-1);
+      if (!last || last.length >= QUEUE_SEND_BATCH_MESSAGES || chars + row.body.length > QUEUE_SEND_BATCH_CHARS) {
+        chunks.push([row]);
+        chars = row.body.length;
+      } else {
+        last.push(row);
+        chars += row.body.length;
+      }
+    }
+    await Promise.all(
+      chunks.map(async (chunk) => {
+        try {
+          await this.env.FANOUT_QUEUE.sendBatch(chunk.map((r) => ({ body: JSON.parse(r.body) as FanoutJobBody })));
+          for (const r of chunk) this.sql.exec(`DELETE FROM fanout_jobs WHERE id = ?`, r.id);
+        } catch (err) {
+          logEvent("warn", "fanout_enqueue_failed", { jobs: chunk.length, error: describeError(err) });
+        }
+      }),
+    );
+    if (rows.length === 500) this.jobSender.runAgain();
+  }
+
   /** Retries fanout that failed, and prunes idempotency records older than the retention window. */
   override async alarm(): Promise<void> {
     this.alarmAt = null; // This alarm has fired; whatever is needed next is armed below.
+    const intentLeft = await this.serializeGroupChange(() => this.finishGroupIntent()).then(
+      () => false,
+      (err: unknown) => {
+        logEvent("warn", "group_change_retry_failed", { error: describeError(err) });
+        return true;
+      },
+    );
     await this.flush();
+    await this.sendJobs();
     const retentionMs = loadConfig(this.env).inboxRetentionDays * 24 * 3600 * 1000;
     this.sql.exec(`DELETE FROM messages WHERE server_ts < ? AND seq NOT IN (SELECT seq FROM pending WHERE seq IS NOT NULL)`, Date.now() - retentionMs);
-    const pendingLeft = this.sql.exec(`SELECT 1 FROM pending LIMIT 1`).toArray().length > 0;
+    this.sql.exec(`DELETE FROM fanout_payloads WHERE seq NOT IN (SELECT seq FROM messages) AND seq NOT IN (SELECT seq FROM fanout_jobs)`);
+    const pendingLeft =
+      intentLeft ||
+      this.sql.exec(`SELECT 1 FROM pending LIMIT 1`).toArray().length > 0 ||
+      this.sql.exec(`SELECT 1 FROM fanout_jobs LIMIT 1`).toArray().length > 0;
     const messagesLeft = this.sql.exec(`SELECT 1 FROM messages LIMIT 1`).toArray().length > 0;
     if (pendingLeft) await this.ensureAlarm(Date.now() + FANOUT_RETRY_MS);
     else if (messagesLeft) await this.ensureAlarm(Date.now() + PRUNE_INTERVAL_MS);
@@ -441,11 +812,16 @@ export class ChatRoom extends DurableObject<Env> {
     }
   }
 
-  /** Flushes until no pending row of any message with seq <= `seq` remains; false if that failed. */
+  /**
+   * Flushes until no pending row (and, in a group, no fanout job) of any entry with seq <= `seq`
+   * remains; false if that failed.
+   */
   private async deliverUpTo(seq: number): Promise<boolean> {
+    const group = this.groupState() !== null;
     for (let attempt = 0; attempt < INLINE_FLUSH_ATTEMPTS; attempt++) {
-      await this.flush();
-      const left = this.sql.exec(`SELECT 1 FROM pending WHERE seq IS NOT NULL AND seq <= ? LIMIT 1`, seq).toArray().length;
+      await (group ? Promise.all([this.flush(), this.sendJobs()]) : this.flush());
+      let left = this.sql.exec(`SELECT 1 FROM pending WHERE seq IS NOT NULL AND seq <= ? LIMIT 1`, seq).toArray().length;
+      if (group) left += this.sql.exec(`SELECT 1 FROM fanout_jobs WHERE seq <= ? LIMIT 1`, seq).toArray().length;
       if (left === 0) return true;
       await new Promise((resolve) => setTimeout(resolve, 50 * (attempt + 1)));
     }
@@ -511,4 +887,23 @@ function checkDeviceSet(envelopes: { account_id: string; device_id: number; regi
     .map((e) => ({ account_id: e.account_id, device_id: e.device_id }));
   if (stale.length > 0) return { ok: false, code: "stale_devices", stale };
   return null;
+}
+
+/**
+ * Who receives a group entry sent by `sender`: every active device of every current member, except
+ * the sending device itself. The one place recipient filters belong (e.g. blocked accounts).
+ */
+export function groupFanoutRecipients(group: GroupState, devices: RegisteredDevice[], sender: Address): RegisteredDevice[] {
+  return devices.filter((d) => group.members.has(d.account_id) && !(d.account_id === sender.account_id && d.device_id === sender.device_id));
+}
+
+function groupDeviceCacheKey(group: GroupState): string {
+  return `group:${group.version}`;
+}
+
+/** A group change between its check and its apply (meta "group_intent"); see changeGroup. */
+interface GroupIntent {
+  actor: string;
+  now: number;
+  plan: Omit<GroupChangePlan, "after"> & { after: StoredGroupState };
 }

@@ -38,6 +38,7 @@ import {
   type QuotaResult,
 } from "../src/protocol/internal";
 import { PushJob, type PushJobBody } from "../src/protocol/push";
+import { isGroupChat } from "../src/protocol/chat-ids";
 
 /** Why the push consumer should (or should not) wake the device for a job. */
 export type PushDecision = "push" | "removed" | "online" | "acknowledged" | "already_pushed";
@@ -61,6 +62,14 @@ const SCHEMA = [
      expires_at INTEGER)`,
   `CREATE INDEX IF NOT EXISTS entries_expiry ON entries (expires_at) WHERE expires_at IS NOT NULL`,
   `CREATE INDEX IF NOT EXISTS entries_coalesce ON entries (coalesce_key) WHERE coalesce_key IS NOT NULL`,
+  // Group chat positions this inbox has ever taken (until retention ends): a fanout batch redelivered
+  // after the device ACKed (and so deleted) the entry must not queue it again.
+  `CREATE TABLE IF NOT EXISTS group_seen (
+     chat_id TEXT NOT NULL,
+     chat_seq INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     PRIMARY KEY (chat_id, chat_seq)) WITHOUT ROWID`,
+  `CREATE INDEX IF NOT EXISTS group_seen_expiry ON group_seen (expires_at)`,
   // "delivered" receipts owed to chats, kept until their ChatRoom has them.
   `CREATE TABLE IF NOT EXISTS outgoing_receipts (chat_id TEXT PRIMARY KEY, up_to_seq INTEGER NOT NULL)`,
   // Exact per-device abuse counters (consumeQuota): one fixed window per quota, and for distinct
@@ -164,6 +173,7 @@ export class DeviceInbox extends DurableObject<Env> {
       this.sql.exec(`DELETE FROM entries`);
       this.sql.exec(`DELETE FROM auth_nonces`);
       this.sql.exec(`DELETE FROM outgoing_receipts`);
+      this.sql.exec(`DELETE FROM group_seen`);
       this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('removed', ?)`, String(Date.now()));
     });
     this.removedFlag = true;
@@ -171,6 +181,12 @@ export class DeviceInbox extends DurableObject<Env> {
     this.bytes = 0;
     await this.ctx.storage.deleteAlarm();
     this.alarmAt = null;
+  }
+
+  /** The push-token routes keep this in step with D1: whether this device can be woken by a push. */
+  setPushRegistered(registered: boolean): void {
+    if (registered) this.setMeta("push_token", "1");
+    else this.sql.exec(`DELETE FROM meta WHERE key = 'push_token'`);
   }
 
   isActive(): boolean {
@@ -237,17 +253,18 @@ export class DeviceInbox extends DurableObject<Env> {
     let messageAdded = false;
     this.ctx.storage.transactionSync(() => {
       for (const entry of entries) {
-        if (entry.kind === "message") {
-          messageAdded =
-            this.insertEntry(entry, {
-            dedupeKey: `m:${entry.chat_id}:${entry.chat_seq}`,
-            chatSeq: entry.chat_seq,
-            sender: entry.sender,
-            expiresAt: now + retentionMs,
-          }) || messageAdded;
-        } else {
+        if (entry.kind === "receipt") {
           this.insertReceipt(entry, now + retentionMs);
+          continue;
         }
+        if (isGroupChat(entry.chat_id) && !this.firstSightOfGroupEntry(entry.chat_id, entry.chat_seq, now + retentionMs)) continue;
+        const added = this.insertEntry(entry, {
+          dedupeKey: `m:${entry.chat_id}:${entry.chat_seq}`,
+          chatSeq: entry.chat_seq,
+          ...(entry.kind === "message" ? { sender: entry.sender } : {}),
+          expiresAt: now + retentionMs,
+        });
+        if (entry.kind === "message") messageAdded = added || messageAdded;
       }
       this.enforceCaps(now);
     });
@@ -282,6 +299,15 @@ export class DeviceInbox extends DurableObject<Env> {
       this.bytes += body.length;
     }
     return written > 0;
+  }
+
+  /**
+   * Records that this inbox took a group chat position; false if it already had (the entry may
+   * since have been ACKed and deleted). Group fanout comes through a retried queue, so entries
+   * can arrive twice long after the first copy left; 1:1 fanout is ordered and deduped by `entries`.
+   */
+  private firstSightOfGroupEntry(chatId: string, chatSeq: number, expiresAt: number): boolean {
+    return this.sql.exec(`INSERT OR IGNORE INTO group_seen (chat_id, chat_seq, expires_at) VALUES (?, ?, ?)`, chatId, chatSeq, expiresAt).rowsWritten > 0;
   }
 
   /** Receipts coalesce: a newer receipt for the same chat, reader and status replaces older ones. */
@@ -390,6 +416,9 @@ export class DeviceInbox extends DurableObject<Env> {
    */
   private async schedulePush(now: number, given: Address | undefined): Promise<void> {
     if (this.hasLiveSocket()) return;
+    // A device that registered no push token has nothing to wake (a web client without push, a
+    // CLI): no job, rather than a queue message and a D1 lookup per delivery burst.
+    if (this.meta("push_token") === null) return;
     const stored = this.meta("address");
     if (given && stored !== JSON.stringify(given)) this.setMeta("address", JSON.stringify(given));
     const address = given ?? (stored ? AddressSchema.parse(JSON.parse(stored)) : null);
@@ -463,11 +492,14 @@ export class DeviceInbox extends DurableObject<Env> {
       });
       this.pumpAll();
     }
+    this.sql.exec(`DELETE FROM group_seen WHERE expires_at <= ?`, now);
     await this.flushReceipts();
     const foreground = this.checkLiveness(now);
-    const next = this.sql.exec<{ t: number | null }>(`SELECT MIN(expires_at) AS t FROM entries WHERE expires_at IS NOT NULL`).one().t;
+    const nextEntry = this.sql.exec<{ t: number | null }>(`SELECT MIN(expires_at) AS t FROM entries WHERE expires_at IS NOT NULL`).one().t;
+    const nextSeen = this.sql.exec<{ t: number | null }>(`SELECT MIN(expires_at) AS t FROM group_seen`).one().t;
+    const next = Math.min(nextEntry ?? Infinity, nextSeen ?? Infinity);
     const receiptsOwed = this.sql.exec(`SELECT 1 FROM outgoing_receipts LIMIT 1`).toArray().length > 0;
-    const at = Math.min(next ?? Infinity, receiptsOwed ? now + RECEIPT_RETRY_MS : Infinity, foreground ? now + LIVENESS_CHECK_MS : Infinity);
+    const at = Math.min(next, receiptsOwed ? now + RECEIPT_RETRY_MS : Infinity, foreground ? now + LIVENESS_CHECK_MS : Infinity);
     if (at !== Infinity) await this.ensureAlarm(at);
   }
 

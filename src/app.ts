@@ -7,13 +7,14 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import type { AppEnv } from "./app-env";
 import { ApiError, errorResponse } from "./errors";
-import { MAX_JSON_BODY_BYTES, MAX_MESSAGE_BODY_BYTES } from "./limits";
+import { MAX_GROUP_MESSAGE_BODY_BYTES, MAX_JSON_BODY_BYTES, MAX_MESSAGE_BODY_BYTES } from "./limits";
 import { logEvent } from "./log";
 import { accountRoutes } from "./routes/accounts";
 import { adminRoutes } from "./routes/admin";
 import { authRoutes } from "./routes/auth";
 import { blockRoutes } from "./routes/blocks";
 import { deviceRoutes } from "./routes/devices";
+import { groupRoutes } from "./routes/groups";
 import { healthRoutes } from "./routes/health";
 import { keyRoutes } from "./routes/keys";
 import { isMediaBodyRequest, mediaRoutes } from "./routes/media";
@@ -69,9 +70,12 @@ export function createApp() {
     });
   const messageBodyLimit = limitBody(MAX_MESSAGE_BODY_BYTES);
   const jsonBodyLimit = limitBody(MAX_JSON_BODY_BYTES);
+  const groupMessageBodyLimit = limitBody(MAX_GROUP_MESSAGE_BODY_BYTES);
+  const bodyLimitFor = (path: string) =>
+    path === "/v1/messages" ? messageBodyLimit : /^\/v1\/groups\/[^/]+\/messages$/.test(path) ? groupMessageBodyLimit : jsonBodyLimit;
   app.use("/v1/*", (c, next) =>
     // Media bodies are bounded by their declared size instead (src/media/exact-body.ts).
-    isMediaBodyRequest(c.req.method, c.req.path) ? next() : (c.req.path === "/v1/messages" ? messageBodyLimit : jsonBodyLimit)(c, next),
+    isMediaBodyRequest(c.req.method, c.req.path) ? next() : bodyLimitFor(c.req.path)(c, next),
   );
 
   const routes = app
@@ -82,6 +86,7 @@ export function createApp() {
     .route("/v1", provisioningRoutes)
     .route("/v1", keyRoutes)
     .route("/v1", messageRoutes)
+    .route("/v1", groupRoutes)
     .route("/v1", presenceRoutes)
     .route("/v1", pushRoutes)
     .route("/v1", mediaRoutes)

@@ -13,6 +13,8 @@ export const CONFIG_ENV_NAMES = {
   inboxRetentionDays: "INBOX_RETENTION_DAYS",
   inboxMaxEntries: "INBOX_MAX_ENTRIES",
   inboxMaxBytes: "INBOX_MAX_BYTES",
+  groupQueueFanoutThreshold: "GROUP_QUEUE_FANOUT_THRESHOLD",
+  groupFanoutBatchDevices: "GROUP_FANOUT_BATCH_DEVICES",
   mediaMaxBytes: "MEDIA_MAX_BYTES",
   mediaSinglePutMaxBytes: "MEDIA_SINGLE_PUT_MAX_BYTES",
   mediaPartBytes: "MEDIA_PART_BYTES",

@@ -8,6 +8,7 @@ import type { Env } from "./env";
 import { CONFIG_ENV_NAMES } from "./config-names";
 import { ApiError } from "./errors";
 import { MAX_LINKED_DEVICES_CEILING, MEDIA_MAX_WORKER_BODY_BYTES, MEDIA_MIN_PART_BYTES } from "./limits";
+import { MAX_FANOUT_JOB_DEVICES } from "./protocol/internal";
 
 const MIB = 1024 * 1024;
 const GIB = 1024 * MIB;
@@ -23,6 +24,10 @@ const ConfigSchema = z
     inboxRetentionDays: z.coerce.number().int().min(1).max(365),
     inboxMaxEntries: z.coerce.number().int().min(100).max(10_000_000),
     inboxMaxBytes: z.coerce.number().int().min(1_000_000).max(8_000_000_000),
+    // Groups (issue 6): above this many recipient devices a group entry fans out through the
+    // fanout queue in batches of groupFanoutBatchDevices; at or below it the ChatRoom delivers inline.
+    groupQueueFanoutThreshold: z.coerce.number().int().min(0).max(100_000),
+    groupFanoutBatchDevices: z.coerce.number().int().min(1).max(MAX_FANOUT_JOB_DEVICES),
     // Media (issue 8; docs/OPERATIONS.md "Media"). Sizes are of the stored ciphertext.
     mediaMaxBytes: z.coerce.number().int().min(MIB).max(2 * GIB),
     mediaSinglePutMaxBytes: z.coerce.number().int().min(MIB).max(MEDIA_MAX_WORKER_BODY_BYTES),
@@ -100,6 +105,8 @@ export function loadConfig(env: Env): Config {
     inboxRetentionDays: env.INBOX_RETENTION_DAYS ?? "30",
     inboxMaxEntries: env.INBOX_MAX_ENTRIES ?? "100000",
     inboxMaxBytes: env.INBOX_MAX_BYTES ?? String(1024 * 1024 * 1024),
+    groupQueueFanoutThreshold: env.GROUP_QUEUE_FANOUT_THRESHOLD ?? "64",
+    groupFanoutBatchDevices: env.GROUP_FANOUT_BATCH_DEVICES ?? "100",
     mediaMaxBytes: env.MEDIA_MAX_BYTES ?? String(100 * MIB),
     mediaSinglePutMaxBytes: env.MEDIA_SINGLE_PUT_MAX_BYTES ?? String(16 * MIB),
     mediaPartBytes: env.MEDIA_PART_BYTES ?? String(8 * MIB),
@@ -117,7 +124,7 @@ export function loadConfig(env: Env): Config {
     newAccountAgeHours: env.NEW_ACCOUNT_AGE_HOURS ?? "48",
     newAccountNewContactsPerHour: env.NEW_ACCOUNT_NEW_CONTACTS_PER_HOUR ?? "20",
     groupCreatesPerHour: env.GROUP_CREATES_PER_HOUR ?? "20",
-    groupAddsPerHour: env.GROUP_ADDS_PER_HOUR ?? "500",
+    groupAddsPerHour: env.GROUP_ADDS_PER_HOUR ?? "2048",
     linkAttemptsPerHour: env.LINK_ATTEMPTS_PER_HOUR ?? "10",
     handleCoolingOffDays: env.HANDLE_COOLING_OFF_DAYS ?? "30",
     maxLinkedDevices: env.MAX_LINKED_DEVICES ?? "4",

@@ -37,6 +37,8 @@ export interface Env {
   INBOX_RETENTION_DAYS?: string;
   INBOX_MAX_ENTRIES?: string;
   INBOX_MAX_BYTES?: string;
+  GROUP_QUEUE_FANOUT_THRESHOLD?: string;
+  GROUP_FANOUT_BATCH_DEVICES?: string;
   // Push providers (docs/OPERATIONS.md "Push providers"); each provider is optional.
   APNS_KEY?: string;
   APNS_KEY_ID?: string;

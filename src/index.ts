@@ -4,6 +4,7 @@
  */
 import { createApp } from "./app";
 import type { Env } from "./env";
+import { FANOUT_DLQ_NAME, FANOUT_QUEUE_NAME, handleFanoutBatch, handleFanoutDeadLetters } from "./groups/fanout-consumer";
 import { handlePushBatch, handlePushDeadLetters, PUSH_DLQ_NAME, PUSH_QUEUE_NAME } from "./push/consumer";
 import { logEvent } from "./log";
 import { recordMetric } from "./metrics";
@@ -28,6 +29,10 @@ export default {
       maxAttempts: batch.messages.reduce((max, m) => Math.max(max, m.attempts), 0),
     });
     switch (queueBaseName(batch.queue)) {
+      case FANOUT_QUEUE_NAME:
+        return handleFanoutBatch(batch, env);
+      case FANOUT_DLQ_NAME:
+        return handleFanoutDeadLetters(batch);
       case PUSH_QUEUE_NAME:
         return handlePushBatch(batch, env);
       case PUSH_DLQ_NAME:

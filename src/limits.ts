@@ -95,3 +95,12 @@ export const MEDIA_MAX_CACHE_SECONDS = 365 * 86_400;
 
 /** A report's voluntarily attached plaintext: one message with some context, not an archive. */
 export const MAX_REPORT_CONTENT_CHARS = 16_384;
+/** Members per group, as WhatsApp. */
+export const MAX_GROUP_MEMBERS = 1024;
+/** Devices one group send may address: every member with a full device set. */
+export const MAX_GROUP_RECIPIENT_DEVICES = MAX_GROUP_MEMBERS * (1 + MAX_LINKED_DEVICES_CEILING);
+/**
+ * A group send to a full group names every device (~90 bytes each) and, right after a key
+ * rotation, carries a pairwise distribution (~2 KB with a PQXDH header) for each of them.
+ */
+export const MAX_GROUP_MESSAGE_BODY_BYTES = 20 * 1024 * 1024;

@@ -5,7 +5,7 @@
  *
  * Order matters, and every step is idempotent so a failed deletion can simply be retried:
  * 1. tombstone the devices (new sends stop addressing them, tokens cannot be renewed);
- * 2. group memberships (the place for issue 6: leave every group, so the groups are told);
+ * 2. group memberships: it leaves every group, so the groups are told;
  * 3. media it owns: pending uploads aborted, R2 objects and rows deleted;
  * 4. Durable Object storage: every device inbox (queue, counters, socket closed) and the account's
  *    presence object;
@@ -29,7 +29,8 @@ import { inboxStub } from "../inbox";
 import { MEDIA_CLEANUP_BATCH } from "../limits";
 import { logEvent } from "../log";
 import { deleteMediaRows } from "../media/cleanup";
-import { presenceRoomStub } from "../placement";
+import { chatRoomStub, presenceRoomStub } from "../placement";
+import { listGroupsOf } from "../db/groups";
 
 export async function deleteAccount(env: Env, accountId: string, now: number): Promise<void> {
   const db = database(env.DB);
@@ -41,7 +42,13 @@ export async function deleteAccount(env: Env, accountId: string, now: number): P
   await db.update(devices).set({ removedAt: now }).where(and(eq(devices.accountId, accountId), isNull(devices.removedAt)));
   const allDevices = await db.select({ deviceId: devices.deviceId }).from(devices).where(eq(devices.accountId, accountId));
 
-  // 2. Group memberships: issue 6 (groups) leaves every group here, which tells the groups.
+  // 2. Group memberships: leave every group through its ChatRoom, which writes the "left" event into
+  // the group's sequence (so the members are told) and hands the admin role on if it was the last.
+  for (const group of await listGroupsOf(db, accountId)) {
+    const left = await chatRoomStub(env, group.chat_id).changeGroup({ actor: accountId, change: { op: "leave" } });
+    // "Not a member" means an earlier, interrupted deletion already left: nothing to do.
+    if (!left.ok && left.code !== "forbidden" && left.code !== "not_found") throw new ApiError(left.code, left.message);
+  }
 
   // 3. Media, batch by batch (R2 first, then rows; see deleteMediaRows).
   let mediaDeleted = 0;

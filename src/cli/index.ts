@@ -1,6 +1,6 @@
 /**
  * @module The `parley` command line: global options, the command table, and error reporting.
- * Each command lives in commands/<name>.ts; later features (groups) add a file and a row here.
+ * Each command lives in commands/<name>.ts; a new feature adds a file and a row here.
  *
  *   parley [--server URL] [--home DIR] <command> [args]
  */
@@ -10,6 +10,7 @@ import { devices, unlink } from "./commands/devices";
 import { download } from "./commands/download";
 import { history } from "./commands/history";
 import { link, linkApprove } from "./commands/link";
+import { group } from "./commands/group";
 import { presence, privacy, typing } from "./commands/presence";
 import { read } from "./commands/read";
 import { recv } from "./commands/recv";
@@ -22,6 +23,7 @@ import { CliError, info, USAGE_EXIT } from "./output";
 const COMMANDS: Record<string, { usage: string; run: (ctx: CliContext, args: string[]) => Promise<void> }> = {
   register: { usage: "register <handle> [--jurisdiction eu]", run: register },
   send: { usage: "send <handle> <text>", run: send },
+  group: { usage: "group create <name> <handle>... | add|remove <chat_id> <handle> | send <chat_id> <text> | info <chat_id> | leave <chat_id>", run: group },
   "send-file": { usage: "send-file <handle> <path> [--mime TYPE] [--caption TEXT]", run: sendFile },
   recv: { usage: "recv [--timeout SECONDS] [--save-dir DIR]", run: recv },
   download: { usage: "download <msg_id> <path>", run: download },

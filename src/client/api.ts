@@ -15,6 +15,7 @@ import {
   type RegistrationRequest,
 } from "../protocol/accounts";
 import { PrekeyBundle, PrekeyCount, type PrekeyUpload, type SignedPrekey } from "../protocol/keys";
+import { GroupInfo, GroupList, type AddMembers, type CreateGroup, type GroupSendMessage } from "../protocol/groups";
 import { MessageReceipts, SendAck, type SendMessage } from "../protocol/messages";
 import { MediaParts, MediaPartStored, MediaSlot, type MediaSlotRequest, MediaStored } from "../protocol/media";
 import { BlockList, ReportCreated, type ReportRequest } from "../protocol/moderation";
@@ -44,7 +45,7 @@ export interface TokenProvider {
   invalidate(): void;
 }
 
-type Method = "GET" | "POST" | "PUT" | "DELETE";
+type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
 export class ApiClient {
   private readonly fetch: FetchLike;
@@ -247,6 +248,38 @@ export class ApiClient {
 
   send(body: z.input<typeof SendMessage>) {
     return this.request("POST", "/v1/messages", SendAck, body);
+  }
+
+  createGroup(body: z.input<typeof CreateGroup>) {
+    return this.request("POST", "/v1/groups", GroupInfo, body);
+  }
+
+  groups() {
+    return this.request("GET", "/v1/groups", GroupList);
+  }
+
+  groupInfo(chatId: string) {
+    return this.request("GET", `/v1/groups/${chatId}`, GroupInfo);
+  }
+
+  addGroupMembers(chatId: string, body: z.input<typeof AddMembers>) {
+    return this.request("POST", `/v1/groups/${chatId}/members`, GroupInfo, body);
+  }
+
+  removeGroupMember(chatId: string, accountId: string) {
+    return this.request("DELETE", `/v1/groups/${chatId}/members/${accountId}`, GroupInfo);
+  }
+
+  leaveGroup(chatId: string) {
+    return this.request("POST", `/v1/groups/${chatId}/leave`, null);
+  }
+
+  setGroupRole(chatId: string, accountId: string, role: "admin" | "member") {
+    return this.request("PUT", `/v1/groups/${chatId}/members/${accountId}/role`, GroupInfo, { role });
+  }
+
+  sendGroup(chatId: string, body: z.input<typeof GroupSendMessage>) {
+    return this.request("POST", `/v1/groups/${chatId}/messages`, SendAck, body);
   }
 
   markRead(chatId: string, upToSeq: number) {

@@ -10,11 +10,16 @@
  * - received messages are deduplicated on (sender, msg_id) and chat_seq, decrypted, persisted and
  *   emitted once, in inbox order (which is chat_seq order per chat); the inbox is ACKed only after;
  * - a message that cannot be decrypted is never dropped silently: an `error` event names it and
- *   the session with its sender is reset, so the next exchange starts a fresh one.
+ *   the session with its sender is reset, so the next exchange starts a fresh one;
+ * - groups: one Sender Key ciphertext per message; this device's sender key reaches member devices
+ *   that lack it as a pairwise distribution riding along the message (the server's 409 names
+ *   them), and it is rotated as soon as a member leaves or is removed, so they cannot read on.
  */
 import { bytesEqual, fromBase64, toBase64 } from "../protocol/encoding";
 import type { DeviceList as DeviceListSchema } from "../protocol/accounts";
 import type { z } from "zod";
+import { isGroupChat } from "../protocol/chat-ids";
+import type { GroupInfoBody } from "../protocol/groups";
 import { type InboxEntryBody, MsgId, type SendAckBody } from "../protocol/messages";
 import type { PushTokenInputBody } from "../protocol/push";
 import { ApiClient, type FetchLike, type TokenProvider } from "./api";
@@ -23,6 +28,7 @@ import { decodeDeviceList, PRIMARY_DEVICE_ID, verifyDeviceList } from "./crypto/
 import { CryptoError } from "./crypto/errors";
 import { type SafetyNumber, safetyNumber } from "./crypto/safety-number";
 import { openProvisioning, provisioningKeyPair, sealProvisioning } from "./crypto/provisioning";
+import { groupDecrypt, groupEncrypt, processSenderKeyDistribution, rotateSenderKey, senderKeyDistribution } from "./crypto/group-cipher";
 import { decryptMessage, resetSession } from "./crypto/session";
 import { createDeviceKeys, createPrekeyBatch, PREKEY_LOW_WATER } from "./device-keys";
 import { ParleyApiError, TransportError } from "./errors";
@@ -348,6 +354,9 @@ export class Client {
         case "gap":
           this.emit({ type: "gap", chat_id: entry.chat_id, sender: entry.sender, count: entry.count, reason: entry.reason });
           break;
+        case "group_event":
+          await this.receiveGroupEvent(entry);
+          break;
       }
     }
     await this.store.putCursor(entries[entries.length - 1]!.seq);
@@ -361,7 +370,16 @@ export class Client {
     const context = { chat_id: entry.chat_id, msg_id: entry.msg_id, from };
     let plaintext: Uint8Array;
     try {
-      plaintext = await decryptMessage(this.protocol, address, fromBase64(entry.content) ?? new Uint8Array(0));
+      if (entry.type === "sender_key") {
+        // The sender's key rides along when this device did not have it (pairwise-encrypted).
+        if (entry.distribution) {
+          const distribution = await decryptMessage(this.protocol, address, fromBase64(entry.distribution.content) ?? new Uint8Array(0));
+          await processSenderKeyDistribution(this.protocol, address, distribution);
+        }
+        plaintext = await groupDecrypt(this.protocol, address, fromBase64(entry.content) ?? new Uint8Array(0));
+      } else {
+        plaintext = await decryptMessage(this.protocol, address, fromBase64(entry.content) ?? new Uint8Array(0));
+      }
     } catch (err) {
       if (!(err instanceof CryptoError)) throw err;
       // Never silent: the app hears about it, and a broken session is replaced on the next exchange.
@@ -378,7 +396,8 @@ export class Client {
       return;
     }
     const outgoing = from.account_id === this.account.account_id;
-    const peer = outgoing ? payload.to : from.account_id;
+    // A group's messages are filed under the group; a 1:1 message under the other account.
+    const peer = isGroupChat(entry.chat_id) ? entry.chat_id : outgoing ? payload.to : from.account_id;
     const text = payload.kind === "text" ? payload.text : (payload.caption ?? "");
     const file = payload.kind === "file" ? payload.file : undefined;
     if (file) await this.store.putFile(entry.msg_id, file);
@@ -408,6 +427,159 @@ export class Client {
       server_ts: entry.server_ts,
       outgoing,
     });
+  }
+
+  /**
+   * Applies a membership event to what this device knows of the group. When someone leaves or is
+   * removed, this device's sender key for the group is rotated at once: the next message carries
+   * the new key to the remaining devices only, so the one who left cannot read what follows.
+   */
+  private async receiveGroupEvent(entry: Extract<InboxEntryBody, { kind: "group_event" }>): Promise<void> {
+    const key = `event:${entry.chat_seq}`;
+    if (await this.store.wasSeen(entry.chat_id, entry.chat_seq, key)) return;
+    const record = (await this.store.getGroup(entry.chat_id)) ?? { members: [], left: false };
+    const members = new Set(record.members);
+    const event = entry.event;
+    let gone: string | null = null;
+    switch (event.type) {
+      case "created":
+        members.clear();
+        for (const m of event.members) members.add(m.account_id);
+        break;
+      case "members_added":
+        for (const a of event.account_ids) members.add(a);
+        break;
+      case "member_removed":
+      case "member_left":
+        gone = event.account_id;
+        members.delete(event.account_id);
+        break;
+      default:
+        break;
+    }
+    const left = gone === this.account.account_id || (record.left && event.type !== "members_added");
+    await this.store.putGroup(entry.chat_id, { members: [...members], left: left && !members.has(this.account.account_id) });
+    if (gone && gone !== this.account.account_id) {
+      await rotateSenderKey(this.protocol, this.self(), groupDistributionId(entry.chat_id));
+      await this.store.putSenderKeyHolders(entry.chat_id, []);
+    }
+    await this.store.markSeen(entry.chat_id, entry.chat_seq, key);
+    this.emit({ type: "group", chat_id: entry.chat_id, chat_seq: entry.chat_seq, actor: entry.actor, event });
+  }
+
+  private self() {
+    return { accountId: this.account.account_id, deviceId: this.account.device_id };
+  }
+
+  // ---- groups ----------------------------------------------------------------------------------
+
+  /** Creates a group with members (handles or account ids); this account becomes its admin. */
+  async createGroup(name: string, members: string[], options: { description?: string; whoCanAdd?: "admins" | "members" } = {}): Promise<GroupInfoBody> {
+    const ids = [];
+    for (const m of members) ids.push(await this.resolve(m));
+    const info = await this.api.createGroup({
+      name,
+      members: ids,
+      ...(options.description ? { description: options.description } : {}),
+      ...(options.whoCanAdd ? { who_can_add: options.whoCanAdd } : {}),
+    });
+    return this.rememberGroup(info);
+  }
+
+  /** The group as the server has it now (members and roles); also refreshes this device's copy. */
+  async groupInfo(chatId: string): Promise<GroupInfoBody> {
+    return this.rememberGroup(await this.api.groupInfo(chatId));
+  }
+
+  /** Whether this device knows itself to be a member of the group (false after leaving or removal). */
+  async inGroup(chatId: string): Promise<boolean> {
+    const record = await this.store.getGroup(chatId);
+    return record !== undefined && !record.left;
+  }
+
+  /** The groups this account is a member of. */
+  async groups() {
+    return (await this.api.groups()).groups;
+  }
+
+  async addToGroup(chatId: string, members: string[]): Promise<GroupInfoBody> {
+    const ids = [];
+    for (const m of members) ids.push(await this.resolve(m));
+    return this.rememberGroup(await this.api.addGroupMembers(chatId, { account_ids: ids }));
+  }
+
+  async removeFromGroup(chatId: string, member: string): Promise<GroupInfoBody> {
+    return this.rememberGroup(await this.api.removeGroupMember(chatId, await this.resolve(member)));
+  }
+
+  async leaveGroup(chatId: string): Promise<void> {
+    await this.api.leaveGroup(chatId);
+    await this.store.putGroup(chatId, { members: [], left: true });
+  }
+
+  async setGroupRole(chatId: string, member: string, role: "admin" | "member"): Promise<GroupInfoBody> {
+    return this.rememberGroup(await this.api.setGroupRole(chatId, await this.resolve(member), role));
+  }
+
+  private async rememberGroup(info: GroupInfoBody): Promise<GroupInfoBody> {
+    const members = info.members.map((m) => m.account_id);
+    await this.store.putGroup(info.chat_id, { members, left: !members.includes(this.account.account_id) });
+    return info;
+  }
+
+  /**
+   * Sends a text to a group: persisted in the outbox first, encrypted once with this device's
+   * sender key per attempt; resolves with the server's ack (the "sent" receipt).
+   */
+  async sendGroup(chatId: string, text: string): Promise<SendAckBody> {
+    return this.enqueue(crypto.randomUUID(), chatId, { v: 1, kind: "text", text, sent_at: Date.now(), to: chatId });
+  }
+
+  /**
+   * One group send: the devices known to hold this device's current sender key are named as
+   * holders, every other member device gets the key as a pairwise distribution with the message.
+   * A 409/410 repairs sessions and re-reads the member list before the next round.
+   */
+  private async deliverGroup(item: OutboxItem): Promise<SendAckBody> {
+    const chatId = item.to;
+    const plaintext = fromBase64(item.payload)!;
+    const distributionId = groupDistributionId(chatId);
+    for (let round = 0; ; round++) {
+      const record = round === 0 ? await this.store.getGroup(chatId) : undefined;
+      const members = record && !record.left && record.members.length > 0 ? record.members : (await this.groupInfo(chatId)).members.map((m) => m.account_id);
+      const targets = await this.sessions.groupTargets(members);
+      const held = new Set(await this.store.getSenderKeyHolders(chatId));
+      const holders = targets.filter((t) => held.has(`${t.accountId}.${t.deviceId}`));
+      const needing = targets.filter((t) => !held.has(`${t.accountId}.${t.deviceId}`));
+      const distribution = await senderKeyDistribution(this.protocol, this.self(), distributionId);
+      const distributions = await this.sessions.encryptFor(needing, distribution);
+      const content = await groupEncrypt(this.protocol, this.self(), distributionId, plaintext);
+      try {
+        const ack = await this.api.sendGroup(chatId, {
+          msg_id: item.msg_id,
+          content: toBase64(content),
+          key_holders: await this.sessions.registered(holders),
+          distributions,
+        });
+        await this.store.putSenderKeyHolders(chatId, targets.map((t) => `${t.accountId}.${t.deviceId}`));
+        return ack;
+      } catch (err) {
+        const fixable = err instanceof ParleyApiError && (err.code === "device_mismatch" || err.code === "stale_devices");
+        if (!fixable || round + 1 >= MAX_REPAIR_ROUNDS) throw err;
+        const correction = err.details as Parameters<SessionManager["repair"]>[0];
+        // Devices that are new, re-registered or gone no longer count as holding the key.
+        const changed = new Set([...(correction.missing ?? []), ...(correction.stale ?? []), ...(correction.extra ?? [])].map((d) => `${d.account_id}.${d.device_id}`));
+        const extra = (correction.extra ?? []).map((d) => `${d.account_id}.${d.device_id}`);
+        if (extra.some((d) => held.has(d))) {
+          // A device that holds our key is no longer a recipient (a removal we have not seen yet): rotate.
+          await rotateSenderKey(this.protocol, this.self(), distributionId);
+          await this.store.putSenderKeyHolders(chatId, []);
+        } else {
+          await this.store.putSenderKeyHolders(chatId, [...held].filter((h) => !changed.has(h)));
+        }
+        await this.sessions.repair(correction);
+      }
+    }
   }
 
   private async updateChat(chatId: string, peer: string, last: NonNullable<ChatSummary["last"]>): Promise<void> {
@@ -585,6 +757,7 @@ export class Client {
   }
 
   private async deliver(item: OutboxItem): Promise<SendAckBody> {
+    if (isGroupChat(item.to)) return this.deliverGroup(item);
     const plaintext = fromBase64(item.payload)!;
     for (let round = 0; ; round++) {
       const targets = await this.sessions.recipients(item.to);
@@ -875,4 +1048,10 @@ export class Client {
 
 function isRetryable(err: unknown): boolean {
   return err instanceof TransportError || (err instanceof ParleyApiError && err.retryable);
+}
+
+/** A group's sender-key distribution id: the 16 random bytes of its chat id (g_ + 32 hex digits). */
+function groupDistributionId(chatId: string): Uint8Array {
+  const hex = chatId.slice(2);
+  return Uint8Array.from({ length: 16 }, (_, i) => parseInt(hex.slice(i * 2, i * 2 + 2), 16));
 }

@@ -3,6 +3,7 @@
  * `presence` and `typing` come from chats the app subscribed to (Client.subscribePresence).
  */
 
+import type { GroupEventBody } from "../protocol/group-events";
 import type { FileAttachment } from "./payload";
 
 export interface DeviceRef {
@@ -32,6 +33,8 @@ export type ClientEvent =
   | { type: "sent"; msg_id: string; chat_id: string; chat_seq: number; server_ts: number; to: string }
   | { type: "receipt"; chat_id: string; status: "delivered" | "read"; reader: DeviceRef; up_to_seq: number; msg_ids: string[] }
   | { type: "gap"; chat_id: string; sender: DeviceRef; count: number; reason: "expired" | "overflow" }
+  /** A group's membership or settings changed (in the chat's order); see GroupEvent in src/protocol/group-events.ts. */
+  | { type: "group"; chat_id: string; chat_seq: number; actor: string; event: GroupEventBody }
   | { type: "typing"; chat_id: string; from: DeviceRef; state: "typing" | "recording" | "stopped" }
   /** online / last_seen are null when privacy settings hide them from you. */
   | { type: "presence"; account_id: string; online: boolean | null; last_seen: number | null }

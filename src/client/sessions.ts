@@ -51,8 +51,21 @@ export class SessionManager {
    * An account never seen before is discovered from its bundle.
    */
   async recipients(to: string): Promise<ProtocolAddress[]> {
+    return this.devicesOf(to === this.self.accountId ? [to] : [to, this.self.accountId]);
+  }
+
+  /**
+   * Every device a group message must reach, with a session for each: the known devices of every
+   * member account and this account's other devices (accounts never seen are fetched).
+   */
+  async groupTargets(members: string[]): Promise<ProtocolAddress[]> {
+    return this.devicesOf([...new Set([...members, this.self.accountId])]);
+  }
+
+  /** The known devices of these accounts but this one, each with a session (unknown accounts are fetched). */
+  private async devicesOf(accounts: string[]): Promise<ProtocolAddress[]> {
     const targets: ProtocolAddress[] = [];
-    for (const accountId of to === this.self.accountId ? [to] : [to, this.self.accountId]) {
+    for (const accountId of accounts) {
       let known = await this.store.getKnownDevices(accountId);
       let allowed = await this.trust.known(accountId);
       if (accountId !== this.self.accountId && (known.length === 0 || allowed === null)) {
@@ -70,6 +83,16 @@ export class SessionManager {
       }
     }
     return targets;
+  }
+
+  /** The registration id each device has as this device's sessions know it. */
+  async registered(targets: ProtocolAddress[]): Promise<{ account_id: string; device_id: number; registration_id: number }[]> {
+    const out: { account_id: string; device_id: number; registration_id: number }[] = [];
+    for (const address of targets) {
+      const info = await sessionInfo(this.protocol, address);
+      if (info) out.push({ account_id: address.accountId, device_id: address.deviceId, registration_id: info.remoteRegistrationId });
+    }
+    return out;
   }
 
   async encryptFor(targets: ProtocolAddress[], plaintext: Uint8Array): Promise<EnvelopeBody[]> {

@@ -39,6 +39,23 @@ export async function blocksAmong(d1: D1Database, accounts: string[]): Promise<S
   return toBlockSet(results);
 }
 
+/** D1 binds at most 100 parameters per statement. */
+const MAX_BOUND_IDS = 90;
+
+/** Which of `candidates` block `blocked` (any number of candidates: queried in chunks). */
+export async function blockersOf(d1: D1Database, blocked: string, candidates: string[]): Promise<Set<string>> {
+  const found = new Set<string>();
+  for (let i = 0; i < candidates.length; i += MAX_BOUND_IDS) {
+    const chunk = candidates.slice(i, i + MAX_BOUND_IDS);
+    const { results } = await d1
+      .prepare(`SELECT blocker FROM blocks WHERE blocked = ? AND blocker IN (${chunk.map(() => "?").join(", ")})`)
+      .bind(blocked, ...chunk)
+      .all<{ blocker: string }>();
+    for (const r of results) found.add(r.blocker);
+  }
+  return found;
+}
+
 export function toBlockSet(rows: { blocker: string; blocked: string }[]): Set<string> {
   return new Set(rows.map((r) => blockKey(r.blocker, r.blocked)));
 }

@@ -233,3 +233,36 @@ export const handleReservations = sqliteTable("handle_reservations", {
   handle: text("handle").primaryKey(),
   availableAt: integer("available_at").notNull(),
 });
+
+/**
+ * Groups (issue 6). D1 is the source of truth for membership and roles; the group's ChatRoom keeps
+ * a snapshot and writes every change as an event into the chat's own sequence. `version` counts
+ * membership and settings changes (the ChatRoom writes them, so replays are idempotent).
+ * name/description/avatar_ref are what the server must show (invites, lists); clients that want
+ * them private put ciphertext or send them inside group messages instead.
+ */
+export const groups = sqliteTable("groups", {
+  id: text("id").primaryKey(),
+  name: text("name").notNull(),
+  description: text("description"),
+  avatarRef: text("avatar_ref"),
+  /** Who may add members: "admins" (default) or every "members". Removing is always admins only. */
+  whoCanAdd: text("who_can_add", { enum: ["admins", "members"] }).notNull(),
+  createdBy: text("created_by").notNull(),
+  createdAt: integer("created_at").notNull(),
+  version: integer("version").notNull(),
+});
+
+/** Current members only: who was a member when lives in the chat's event sequence. */
+export const groupMembers = sqliteTable(
+  "group_members",
+  {
+    groupId: text("group_id")
+      .notNull()
+      .references(() => groups.id, { onDelete: "cascade" }),
+    accountId: text("account_id").notNull(),
+    role: text("role", { enum: ["admin", "member"] }).notNull(),
+    joinedAt: integer("joined_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.groupId, t.accountId] }), index("group_members_account_idx").on(t.accountId)],
+);

@@ -1,7 +1,8 @@
 /**
- * @module Sending a 1:1 message, shared by POST /v1/messages and the socket's "send" frame:
- * rate limit, derive the chat id, and hand the message to the chat's ChatRoom, which checks the
- * sender and the device set (against its cached device lists), orders, stores and fans out.
+ * @module Sending a message, shared by POST /v1/messages and the socket's "send" frame (1:1), and
+ * POST /v1/groups/{chat_id}/messages (groups): rate limit, find the chat, and hand the message to
+ * its ChatRoom, which checks the sender and the device set (against its cached device lists),
+ * orders, stores and fans out.
  * No D1 query on this path in the steady state.
  */
 import type { DevicePrincipal } from "../auth/tokens";
@@ -12,6 +13,8 @@ import { logEvent } from "../log";
 import { recordMetric } from "../metrics";
 import { chatRoomStub } from "../placement";
 import { directChatId } from "../protocol/chat-ids";
+import type { GroupSendMessageBody } from "../protocol/groups";
+import type { SubmitResult } from "../protocol/internal";
 import type { SendAckBody, SendMessageBody } from "../protocol/messages";
 
 export async function sendDirectMessage(env: Env, sender: DevicePrincipal, message: SendMessageBody, requestId: string): Promise<SendAckBody> {
@@ -39,6 +42,38 @@ export async function sendDirectMessage(env: Env, sender: DevicePrincipal, messa
     outcome,
     chat_seq: result.ok ? result.ack.chat_seq : null,
   });
+  return ackOrThrow(result);
+}
+
+/**
+ * A group message (POST /v1/groups/{chat_id}/messages): one Sender Key ciphertext, checked and
+ * fanned out by the group's ChatRoom. No D1 query on this path in the steady state either.
+ */
+export async function sendGroupMessage(env: Env, sender: DevicePrincipal, chatId: string, message: GroupSendMessageBody, requestId: string): Promise<SendAckBody> {
+  const { success } = await env.SEND_RATE_LIMITER.limit({ key: `${sender.accountId}.${sender.deviceId}` });
+  if (!success) throw new ApiError("rate_limited", "sending too fast; slow down", undefined, 10);
+  const result = await chatRoomStub(env, chatId).submitGroup({
+    chat_id: chatId,
+    sender: { account_id: sender.accountId, device_id: sender.deviceId },
+    msg_id: message.msg_id,
+    content: message.content,
+    key_holders: message.key_holders,
+    distributions: message.distributions,
+  });
+  logEvent("info", "group_message_submitted", {
+    request_id: requestId,
+    msg_id: message.msg_id,
+    chat_id: chatId,
+    key_holders: message.key_holders.length,
+    distributions: message.distributions.length,
+    outcome: result.ok ? (result.ack.duplicate ? "duplicate" : "accepted") : result.code,
+    chat_seq: result.ok ? result.ack.chat_seq : null,
+  });
+  return ackOrThrow(result);
+}
+
+/** The ack of an accepted send, or the ApiError its refusal means. */
+function ackOrThrow(result: SubmitResult): SendAckBody {
   if (result.ok) return result.ack;
   switch (result.code) {
     case "device_mismatch":
@@ -59,6 +94,10 @@ export async function sendDirectMessage(env: Env, sender: DevicePrincipal, messa
       throw new ApiError("not_found", "no such recipient account");
     case "no_recipient_devices":
       throw new ApiError("invalid_request", "no device to deliver to: the recipient has no other active device");
+    case "not_a_member":
+      throw new ApiError("forbidden", "not a member of this group");
+    case "no_such_group":
+      throw new ApiError("not_found", "no such group");
   }
 }
 

@@ -15,3 +15,19 @@ export async function directChatId(accountA: string, accountB: string): Promise<
   for (const byte of digest.subarray(0, 16)) hex += byte.toString(16).padStart(2, "0");
   return `${chatIdPrefix("d", chatJurisdictionFor([low, high]))}${hex}`;
 }
+
+/**
+ * Group ids: g_ || 32 random hex digits (the 128 bits make them unguessable as well as unique),
+ * "g_eu_..." when the creator or an initial member is in the EU jurisdiction (the stricter rule, as
+ * for 1:1 chats; the group stays where it was created).
+ */
+export function newGroupChatId(initialMembers: readonly string[]): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  let hex = "";
+  for (const byte of bytes) hex += byte.toString(16).padStart(2, "0");
+  return `${chatIdPrefix("g", chatJurisdictionFor(initialMembers))}${hex}`;
+}
+
+export function isGroupChat(chatId: string): boolean {
+  return chatId.startsWith("g_");
+}

@@ -6,7 +6,9 @@
  */
 import { z } from "zod";
 import { AccountId, DeviceId, TimestampMs } from "./common";
-import { ChatId, ChatSeq, EnvelopeType, MAX_ENVELOPE_BYTES, MsgId, ReceiptStatus } from "./messages";
+import { MAX_GROUP_MEMBERS, MAX_GROUP_RECIPIENT_DEVICES } from "../limits";
+import { GroupEvent, GroupId, GroupRole, WhoCanAdd } from "./group-events";
+import { ChatId, ChatSeq, EnvelopeType, InboxMessageType, MAX_ENVELOPE_BYTES, MsgId, ReceiptStatus } from "./messages";
 
 export const Address = z.object({ account_id: AccountId, device_id: DeviceId });
 const RegisteredDevice = Address.extend({ registration_id: z.number().int() });
@@ -28,7 +30,10 @@ export type SubmitResult =
   | { ok: false; code: "device_mismatch"; missing: z.output<typeof Address>[]; extra: z.output<typeof Address>[] }
   | { ok: false; code: "stale_devices"; stale: z.output<typeof Address>[] }
   | { ok: false; code: "rate_limited"; retry_after_ms: number }
-  | { ok: false; code: "delivery_pending" | "sender_removed" | "sender_suspended" | "unknown_recipient" | "no_recipient_devices" };
+  | {
+      ok: false;
+      code: "delivery_pending" | "sender_removed" | "sender_suspended" | "unknown_recipient" | "no_recipient_devices" | "not_a_member" | "no_such_group";
+    };
 
 export const ReceiptInput = z.object({
   reader: Address,
@@ -46,8 +51,9 @@ export const InboxEntryInput = z.discriminatedUnion("kind", [
     msg_id: MsgId,
     sender: Address,
     server_ts: TimestampMs,
-    type: EnvelopeType,
+    type: InboxMessageType,
     content: Base64Content,
+    distribution: z.object({ type: EnvelopeType, content: Base64Content }).optional(),
   }),
   z.object({
     kind: z.literal("receipt"),
@@ -56,6 +62,15 @@ export const InboxEntryInput = z.discriminatedUnion("kind", [
     reader: Address,
     up_to_seq: ChatSeq,
     msg_ids: z.array(MsgId).max(100),
+    server_ts: TimestampMs,
+  }),
+  z.object({
+    kind: z.literal("group_event"),
+    chat_id: GroupId,
+    chat_seq: ChatSeq,
+    actor: AccountId,
+    version: z.number().int().min(1),
+    event: GroupEvent,
     server_ts: TimestampMs,
   }),
 ]);
@@ -79,3 +94,52 @@ export const QuotaInput = z.object({
 });
 export type QuotaInputBody = z.input<typeof QuotaInput>;
 export type QuotaResult = { ok: true; remaining: number } | { ok: false; retry_after_ms: number } | { ok: false; removed: true };
+
+/** A group send as the Worker hands it to the group's ChatRoom (validated at the edge first). */
+export const GroupSubmitInput = z.object({
+  chat_id: GroupId,
+  sender: Address,
+  msg_id: MsgId,
+  content: Base64Content,
+  key_holders: z.array(RegisteredDevice).max(MAX_GROUP_RECIPIENT_DEVICES),
+  distributions: z.array(RegisteredDevice.extend({ type: EnvelopeType, content: Base64Content })).max(MAX_GROUP_RECIPIENT_DEVICES),
+});
+export type GroupSubmitInputBody = z.input<typeof GroupSubmitInput>;
+
+const GroupSettingsInput = z.object({
+  name: z.string().min(1).max(100),
+  description: z.string().max(1000).nullable(),
+  avatar_ref: z.string().min(1).max(200).nullable(),
+  who_can_add: WhoCanAdd,
+});
+export type GroupSettings = z.output<typeof GroupSettingsInput>;
+
+/** One membership or settings change, asked of the group's ChatRoom by `actor`. */
+export const GroupChangeInput = z.object({
+  actor: AccountId,
+  change: z.discriminatedUnion("op", [
+    z.object({ op: z.literal("create"), chat_id: GroupId, settings: GroupSettingsInput, members: z.array(AccountId).max(MAX_GROUP_MEMBERS - 1) }),
+    z.object({ op: z.literal("add"), account_ids: z.array(AccountId).min(1).max(MAX_GROUP_MEMBERS - 1) }),
+    z.object({ op: z.literal("remove"), account_id: AccountId }),
+    z.object({ op: z.literal("leave") }),
+    z.object({ op: z.literal("set_role"), account_id: AccountId, role: GroupRole }),
+    z.object({ op: z.literal("update"), settings: GroupSettingsInput.partial() }),
+  ]),
+});
+export type GroupChangeInputBody = z.input<typeof GroupChangeInput>;
+
+/** Devices per fanout queue message is bounded by the config; this bounds what a consumer accepts. */
+export const MAX_FANOUT_JOB_DEVICES = 500;
+
+/**
+ * A queue message of the large-group fanout: hand one chat entry to these devices' inboxes. The
+ * entry rides along when it fits a queue message; otherwise (`entry: null`) the consumer reads it
+ * from the ChatRoom (fanoutEntry). Redelivery is harmless: inboxes dedupe on (chat_id, chat_seq).
+ */
+export const FanoutJob = z.object({
+  chat_id: GroupId,
+  chat_seq: ChatSeq,
+  devices: z.array(z.tuple([AccountId, DeviceId])).min(1).max(MAX_FANOUT_JOB_DEVICES),
+  entry: InboxEntryInput.nullable(),
+});
+export type FanoutJobBody = z.output<typeof FanoutJob>;

@@ -20,6 +20,7 @@ const UUID_V4 = "[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]
 export const ACCOUNT_ID_PATTERN = new RegExp(`^(?:(?:${JURISDICTIONS.join("|")})-)?${UUID_V4}$`);
 /** Chat ids: d_ (1:1) or g_ (group), an optional "<jurisdiction>_", and 32 hex digits. */
 export const CHAT_ID_PATTERN = new RegExp(`^[dg]_(?:(?:${JURISDICTIONS.join("|")})_)?[0-9a-f]{32}$`);
+export const GROUP_ID_PATTERN = new RegExp(`^g_(?:(?:${JURISDICTIONS.join("|")})_)?[0-9a-f]{32}$`);
 
 export function newAccountId(jurisdiction?: Jurisdiction): string {
   return jurisdiction ? `${jurisdiction}-${crypto.randomUUID()}` : crypto.randomUUID();

@@ -7,6 +7,7 @@ import { z } from "zod";
 import { MAX_REGISTRATION_ID } from "../limits";
 import { AccountId, base64Bytes, DeviceId, TimestampMs } from "./common";
 import { CHAT_ID_PATTERN } from "./jurisdiction";
+import { GroupEvent } from "./group-events";
 
 /** 96 KiB per envelope, as Signal: any larger payload is media and goes through R2. */
 export const MAX_ENVELOPE_BYTES = 96 * 1024;
@@ -35,6 +36,16 @@ export const DeviceAddress = z
 export const EnvelopeType = z.enum(["prekey", "message"]).meta({
   description: "prekey: first message of a session (carries the X3DH/PQXDH header); message: Double Ratchet message",
 });
+
+/** What an inbox message entry carries: a pairwise envelope, or a group's Sender Key ciphertext. */
+export const InboxMessageType = z.enum(["prekey", "message", "sender_key"]).meta({
+  description: "prekey / message: pairwise (see EnvelopeType); sender_key: one Sender Key ciphertext for the whole group",
+});
+
+/** A pairwise envelope riding along a group message: the sender's sender-key distribution for this device. */
+export const AttachedDistribution = z
+  .object({ type: EnvelopeType, content: z.string().meta({ format: "byte" }) })
+  .meta({ id: "AttachedDistribution", description: "Decrypt pairwise and process before the group message (the sender's new sender key)" });
 
 export const Envelope = z
   .strictObject({
@@ -113,8 +124,9 @@ export const InboxEntry = z
       msg_id: MsgId,
       sender: DeviceAddress,
       server_ts: TimestampMs,
-      type: EnvelopeType,
+      type: InboxMessageType,
       content: z.string().meta({ format: "byte" }),
+      distribution: AttachedDistribution.optional(),
     }),
     z.object({
       kind: z.literal("receipt"),
@@ -124,6 +136,16 @@ export const InboxEntry = z
       reader: DeviceAddress,
       up_to_seq: ChatSeq,
       msg_ids: z.array(MsgId).meta({ description: "Your messages newly covered (at most 100; up_to_seq is authoritative)" }),
+      server_ts: TimestampMs,
+    }),
+    z.object({
+      kind: z.literal("group_event"),
+      seq: z.number().int(),
+      chat_id: ChatId,
+      chat_seq: ChatSeq,
+      actor: AccountId.meta({ description: "Who made the change" }),
+      version: z.number().int().min(1).meta({ description: "The group's version after this change" }),
+      event: GroupEvent,
       server_ts: TimestampMs,
     }),
     z.object({

@@ -10,6 +10,7 @@ import { beforeEach, afterEach, describe, expect, it, vi } from "vitest";
 import { mediaObjectKey } from "../../src/media/keys";
 import { directChatId } from "../../src/protocol/chat-ids";
 import { call, makeDevice, register } from "../support/identity";
+import { createGroup, groupSend } from "../support/groups";
 import { asRecipient, InboxSocket, newMsgId, send } from "../support/messaging";
 
 /** Object names reached through `jurisdiction("eu")`, per namespace, and those reached without it. */
@@ -88,6 +89,20 @@ describe("data residency", () => {
     // ... and Bob's own objects stay where they are.
     for (const names of Object.values(scoped)) for (const name of names) expect(name.includes(bob.accountId), name).toBe(false);
     expect(unscoped.inbox).toContain(`${bob.accountId}.1`);
+  });
+
+  it("places a group with an EU member in the EU: g_eu_ id, its ChatRoom reached through the jurisdiction", async () => {
+    const anna = await register({ jurisdiction: "eu" });
+    const bob = await register();
+    const created = await createGroup(bob, [anna.accountId]);
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const chatId = created.body.chat_id as string;
+    expect(chatId).toMatch(/^g_eu_[0-9a-f]{32}$/);
+    expect((await groupSend(anna, chatId, { distributions: [asRecipient(bob)] })).status).toBe(200);
+    expect(scoped.chat).toContain(chatId);
+    expect(Object.values(unscoped).flat()).not.toContain(chatId);
+    const plain = await createGroup(bob, [(await register()).accountId]);
+    expect(plain.body.chat_id).toMatch(/^g_[0-9a-f]{32}$/);
   });
 
   it("leaves chats between accounts without a jurisdiction unmarked", async () => {

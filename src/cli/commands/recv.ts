@@ -1,6 +1,6 @@
 /**
  * @module `parley recv [--timeout SECONDS] [--save-dir DIR]`: connects, prints one JSON line per event
- * (message, receipt, gap, error, and typing/presence in the chats this device knows), ACKs what it
+ * (message, receipt, gap, group membership change, error, and typing/presence in the chats this device knows), ACKs what it
  * printed, and exits once the backlog is drained and SECONDS (default 2) pass with no new event.
  * File messages carry a `file` object; with --save-dir each file is downloaded, verified and saved
  * there (the line then has `saved`, or `save_error` if verification failed).
@@ -36,16 +36,19 @@ export async function recv(ctx: CliContext, args: string[]): Promise<void> {
       lastEvent = Date.now();
     });
   };
-  for (const type of ["message", "receipt", "gap", "error", "typing", "presence"] as const) client.on(type, print);
+  for (const type of ["message", "receipt", "gap", "group", "error", "typing", "presence"] as const) client.on(type, print);
   client.on("connection", (e) => info(`connection ${e.state}`));
   let terminated = false;
   client.on("error", (e) => {
     if (e.code === "terminated") terminated = true;
   });
   client.connect();
-  // Typing and presence of the most recent chats while receiving (bounded: each is a socket).
-  await Promise.all((await client.chats()).slice(0, MAX_WATCHED_CHATS).map((chat) => client.subscribePresence(chat.chat_id)));
   await Promise.race([client.drained(), waitFor(() => terminated)]);
+  // Typing and presence of the most recent chats while receiving (bounded: each is a socket). After
+  // the backlog, so groups this device was removed from are known: their presence sockets are refused.
+  const watched: string[] = [];
+  for (const chat of await client.chats()) if (!chat.chat_id.startsWith("g_") || (await client.inGroup(chat.chat_id))) watched.push(chat.chat_id);
+  if (!terminated) await Promise.all(watched.slice(0, MAX_WATCHED_CHATS).map((chatId) => client.subscribePresence(chatId)));
   lastEvent = Math.max(lastEvent, Date.now());
   await waitFor(() => terminated || Date.now() - lastEvent >= timeoutSeconds * 1000);
   // Downloads may still be running: they finish before the connection closes.
@@ -94,6 +97,8 @@ async function describe(client: Client, event: ClientEvent): Promise<Record<stri
         up_to_seq: event.up_to_seq,
         msg_ids: event.msg_ids,
       };
+    case "group":
+      return { type: "group", chat_id: event.chat_id, chat_seq: event.chat_seq, actor: await client.handleOf(event.actor), event: event.event };
     case "gap":
       return { type: "gap", chat_id: event.chat_id, from: await client.handleOf(event.sender.account_id), count: event.count, reason: event.reason };
     case "typing":
