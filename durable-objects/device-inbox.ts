@@ -183,6 +183,12 @@ export class DeviceInbox extends DurableObject<Env> {
     this.alarmAt = null;
   }
 
+  /** The push-token routes keep this in step with D1: whether this device can be woken by a push. */
+  setPushRegistered(registered: boolean): void {
+    if (registered) this.setMeta("push_token", "1");
+    else this.sql.exec(`DELETE FROM meta WHERE key = 'push_token'`);
+  }
+
   isActive(): boolean {
     return !this.removed;
   }
@@ -410,6 +416,9 @@ export class DeviceInbox extends DurableObject<Env> {
    */
   private async schedulePush(now: number, given: Address | undefined): Promise<void> {
     if (this.hasLiveSocket()) return;
+    // A device that registered no push token has nothing to wake (a web client without push, a
+    // CLI): no job, rather than a queue message and a D1 lookup per delivery burst.
+    if (this.meta("push_token") === null) return;
     const stored = this.meta("address");
     if (given && stored !== JSON.stringify(given)) this.setMeta("address", JSON.stringify(given));
     const address = given ?? (stored ? AddressSchema.parse(JSON.parse(stored)) : null);

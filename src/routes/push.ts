@@ -10,6 +10,7 @@ import { loadPushConfig } from "../config";
 import { findActiveDevice } from "../db/accounts";
 import { database } from "../db/client";
 import { deletePushToken, putPushToken, toRow } from "../db/push-tokens";
+import { inboxStub } from "../inbox";
 import { ApiError } from "../errors";
 import { requireDevice } from "../middleware/auth";
 import { PushTokenInput, WebPushKey } from "../protocol/push";
@@ -57,6 +58,8 @@ export const pushRoutes = new OpenAPIHono<AppEnv>()
     // A token outlives its device by up to its lifetime: a removed device must not register again.
     if (!(await findActiveDevice(db, principal.accountId, principal.deviceId))) throw new ApiError("unauthorized", "device removed");
     await putPushToken(db, toRow(principal.accountId, principal.deviceId, c.req.valid("json"), Date.now()));
+    // D1 first: if telling the inbox fails the request fails too, and the client's retry repeats both.
+    await inboxStub(c.env, principal).setPushRegistered(true);
     return c.body(null, 204);
   })
   .openapi(deleteRoute, async (c) => {
@@ -64,6 +67,7 @@ export const pushRoutes = new OpenAPIHono<AppEnv>()
     if (!(await deletePushToken(database(c.env.DB), principal.accountId, principal.deviceId))) {
       throw new ApiError("not_found", "no push token registered for this device");
     }
+    await inboxStub(c.env, principal).setPushRegistered(false);
     return c.body(null, 204);
   })
   .openapi(webPushKeyRoute, (c) => {

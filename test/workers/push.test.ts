@@ -2,6 +2,7 @@
  * Push end to end: token registration over HTTP, then the real path (ChatRoom -> DeviceInbox ->
  * `push` queue -> consumer -> provider) against the verifying fakes of test/support/push-fakes.ts.
  */
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { directChatId } from "../../src/protocol/chat-ids";
@@ -131,6 +132,31 @@ describe("push delivery", () => {
     const everything = JSON.stringify(push);
     const secrets = [alice.accountId, alice.handle, alice.identityKey, await directChatId(alice.accountId, bob.accountId), ...ids, ...ids.map((id) => fakeCiphertext(id, bob))];
     for (const secret of secrets) expect(everything).not.toContain(secret);
+  });
+
+  it("no push job at all for a device without a token, until it registers one", async () => {
+    const [alice, bob] = [await register(), await register()];
+    const jobs: { account_id: string }[] = [];
+    const sendJob = env.PUSH_QUEUE.send.bind(env.PUSH_QUEUE);
+    const spy = vi.spyOn(env.PUSH_QUEUE, "send").mockImplementation((job, options) => {
+      jobs.push(job as { account_id: string });
+      return sendJob(job, options);
+    });
+    try {
+      await burst(alice, bob, 3);
+      expect(jobs.filter((j) => j.account_id === bob.accountId)).toHaveLength(0);
+      expect((await putToken(bob, { platform: "apns", token: randomHex(32) })).status).toBe(204);
+      await burst(alice, bob, 1);
+      expect(jobs.filter((j) => j.account_id === bob.accountId)).toHaveLength(1);
+      // Deleting the token stops the jobs again (after the coalescing window the next burst would push).
+      expect((await call("DELETE", "/v1/push-token", { token: bob.token })).status).toBe(204);
+      const before = jobs.length;
+      await runInDurableObject(env.DEVICE_INBOX.getByName(`${bob.accountId}.1`), (_inbox, state) => state.storage.sql.exec(`DELETE FROM meta WHERE key = 'push_scheduled_at'`));
+      await burst(alice, bob, 1);
+      expect(jobs.length).toBe(before);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it("no push while the device is online", async () => {
