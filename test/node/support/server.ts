@@ -12,15 +12,27 @@ import { join } from "node:path";
 
 const root = join(import.meta.dirname, "..", "..", "..");
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * Linux hands out ephemeral ports (32768-60999) to every `listen(0)` and outgoing connection, and
+ * the wrangler/workerd processes of other test files bind such ports all the time: a port taken from
+ * that range can be gone before our server binds it. So ports come from below it, checked free.
+ */
+const PORT_RANGE = { low: 20_000, high: 32_000 };
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
-    });
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
   });
+}
+
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = PORT_RANGE.low + Math.floor(Math.random() * (PORT_RANGE.high - PORT_RANGE.low));
+    if (await canListen(port)) return port;
+  }
+  throw new Error("no free port");
 }
 
 export interface LocalServerOptions {
@@ -57,6 +69,20 @@ export class LocalServer {
   }
 
   async start(timeoutMs = 90_000): Promise<void> {
+    // A port that another process took between our check and wrangler's bind: try again (the
+    // inspector port is picked afresh; the server's own port is fixed, so wait for it to be free).
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.startOnce(timeoutMs);
+      } catch (err) {
+        if (attempt >= 3 || !/Address already in use/.test(String(err))) throw err;
+        await this.stop();
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+    }
+  }
+
+  private async startOnce(timeoutMs: number): Promise<void> {
     this.log = "";
     const { config, migrate = true, wranglerArgs = [], env = {} } = this.options;
     const script = [join(root, "scripts", "dev.mjs"), "--port", String(this.port), "--persist-to", this.stateDir];
