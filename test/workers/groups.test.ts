@@ -70,23 +70,26 @@ describe("group management", () => {
     expect(added.status, JSON.stringify(added.body)).toBe(200);
     expect(added.body.members).toHaveLength(4);
 
-    // Bob (the longest-standing member after alice) becomes admin when alice, the only admin, leaves.
+    // The longest-standing member takes over when alice, the only admin, leaves: bob and carol joined
+    // together at creation, so the tie goes to the smaller account id.
+    const [successor, other] = [bob, carol].sort((a, b) => (a.accountId < b.accountId ? -1 : 1));
     expect((await call("POST", `/v1/groups/${chatId}/leave`, { token: alice.token })).status).toBe(204);
-    const info = await call("GET", `/v1/groups/${chatId}`, { token: carol.token });
+    const info = await call("GET", `/v1/groups/${chatId}`, { token: dave.token });
     const roles = new Map(info.body.members.map((m: { account_id: string; role: string }) => [m.account_id, m.role]));
     expect(roles.has(alice.accountId)).toBe(false);
-    expect(roles.get(bob.accountId)).toBe("admin");
+    expect(roles.get(successor!.accountId)).toBe("admin");
+    expect(roles.get(other!.accountId)).toBe("member");
     expectError(await call("GET", `/v1/groups/${chatId}`, { token: alice.token }), "forbidden");
 
-    const promoted = await call("PUT", `/v1/groups/${chatId}/members/${carol.accountId}/role`, { token: bob.token, body: { role: "admin" } });
-    expect(promoted.body.members.find((m: { account_id: string }) => m.account_id === carol.accountId).role).toBe("admin");
+    const promoted = await call("PUT", `/v1/groups/${chatId}/members/${other!.accountId}/role`, { token: successor!.token, body: { role: "admin" } });
+    expect(promoted.body.members.find((m: { account_id: string }) => m.account_id === other!.accountId).role).toBe("admin");
 
     // Every change is an event in the chat, in order, and every current member's device sees them all.
     const socket = await InboxSocket.open(dave);
     await socket.drain();
     const events = socket.entries().filter((e) => e.kind === "group_event");
     expect(events.map((e) => (e.kind === "group_event" ? e.event.type : ""))).toEqual(["members_added", "member_left", "role_changed"]);
-    expect(events[1]).toMatchObject({ event: { type: "member_left", account_id: alice.accountId, promoted: [bob.accountId] } });
+    expect(events[1]).toMatchObject({ event: { type: "member_left", account_id: alice.accountId, promoted: [successor!.accountId] } });
     socket.close();
   });
 });
