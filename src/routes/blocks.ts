@@ -13,14 +13,13 @@ import { addBlock, listBlocks, removeBlock } from "../db/blocks";
 import { database } from "../db/client";
 import type { Env } from "../env";
 import { ApiError } from "../errors";
-import { requireDevice } from "../middleware/auth";
 import { chatRoomStub, presenceRoomStub } from "../placement";
 import { directChatId } from "../protocol/chat-ids";
 import { AccountId } from "../protocol/common";
 import { BlockList } from "../protocol/moderation";
-import { authErrors, bearerSecurity, errorResponse, jsonResponse } from "./openapi-helpers";
+import { authErrors, errorResponse, jsonResponse, deviceRoute } from "./openapi-helpers";
 
-const protectedRoute = { security: bearerSecurity, middleware: [requireDevice], tags: ["blocks"] };
+const protectedRoute = deviceRoute("blocks");
 
 const blockRoute = createRoute({
   ...protectedRoute,

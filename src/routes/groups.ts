@@ -12,7 +12,6 @@ import { listGroupsOf, unknownAccounts } from "../db/groups";
 import type { Env } from "../env";
 import { ApiError } from "../errors";
 import { sendGroupMessage } from "../messaging/send";
-import { requireDevice } from "../middleware/auth";
 import { newGroupChatId } from "../protocol/chat-ids";
 import { chatRoomStub } from "../placement";
 import { enforceDeviceQuota } from "../abuse/device-quotas";
@@ -21,9 +20,9 @@ import { AccountId } from "../protocol/common";
 import { AddMembers, CreateGroup, GroupId, GroupInfo, GroupList, GroupSendMessage, SetRole, UpdateGroup } from "../protocol/groups";
 import type { GroupChangeInputBody } from "../protocol/internal";
 import { DeviceMismatch, SendAck, StaleDevices } from "../protocol/messages";
-import { authErrors, bearerSecurity, errorResponse, jsonBody, jsonResponse } from "./openapi-helpers";
+import { authErrors, errorResponse, jsonBody, jsonResponse, deviceRoute } from "./openapi-helpers";
 
-const protectedRoute = { security: bearerSecurity, middleware: [requireDevice], tags: ["groups"] };
+const protectedRoute = deviceRoute("groups");
 const groupParam = z.object({ chat_id: GroupId });
 const memberParam = z.object({ chat_id: GroupId, account_id: AccountId });
 const changeErrors = {

@@ -17,12 +17,11 @@ import { enforceDeviceQuota, isNewAccount } from "../abuse/device-quotas";
 import { loadConfig } from "../config";
 import { ApiError } from "../errors";
 import { MAX_STORED_PREKEYS_PER_DEVICE } from "../limits";
-import { requireDevice } from "../middleware/auth";
 import { AccountId, DeviceIdParam } from "../protocol/common";
 import { PqPrekey, PrekeyBundle, PrekeyCount, PrekeyUpload, SignedPrekey } from "../protocol/keys";
-import { authErrors, bearerSecurity, errorResponse, jsonBody, jsonResponse } from "./openapi-helpers";
+import { authErrors, errorResponse, jsonBody, jsonResponse, deviceRoute } from "./openapi-helpers";
 
-const protectedRoute = { security: bearerSecurity, middleware: [requireDevice], tags: ["keys"] };
+const protectedRoute = deviceRoute("keys");
 
 const uploadRoute = createRoute({
   ...protectedRoute,

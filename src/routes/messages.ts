@@ -7,14 +7,13 @@ import { z } from "zod";
 import type { AppEnv } from "../app-env";
 import { ApiError } from "../errors";
 import { inboxStub } from "../inbox";
-import { requireDevice } from "../middleware/auth";
 import { authenticateUpgrade, forwardedUpgrade } from "../middleware/socket-upgrade";
 import { recordRead, sendDirectMessage } from "../messaging/send";
 import { chatRoomStub } from "../placement";
 import { ChatId, DeviceMismatch, MessageReceipts, ReadReceipt, SendAck, SendMessage, StaleDevices } from "../protocol/messages";
-import { authErrors, bearerSecurity, errorResponse, jsonBody, jsonResponse } from "./openapi-helpers";
+import { authErrors, bearerSecurity, errorResponse, jsonBody, jsonResponse, deviceRoute } from "./openapi-helpers";
 
-const protectedRoute = { security: bearerSecurity, middleware: [requireDevice], tags: ["messages"] };
+const protectedRoute = deviceRoute("messages");
 
 const sendRoute = createRoute({
   ...protectedRoute,

@@ -4,6 +4,7 @@
  * JSON responses, and the error responses every route can produce.
  */
 import type { z } from "zod";
+import { requireDevice } from "../middleware/auth";
 import { ErrorBodySchema } from "../protocol/common";
 
 export function jsonBody<T extends z.ZodType>(schema: T, description?: string) {
@@ -34,3 +35,8 @@ export const bearerSecurity = [{ bearerAuth: [] as string[] }];
 
 /** Media upload and download routes: authorized by a capability in the `cap` query parameter. */
 export const capabilitySecurity = [{ mediaCapability: [] as string[] }];
+
+/** The common part of a route only an authenticated device may call (bearer token, requireDevice). */
+export function deviceRoute(tag: string) {
+  return { security: bearerSecurity, middleware: [requireDevice], tags: [tag] };
+}

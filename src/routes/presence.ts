@@ -9,16 +9,15 @@ import { blockedEitherWay } from "../db/blocks";
 import { database } from "../db/client";
 import { privacySettings } from "../db/schema";
 import { ApiError } from "../errors";
-import { requireDevice } from "../middleware/auth";
 import { authenticateUpgrade, forwardedUpgrade } from "../middleware/socket-upgrade";
 import { areContacts, loadPrivacy, visibility } from "../presence/privacy";
 import { AccountId } from "../protocol/common";
 import { ChatId } from "../protocol/messages";
 import { chatRoomStub, presenceRoomStub } from "../placement";
 import { PresenceStatus, PrivacySettings, PrivacyUpdate } from "../protocol/presence";
-import { authErrors, bearerSecurity, errorResponse, jsonBody, jsonResponse } from "./openapi-helpers";
+import { authErrors, bearerSecurity, errorResponse, jsonBody, jsonResponse, deviceRoute } from "./openapi-helpers";
 
-const protectedRoute = { security: bearerSecurity, middleware: [requireDevice], tags: ["presence"] };
+const protectedRoute = deviceRoute("presence");
 
 const getPrivacyRoute = createRoute({
   ...protectedRoute,
