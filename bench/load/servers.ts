@@ -17,6 +17,7 @@ const BENCH_OVERRIDES: [RegExp, string][] = [
   // Paths in wrangler.toml are relative to it; the generated copy lives in a temporary directory.
   [/^main = "src\/index.ts"$/m, `main = ${JSON.stringify(join(root, "src", "index.ts"))}`],
   [/^migrations_dir = "migrations"$/m, `migrations_dir = ${JSON.stringify(join(root, "migrations"))}`],
+  [/^directory = "\.\/web\/dist"$/m, `directory = ${JSON.stringify(join(root, "web", "dist"))}`],
   // Registration and auth: hundreds of accounts from one IP within a minute.
   [/^simple = \{ limit = 100, period = 60 \}$/m, `simple = { limit = 1000000, period = 60 }`],
   // Sends: one bench device sends far more than a person in 10 s.
