@@ -340,6 +340,10 @@ export class ChatRoom extends DurableObject<Env> {
    */
   async recordReceipt(raw: ReceiptInputBody): Promise<RoomResult<null>> {
     const input = ReceiptInput.parse(raw);
+    // A group's device snapshot first (cached; D1 at most once per cache period): everything after
+    // it runs without an await, so no other receipt of this reader interleaves.
+    const group = this.groupState();
+    const groupSnapshot = group && group.members.has(input.reader.account_id) ? await this.groupDevices(group, false) : null;
     const chatId = this.meta("chat_id");
     if (!chatId || !this.members().includes(input.reader.account_id)) return NOT_A_MEMBER;
     const upTo = Math.min(input.up_to_seq, this.lastSeq());
@@ -354,28 +358,28 @@ export class ChatRoom extends DurableObject<Env> {
     if (upTo <= previous) return { ok: true, value: null };
 
     const covered = this.sql
-      .exec<{ seq: number; msg_id: string; sender_account: string; sender_device: number; recipients: string }>(
+      .exec<StoredMessage>(
         `SELECT seq, msg_id, sender_account, sender_device, recipients FROM messages WHERE seq > ? AND seq <= ? AND sender_account != ? ORDER BY seq`,
         previous,
         upTo,
         input.reader.account_id,
       )
       .toArray();
-    const readerKey = deviceKey(input.reader);
+    const currentGroup = this.groupState();
+    const receiptTargets =
+      currentGroup && groupSnapshot
+        ? (m: StoredMessage) => groupReceiptTargets(currentGroup, groupSnapshot, m, input.reader)
+        : (m: StoredMessage) => directReceiptTargets(m, input.reader);
     // Per sender account: the msg_ids newly covered, and every device of that account that took
-    // part (the sending device and the account's other devices it encrypted for).
+    // part (the sending device and the account's other devices).
     const bySender = new Map<string, { msgIds: string[]; devices: Map<string, Address> }>();
     for (const m of covered) {
-      const recipients = JSON.parse(m.recipients) as RecipientList;
-      if (!recipients.some(([a, d]) => `${a}.${d}` === readerKey)) continue;
+      const targets = receiptTargets(m);
+      if (!targets) continue;
       let group = bySender.get(m.sender_account);
       if (!group) bySender.set(m.sender_account, (group = { msgIds: [], devices: new Map() }));
       if (group.msgIds.length < MAX_RECEIPT_MSG_IDS) group.msgIds.push(m.msg_id);
-      const senderDevice = { account_id: m.sender_account, device_id: m.sender_device };
-      group.devices.set(deviceKey(senderDevice), senderDevice);
-      for (const [account, device] of recipients) {
-        if (account === m.sender_account) group.devices.set(`${account}.${device}`, { account_id: account, device_id: device });
-      }
+      for (const device of targets) group.devices.set(deviceKey(device), device);
     }
 
     const serverTs = Date.now();
@@ -438,14 +442,16 @@ export class ChatRoom extends DurableObject<Env> {
     return this.members();
   }
 
-  /** Per-message receipt state, for members of the chat. */
-  messageReceipts(requesterAccount: string, seq: number): RoomResult<MessageReceiptState> {
+  /**
+   * Per-message receipt state, for members of the chat. A group message's recipients are the
+   * devices of the members who had joined before it (and do not block its sender), as they are now.
+   */
+  async messageReceipts(requesterAccount: string, seq: number): Promise<RoomResult<MessageReceiptState>> {
+    const group = this.groupState();
+    const groupSnapshot = group && group.members.has(requesterAccount) ? await this.groupDevices(group, false) : null;
     if (!this.members().includes(requesterAccount)) return NOT_A_MEMBER;
     const message = this.sql
-      .exec<{ msg_id: string; sender_account: string; sender_device: number; recipients: string }>(
-        `SELECT msg_id, sender_account, sender_device, recipients FROM messages WHERE seq = ?`,
-        seq,
-      )
+      .exec<StoredMessage>(`SELECT seq, msg_id, sender_account, sender_device, recipients FROM messages WHERE seq = ?`, seq)
       .toArray()[0];
     if (!message) return { ok: false, code: "not_found", message: "no such message (never sent, or older than the retention window)" };
     const state = new Map(
@@ -454,14 +460,17 @@ export class ChatRoom extends DurableObject<Env> {
         .toArray()
         .map((r) => [`${r.account_id}.${r.device_id}`, r] as const),
     );
-    const recipients = (JSON.parse(message.recipients) as RecipientList).map(([account, device]) => {
-      const r = state.get(`${account}.${device}`);
-      return { account_id: account, device_id: device, delivered: (r?.delivered_up_to ?? 0) >= seq, read: (r?.read_up_to ?? 0) >= seq };
+    const currentGroup = this.groupState();
+    const sender = { account_id: message.sender_account, device_id: message.sender_device };
+    const recipientDevices: Address[] =
+      currentGroup && groupSnapshot
+        ? groupFanoutRecipients(currentGroup, groupSnapshot.devices, sender).filter((d) => receivedGroupMessage(currentGroup, groupSnapshot, message, d))
+        : (JSON.parse(message.recipients) as RecipientList).map(([account_id, device_id]) => ({ account_id, device_id }));
+    const recipients = recipientDevices.map(({ account_id, device_id }) => {
+      const r = state.get(`${account_id}.${device_id}`);
+      return { account_id, device_id, delivered: (r?.delivered_up_to ?? 0) >= seq, read: (r?.read_up_to ?? 0) >= seq };
     });
-    return {
-      ok: true,
-      value: { chat_seq: seq, msg_id: message.msg_id, sender: { account_id: message.sender_account, device_id: message.sender_device }, recipients },
-    };
+    return { ok: true, value: { chat_seq: seq, msg_id: message.msg_id, sender, recipients } };
   }
 
   // ---- groups -------------------------------------------------------------------------------------
@@ -887,6 +896,45 @@ function checkDeviceSet(envelopes: { account_id: string; device_id: number; regi
     .map((e) => ({ account_id: e.account_id, device_id: e.device_id }));
   if (stale.length > 0) return { ok: false, code: "stale_devices", stale };
   return null;
+}
+
+/** A message row as receipts read it. */
+type StoredMessage = {
+  seq: number;
+  msg_id: string;
+  sender_account: string;
+  sender_device: number;
+  recipients: string;
+};
+
+/**
+ * Which devices of a 1:1 message's sender get a receipt from `reader`: the sending device and the
+ * sender's other devices it encrypted for; null if the reader's device was not a recipient.
+ */
+function directReceiptTargets(m: StoredMessage, reader: Address): Address[] | null {
+  const recipients = JSON.parse(m.recipients) as RecipientList;
+  if (!recipients.some(([a, d]) => a === reader.account_id && d === reader.device_id)) return null;
+  const targets: Address[] = [{ account_id: m.sender_account, device_id: m.sender_device }];
+  for (const [account_id, device_id] of recipients) if (account_id === m.sender_account) targets.push({ account_id, device_id });
+  return targets;
+}
+
+/** Whether a member device got a group message: its account had joined before it, and does not block the sender. */
+function receivedGroupMessage(group: GroupState, snapshot: DeviceSnapshot, m: StoredMessage, device: Address): boolean {
+  const member = group.members.get(device.account_id);
+  return member !== undefined && member.joined_seq < m.seq && !snapshot.blocks.has(blockKey(device.account_id, m.sender_account));
+}
+
+/**
+ * Which devices of a group message's sender get a receipt from `reader`: every active device of the
+ * sender's account (group messages keep no recipient list); null if the reader did not get the
+ * message, or the sender has left the group (a former member learns nothing more about it).
+ */
+function groupReceiptTargets(group: GroupState, snapshot: DeviceSnapshot, m: StoredMessage, reader: Address): Address[] | null {
+  if (!group.members.has(m.sender_account) || !receivedGroupMessage(group, snapshot, m, reader)) return null;
+  const targets: Address[] = [{ account_id: m.sender_account, device_id: m.sender_device }];
+  for (const d of snapshot.devices) if (d.account_id === m.sender_account) targets.push({ account_id: d.account_id, device_id: d.device_id });
+  return targets;
 }
 
 /**

@@ -23,7 +23,7 @@ import { loadConfig } from "../src/config";
 import { describeError, logEvent } from "../src/log";
 import type { Env } from "../src/env";
 import { ApiError, errorBody, toApiError } from "../src/errors";
-import { recordRead, sendDirectMessage } from "../src/messaging/send";
+import { recordRead, sendDirectMessage, sendGroupMessage } from "../src/messaging/send";
 import { recordMetric } from "../src/metrics";
 import { SingleFlight } from "../src/single-flight";
 import { ClientFrame, MAX_FRAME_BYTES, PING_FRAME, PONG_FRAME, type ServerFrameBody } from "../src/protocol/frames";
@@ -582,6 +582,8 @@ export class DeviceInbox extends DurableObject<Env> {
       }
       case "send":
         return this.answer(ws, frame.req_id, async () => [200, await sendDirectMessage(this.env, principal, frame.message, `socket:${frame.req_id}`)]);
+      case "group_send":
+        return this.answer(ws, frame.req_id, async () => [200, await sendGroupMessage(this.env, principal, frame.chat_id, frame.message, `socket:${frame.req_id}`)]);
       case "read":
         return this.answer(ws, frame.req_id, async () => {
           await recordRead(this.env, principal, frame.chat_id, frame.up_to_seq);

@@ -77,13 +77,24 @@ export interface SocketEvents {
   result(msgId: string, status: number, at: number): void;
   /** A message entry arrived at this device. */
   message(msgId: string, at: number): void;
+  /** Any entry arrived at this device (messages, group events, receipts), for callers that check more than messages. */
+  entry?(entry: ReceivedEntry, at: number): void;
+}
+
+/** What a socket client sees of an inbox entry. */
+export interface ReceivedEntry {
+  seq: number;
+  kind: string;
+  chat_id?: string;
+  chat_seq?: number;
+  msg_id?: string;
 }
 
 interface EntryFrame {
   type: string;
   req_id?: string;
   status?: number;
-  entries?: { seq: number; kind: string; msg_id?: string }[];
+  entries?: ReceivedEntry[];
 }
 
 export class BenchSocket {
@@ -158,6 +169,7 @@ export class BenchSocket {
     } else if (frame.type === "entries") {
       for (const entry of frame.entries!) {
         if (entry.kind === "message") this.events?.message(entry.msg_id!, at);
+        this.events?.entry?.(entry, at);
         this.cursor = Math.max(this.cursor, entry.seq);
       }
       this.ws.send(`{"type":"ack","cursor":${this.cursor}}`);

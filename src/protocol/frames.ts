@@ -5,6 +5,8 @@
  */
 import { z } from "zod";
 import { ErrorBodySchema } from "./common";
+import { GroupId } from "./group-events";
+import { GroupSendMessage } from "./groups";
 import { ChatId, ChatSeq, InboxEntry, SendAck, SendMessage } from "./messages";
 import { AppStateFrame } from "./presence";
 
@@ -22,6 +24,7 @@ export const ClientFrame = z.discriminatedUnion("type", [
     cursor: z.number().int().min(0).meta({ description: "Every entry with seq <= cursor is processed and may be deleted" }),
   }),
   z.strictObject({ type: z.literal("send"), req_id: ReqId, message: SendMessage }),
+  z.strictObject({ type: z.literal("group_send"), req_id: ReqId, chat_id: GroupId, message: GroupSendMessage }),
   z.strictObject({ type: z.literal("read"), req_id: ReqId, chat_id: ChatId, up_to_seq: ChatSeq }),
   AppStateFrame,
 ]);

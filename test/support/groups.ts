@@ -27,21 +27,23 @@ export function distributionFor(msgId: string, r: Recipient) {
   return { ...holder(r), type: "message" as const, content: toBase64(new TextEncoder().encode(`skdm:${msgId}:${r.accountId}.${r.deviceId}`)) };
 }
 
+/** The body of a group send (HTTP or the socket's group_send frame): holders named, distributions made up. */
+export function groupSendBody(opts: { holders?: Recipient[]; distributions?: Recipient[]; msgId?: string } = {}) {
+  const msgId = opts.msgId ?? newMsgId();
+  return {
+    msg_id: msgId,
+    content: fakeGroupCiphertext(msgId),
+    key_holders: (opts.holders ?? []).map(holder),
+    distributions: (opts.distributions ?? []).map((r) => distributionFor(msgId, r)),
+  };
+}
+
 export async function groupSend(
   from: Addressable,
   chatId: string,
   opts: { holders?: Recipient[]; distributions?: Recipient[]; msgId?: string } = {},
 ): Promise<JsonResponse> {
-  const msgId = opts.msgId ?? newMsgId();
-  return call("POST", `/v1/groups/${chatId}/messages`, {
-    token: from.token,
-    body: {
-      msg_id: msgId,
-      content: fakeGroupCiphertext(msgId),
-      key_holders: (opts.holders ?? []).map(holder),
-      distributions: (opts.distributions ?? []).map((r) => distributionFor(msgId, r)),
-    },
-  });
+  return call("POST", `/v1/groups/${chatId}/messages`, { token: from.token, body: groupSendBody(opts) });
 }
 
 /**

@@ -140,6 +140,11 @@ export class InboxSocket extends TestSocket<ServerFrameBody> {
     return this.entries().filter((e): e is Extract<InboxEntryBody, { kind: "gap" }> => e.kind === "gap");
   }
 
+  /** The `error` frames received (malformed frames). */
+  errors() {
+    return this.frames.flatMap((f) => (f.type === "error" ? [f.error] : []));
+  }
+
   queueEmpty(): boolean {
     return this.frames.some((f) => f.type === "queue_empty");
   }
@@ -155,7 +160,7 @@ export class InboxSocket extends TestSocket<ServerFrameBody> {
   }
 
   /** Sends a request frame and waits for its result frame. */
-  async request(frame: { type: "send" | "read"; [k: string]: unknown }): Promise<Extract<ServerFrameBody, { type: "result" }>> {
+  async request(frame: { type: "send" | "group_send" | "read"; [k: string]: unknown }): Promise<Extract<ServerFrameBody, { type: "result" }>> {
     const reqId = `req-${crypto.randomUUID()}`;
     this.sendFrame({ ...frame, req_id: reqId });
     let result: Extract<ServerFrameBody, { type: "result" }> | undefined;

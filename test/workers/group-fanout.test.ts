@@ -1,6 +1,6 @@
 /**
- * Large-group fanout through the `fanout` queue: a large group (members seeded in D1, see
- * test/support/groups.ts; size below) gets the creation event and a message on every device exactly once, the
+ * Large-group fanout through the `fanout` queue: a group above the inline threshold (members
+ * seeded in D1, see test/support/groups.ts; size below) gets the creation event and a message on every device exactly once, the
  * "sent" ack means every job is on the queue, and a fanout batch retried after partial processing
  * (some inboxes took it, a device even ACKed it) creates no second inbox entry.
  */
@@ -38,14 +38,11 @@ async function countDelivered(devices: Recipient[], chatId: string, chatSeq: num
 }
 
 /**
- * 1,024 in the acceptance criteria; 300 here. In the workers test pool (one workerd for the Worker,
- * every Durable Object, D1 and both queue consumers) a 1,024-member run spends its time on 2,046 push
- * jobs for the offline members and 1,023 new inbox objects, and on the shared 2-core machine it
- * did not finish within 15 minutes. 300 still takes the queue path (3 jobs of 100) and finishes in
- * ~35 s there. The 1,024-member figure, every device receiving every message exactly once with all
- * members online, comes from `npm run bench:fanout` (docs/PERFORMANCE.md).
+ * Enough members for two fanout queue jobs (GROUP_FANOUT_BATCH_DEVICES is 100). The 1,024-member
+ * acceptance runs against wrangler dev in test/node/group-fanout-1024.test.ts: this test pool's
+ * single process slows down with every Durable Object it creates, so 1,023 inboxes do not fit here.
  */
-const LARGE_GROUP_MEMBERS = 300;
+const LARGE_GROUP_MEMBERS = 150;
 
 describe("queue fanout", () => {
   it(`a ${LARGE_GROUP_MEMBERS}-member group receives the creation event and one message on every device exactly once`, { timeout: 400_000 }, async () => {
@@ -67,10 +64,9 @@ describe("queue fanout", () => {
     }));
     expect(waiting).toEqual({ jobs: 0, pending: 0 });
 
-    // The members are offline: every delivery also queues a push job, and the local runtime works
-    // through 2,046 of those beside the fanout. Inboxes are read one at a time (reading them
-    // concurrently while that runs stalled the test pool): a sample first, then every one.
-    const sample = members.filter((_, i) => i % 100 === 99);
+    // Inboxes are read one at a time (each read is a Durable Object call in the one test process):
+    // a sample first, then every one.
+    const sample = members.filter((_, i) => i % 50 === 49);
     await expect.poll(() => countDelivered(sample, chatId, 2, "message"), { timeout: 600_000, interval: 5000 }).toEqual({ once: sample.length, more: 0 });
     expect(await countDelivered(members, chatId, 2, "message")).toEqual({ once: members.length, more: 0 });
     expect(await countDelivered(members, chatId, 1, "group_event")).toEqual({ once: members.length, more: 0 });

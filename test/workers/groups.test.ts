@@ -8,7 +8,7 @@ import { abortAllDurableObjects } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { addCompanionDevice } from "../support/companions";
 import { expectError } from "../support/errors";
-import { createGroup, distributionFor, fakeGroupCiphertext, groupSend } from "../support/groups";
+import { createGroup, distributionFor, fakeGroupCiphertext, groupSend, groupSendBody } from "../support/groups";
 import { call, login, register, type RegisteredDevice } from "../support/identity";
 import { asRecipient, InboxSocket, newMsgId } from "../support/messaging";
 
@@ -150,6 +150,37 @@ describe("group send", () => {
     expectError(await groupSend(alice, chatId, { holders: [asRecipient(bob), asRecipient(carol), { ...laptop, registrationId: (laptop.registrationId % 0x3ffe) + 1 }] }), "stale_devices");
     const next = await groupSend(alice, chatId, { holders: [asRecipient(bob), asRecipient(carol), laptop] });
     expect(next.body.chat_seq).toBe(3);
+  });
+
+  it("the socket's group_send frame answers as the HTTP send does: the ack, a 409 with the devices, 403 for a non-member", async () => {
+    const [alice, bob, carol] = await trio();
+    const chatId = (await createGroup(alice, [bob.accountId, carol.accountId])).body.chat_id as string;
+    const aliceSocket = await InboxSocket.open(alice);
+    await aliceSocket.drain();
+
+    const mismatch = await aliceSocket.request({ type: "group_send", chat_id: chatId, message: groupSendBody({ holders: [asRecipient(bob)] }) });
+    expect(mismatch.status).toBe(409);
+    expect(mismatch.body).toMatchObject({ error: { code: "device_mismatch", details: { missing: [{ account_id: carol.accountId, device_id: 1 }], extra: [] } } });
+
+    const msgId = newMsgId();
+    const sent = await aliceSocket.request({ type: "group_send", chat_id: chatId, message: groupSendBody({ msgId, holders: [asRecipient(bob)], distributions: [asRecipient(carol)] }) });
+    expect(sent).toMatchObject({ status: 200, body: { chat_id: chatId, msg_id: msgId, chat_seq: 2, duplicate: false } });
+    const carolSocket = await InboxSocket.open(carol);
+    await carolSocket.drain();
+    expect(carolSocket.messages()).toEqual([expect.objectContaining({ chat_seq: 2, msg_id: msgId, content: fakeGroupCiphertext(msgId) })]);
+
+    const outsider = await register();
+    const outsiderSocket = await InboxSocket.open(outsider);
+    await outsiderSocket.drain();
+    const refused = await outsiderSocket.request({ type: "group_send", chat_id: chatId, message: groupSendBody({ holders: [asRecipient(alice), asRecipient(bob), asRecipient(carol)] }) });
+    expect(refused).toMatchObject({ status: 403, body: { error: { code: "forbidden" } } });
+    // A 1:1 chat id is not a group: the frame is refused before anything runs, and the socket stays open.
+    const direct = `d_${"1".repeat(32)}`;
+    aliceSocket.sendFrame({ type: "group_send", req_id: "bad", chat_id: direct, message: groupSendBody({ holders: [asRecipient(bob)] }) });
+    await aliceSocket.until(() => aliceSocket.errors().some((e) => e.code === "invalid_request" && /chat_id/.test(e.message)), "invalid_request for a 1:1 chat id");
+    const after = await aliceSocket.request({ type: "group_send", chat_id: chatId, message: groupSendBody({ holders: [asRecipient(bob), asRecipient(carol)] }) });
+    expect(after).toMatchObject({ status: 200, body: { chat_seq: 3 } });
+    for (const s of [aliceSocket, carolSocket, outsiderSocket]) s.close();
   });
 
   it("refuses non-members and removed members; a removed member's devices get the removal and nothing after it", async () => {

@@ -1,13 +1,15 @@
 /**
  * Receipts and socket requests: "delivered" from the recipient's ACK, "read" from the reader,
  * both travelling through the sender's inbox (so an offline sender gets them later), coalesced,
- * and per-message state; sends over the socket; the overflow cap.
+ * and per-message state, in 1:1 chats and groups; sends over the socket; the overflow cap.
  */
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { DeviceInbox } from "../../durable-objects/device-inbox";
-import { call, register } from "../support/identity";
+import { addCompanionDevice } from "../support/companions";
+import { createGroup, groupSend } from "../support/groups";
+import { call, login, register } from "../support/identity";
 import { asRecipient, envelopesFor, InboxSocket, newMsgId, send } from "../support/messaging";
 
 describe("receipts", () => {
@@ -102,6 +104,64 @@ describe("receipts", () => {
     expect(read).toHaveLength(1);
     expect(read[0]).toMatchObject({ up_to_seq: 4, msg_ids: acks.map((a) => a.msg_id) });
     aliceSocket.close();
+  });
+});
+
+describe("group receipts", () => {
+  it("each member's delivered and read reach the sender's devices; later joiners and blockers report nothing for what they never got", async () => {
+    const alice = await register();
+    const bob = await register();
+    const carol = await register();
+    const dave = await register();
+    const aliceLaptop = await addCompanionDevice(alice.accountId, 2);
+    const laptopToken = (await login(aliceLaptop)).body.token as string;
+    const laptop = { accountId: alice.accountId, deviceId: 2, registrationId: aliceLaptop.keys.registration_id };
+    const chatId = (await createGroup(alice, [bob.accountId, carol.accountId])).body.chat_id as string;
+    expect((await call("PUT", `/v1/blocks/${alice.accountId}`, { token: carol.token })).status).toBe(204);
+
+    const aliceSocket = await InboxSocket.open(alice);
+    await aliceSocket.drain();
+    const laptopSocket = await InboxSocket.open({ token: laptopToken });
+    await laptopSocket.drain();
+    const first = await groupSend(alice, chatId, { holders: [asRecipient(bob), asRecipient(carol), laptop] });
+    expect(first.body.chat_seq).toBe(2);
+    // Dave joins after the first message: the add is seq 3, the second message seq 4.
+    expect((await call("POST", `/v1/groups/${chatId}/members`, { token: alice.token, body: { account_ids: [dave.accountId] } })).status).toBe(200);
+    const second = await groupSend(alice, chatId, { holders: [asRecipient(bob), asRecipient(carol), laptop], distributions: [asRecipient(dave)] });
+    expect(second.body.chat_seq).toBe(4);
+
+    // Bob gets both and ACKs them: one delivered receipt for both, on both of alice's devices.
+    const bobSocket = await InboxSocket.open(bob);
+    await bobSocket.drain();
+    bobSocket.ack(bobSocket.entries().at(-1)!.seq);
+    for (const socket of [aliceSocket, laptopSocket]) {
+      await socket.until(() => socket.receipts().some((r) => r.reader.account_id === bob.accountId), "bob's delivered receipt");
+    }
+    expect(aliceSocket.receipts()).toEqual([
+      expect.objectContaining({ chat_id: chatId, status: "delivered", reader: { account_id: bob.accountId, device_id: 1 }, up_to_seq: 4, msg_ids: [first.body.msg_id, second.body.msg_id] }),
+    ]);
+    // Dave reads everything up to seq 4: only the second message is his to report.
+    const daveSocket = await InboxSocket.open(dave);
+    await daveSocket.drain();
+    expect((await daveSocket.request({ type: "read", chat_id: chatId, up_to_seq: 4 })).status).toBe(200);
+    await aliceSocket.until(() => aliceSocket.receipts().some((r) => r.reader.account_id === dave.accountId), "dave's read receipt");
+    expect(aliceSocket.receipts().find((r) => r.reader.account_id === dave.accountId)).toMatchObject({ status: "read", up_to_seq: 4, msg_ids: [second.body.msg_id] });
+    // Carol blocks alice: she got nothing, and her read of the whole chat tells alice nothing.
+    expect((await call("POST", "/v1/receipts/read", { token: carol.token, body: { chat_id: chatId, up_to_seq: 4 } })).status).toBe(204);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(aliceSocket.receipts().filter((r) => r.reader.account_id === carol.accountId)).toEqual([]);
+
+    // Per-message state: the devices that got the message, with what each reported.
+    const state = await call("GET", `/v1/chats/${chatId}/messages/2/receipts`, { token: bob.token });
+    expect(state.status).toBe(200);
+    const byDevice = (state.body.recipients as { account_id: string; device_id: number; delivered: boolean; read: boolean }[]).map(
+      (r) => `${r.account_id === bob.accountId ? "bob" : r.account_id === alice.accountId ? "laptop" : "other"}:${r.delivered}:${r.read}`,
+    );
+    expect(byDevice.sort()).toEqual(["bob:true:false", "laptop:false:false"]);
+    const later = await call("GET", `/v1/chats/${chatId}/messages/4/receipts`, { token: dave.token });
+    expect(later.body.recipients).toContainEqual({ account_id: dave.accountId, device_id: 1, delivered: true, read: true });
+    expect(later.body.recipients).toHaveLength(3); // bob, dave and alice's laptop; not carol, who blocks alice
+    for (const socket of [aliceSocket, laptopSocket, bobSocket, daveSocket]) socket.close();
   });
 });
 

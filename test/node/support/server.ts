@@ -145,6 +145,11 @@ export class LocalServer {
     }
   }
 
+  /** `--config FILE` when this server runs another wrangler config (for wrangler commands on its state). */
+  configArgs(): string[] {
+    return this.options.config ? ["--config", this.options.config] : [];
+  }
+
   output(): string {
     return this.log;
   }
