@@ -560,6 +560,7 @@ export class Client {
           content: toBase64(content),
           key_holders: await this.sessions.registered(holders),
           distributions,
+          ...(item.media_ids ? { media_ids: item.media_ids } : {}),
         });
         await this.store.putSenderKeyHolders(chatId, targets.map((t) => `${t.accountId}.${t.deviceId}`));
         return ack;
@@ -646,7 +647,7 @@ export class Client {
     const file = await uploadFile(this.api, source, options);
     await this.store.putFile(msgId, file);
     const payload: MessagePayloadBody = { v: 1, kind: "file", file, sent_at: Date.now(), to: accountId, ...(options.caption ? { caption: options.caption } : {}) };
-    return { ack: await this.enqueue(msgId, accountId, payload), file };
+    return { ack: await this.enqueue(msgId, accountId, payload, [file.media_id]), file };
   }
 
   /** The attachment of a file message this device sent or received. */
@@ -676,13 +677,14 @@ export class Client {
     return file;
   }
 
-  private async enqueue(msgId: string, accountId: string, payload: MessagePayloadBody): Promise<SendAckBody> {
+  private async enqueue(msgId: string, accountId: string, payload: MessagePayloadBody, mediaIds?: string[]): Promise<SendAckBody> {
     const item: OutboxItem = {
       msg_id: msgId,
       to: accountId,
       payload: toBase64(encodePayload(payload)),
       created_at: Date.now(),
       attempts: 0,
+      ...(mediaIds ? { media_ids: mediaIds } : {}),
     };
     const acked = new Promise<SendAckBody>((resolve, reject) => this.waiters.set(item.msg_id, { resolve, reject }));
     const outbox = await this.store.getOutbox();
@@ -765,7 +767,7 @@ export class Client {
       const targets = await this.sessions.recipients(item.to);
       const envelopes = await this.sessions.encryptFor(targets, plaintext);
       try {
-        return await this.api.send({ to: item.to, msg_id: item.msg_id, envelopes });
+        return await this.api.send({ to: item.to, msg_id: item.msg_id, envelopes, ...(item.media_ids ? { media_ids: item.media_ids } : {}) });
       } catch (err) {
         const fixable = err instanceof ParleyApiError && (err.code === "device_mismatch" || err.code === "stale_devices");
         if (!fixable || round + 1 >= MAX_REPAIR_ROUNDS) throw err;

@@ -30,7 +30,7 @@ export function distributionFor(msgId: string, r: Recipient) {
 export async function groupSend(
   from: Addressable,
   chatId: string,
-  opts: { holders?: Recipient[]; distributions?: Recipient[]; msgId?: string } = {},
+  opts: { holders?: Recipient[]; distributions?: Recipient[]; msgId?: string; mediaIds?: string[] } = {},
 ): Promise<JsonResponse> {
   const msgId = opts.msgId ?? newMsgId();
   return call("POST", `/v1/groups/${chatId}/messages`, {
@@ -40,6 +40,7 @@ export async function groupSend(
       content: fakeGroupCiphertext(msgId),
       key_holders: (opts.holders ?? []).map(holder),
       distributions: (opts.distributions ?? []).map((r) => distributionFor(msgId, r)),
+      ...(opts.mediaIds ? { media_ids: opts.mediaIds } : {}),
     },
   });
 }

@@ -27,6 +27,8 @@ const OutboxItem = z.object({
   payload: z.string(),
   created_at: z.number(),
   attempts: z.number().int(),
+  /** Media the payload's attachment names, declared with the send (chat members may then download it). */
+  media_ids: z.array(z.string()).optional(),
 });
 export type OutboxItem = z.infer<typeof OutboxItem>;
 
