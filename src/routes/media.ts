@@ -181,11 +181,11 @@ export const mediaRoutes = new OpenAPIHono<AppEnv>()
     const now = Date.now();
     const mediaId = c.req.valid("param").media_id;
     const cap = c.req.valid("query").cap;
-    const row =
-      cap === undefined && c.req.header("authorization") !== undefined
-        ? await authorizedMemberDownload(c.env, mediaId, (await authenticate(c.env, c.req.raw, now)).accountId, now)
-        : await authorizedDownload(c.env, cfg, mediaId, cap, now);
-    return serveDownload(c.env, cfg, row, c.req.raw, now);
+    const viaToken = cap === undefined && c.req.header("authorization") !== undefined;
+    const row = viaToken
+      ? await authorizedMemberDownload(c.env, mediaId, (await authenticate(c.env, c.req.raw, now)).accountId, now)
+      : await authorizedDownload(c.env, cfg, mediaId, cap, now);
+    return serveDownload(c.env, cfg, row, c.req.raw, now, viaToken);
   })
   .openapi(renewRoute, async (c) => {
     const cfg = loadConfig(c.env);

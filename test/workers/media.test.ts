@@ -173,7 +173,10 @@ describe("downloads by members of a chat that referenced the media", () => {
     const msgId = newMsgId();
     const sent = await send(alice, bob.accountId, [asRecipient(bob)], msgId, { media_ids: [mediaId] });
     expect(sent.status, JSON.stringify(sent.body)).toBe(200);
-    expect(firstDifference(await bytesOf(await asDevice(bob)), body)).toBe("equal");
+    const got = await asDevice(bob);
+    // Authorized by a token, not the URL: a shared cache must not serve it to others.
+    expect(got.headers.get("cache-control")).toMatch(/^private, /);
+    expect(firstDifference(await bytesOf(got), body)).toBe("equal");
     const ranged = await asDevice(bob, mediaId, { range: "bytes=10-19" });
     expect(ranged.status).toBe(206);
     expect(firstDifference(await bytesOf(ranged), body.subarray(10, 20))).toBe("equal");
