@@ -34,6 +34,8 @@ import { createDeviceKeys, createPrekeyBatch, PREKEY_LOW_WATER } from "./device-
 import { ParleyApiError, TransportError } from "./errors";
 import { type ClientEvent, type ClientEventOf, type ClientEventType, Emitter } from "./events";
 import { downloadFile, downloadFileRange } from "./media-download";
+import { isRereadable } from "./media-ranges";
+import { resumeSavedUpload, uploadResumable } from "./media-resume";
 import { type FileSource, uploadFile, type UploadOptions } from "./media-upload";
 import {
   buildHistoryBundle,
@@ -48,7 +50,7 @@ import { decodePayload, encodePayload, type FileAttachment, type MessagePayloadB
 import { PresenceSubscription } from "./presence";
 import { SessionManager } from "./sessions";
 import { InboxConnection, type WebSocketConstructor } from "./socket";
-import { type AccountRecord, type ChatSummary, ClientStore, type HistoryMessage, type OutboxItem } from "./store/client-store";
+import { type AccountRecord, type ChatSummary, ClientStore, type HistoryMessage, type OutboxItem, type PendingUpload } from "./store/client-store";
 import { ProtocolStore } from "./store/protocol-store";
 import type { KeyValueStore } from "./store/types";
 import type { Jurisdiction } from "../protocol/jurisdiction";
@@ -644,10 +646,45 @@ export class Client {
     const msgId = messageId(options);
     // A group chat id sends to the group (through the outbox's group path), anything else to an account.
     const accountId = isGroupChat(to) ? to : await this.resolve(to);
-    const file = await uploadFile(this.api, source, options);
+    if (!isRereadable(source)) return this.sendUploaded(msgId, accountId, await uploadFile(this.api, source, options), options.caption);
+    // Saved while it runs: a new Client on this store can finish it (resumeUpload) if this process dies.
+    const { file, upload } = await uploadResumable(this.api, this.store, source, options, { msg_id: msgId, to: accountId, ...(options.caption ? { caption: options.caption } : {}) });
+    return this.sendUploaded(msgId, accountId, file, options.caption, upload.media_id);
+  }
+
+  /** The file message for an uploaded attachment; the saved upload (if any) is dropped once the message is in the outbox. */
+  private async sendUploaded(msgId: string, accountId: string, file: FileAttachment, caption: string | undefined, savedUpload?: string): Promise<{ ack: SendAckBody; file: FileAttachment }> {
     await this.store.putFile(msgId, file);
-    const payload: MessagePayloadBody = { v: 1, kind: "file", file, sent_at: Date.now(), to: accountId, ...(options.caption ? { caption: options.caption } : {}) };
-    return { ack: await this.enqueue(msgId, accountId, payload, [file.media_id]), file };
+    const payload: MessagePayloadBody = { v: 1, kind: "file", file, sent_at: Date.now(), to: accountId, ...(caption ? { caption } : {}) };
+    const acked = this.enqueue(msgId, accountId, payload, [file.media_id]);
+    if (savedUpload) await acked.finally(() => this.store.deleteUpload(savedUpload)).catch(() => undefined);
+    return { ack: await acked, file };
+  }
+
+  /** File uploads started on this store (by this or an earlier process) and not finished. */
+  async pendingUploads(): Promise<PendingUpload[]> {
+    return this.store.getUploads();
+  }
+
+  /**
+   * Finishes an upload an earlier process started (see pendingUploads) from the same file, sending
+   * only the parts the server lacks, then sends its file message as first intended.
+   */
+  async resumeUpload(mediaId: string, source: Uint8Array | Blob, options: Pick<UploadOptions, "onProgress"> = {}): Promise<{ ack: SendAckBody; file: FileAttachment }> {
+    const upload = await this.store.getUpload(mediaId);
+    if (!upload) throw new Error(`no saved upload ${mediaId} on this device`);
+    const file = await resumeSavedUpload(this.api, this.store, upload, source, options.onProgress);
+    return this.sendUploaded(upload.message.msg_id, upload.message.to, file, upload.message.caption, upload.media_id);
+  }
+
+  /** Resumes every saved upload whose file `open` can give again (undefined: leave it for later). */
+  async resumeUploads(open: (upload: PendingUpload) => Promise<Uint8Array | Blob | undefined>): Promise<{ ack: SendAckBody; file: FileAttachment }[]> {
+    const done: { ack: SendAckBody; file: FileAttachment }[] = [];
+    for (const upload of await this.store.getUploads()) {
+      const source = await open(upload);
+      if (source) done.push(await this.resumeUpload(upload.media_id, source));
+    }
+    return done;
   }
 
   /** The attachment of a file message this device sent or received. */

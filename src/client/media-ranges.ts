@@ -6,7 +6,7 @@
  * deterministic per chunk index), and an upload resumed after a restart re-encrypts only its
  * missing parts. Chunk hashes are kept by index for the digest.
  */
-import { toBase64 } from "../protocol/encoding";
+import { bytesEqual, fromBase64, toBase64 } from "../protocol/encoding";
 import { MEDIA_CHUNK_BYTES, MEDIA_PARALLEL_CHUNKS } from "./crypto/limits";
 import { MEDIA_HEADER_BYTES, MediaChunkSealer, mediaCiphertextLength, mediaDigest } from "./crypto/media";
 import { AEAD_TAG_BYTES } from "./crypto/primitives";
@@ -113,6 +113,27 @@ export class MediaCipherRanges {
     const missing = this.hashes.findIndex((h) => h === undefined);
     if (missing >= 0 || this.hashes.length !== this.chunkCount) throw new CryptoError("INVALID_INPUT", `chunk ${missing} was never sealed`);
     return mediaDigest(this.sealer.header, this.hashes as Uint8Array[]);
+  }
+
+  /** Takes chunk hashes saved by an earlier process (base64, null for chunks not sealed then). */
+  restoreHashes(saved: (string | null)[]): void {
+    if (saved.length !== this.chunkCount) throw new CryptoError("INVALID_INPUT", "saved upload does not match the file's chunk count");
+    saved.forEach((h, i) => {
+      if (h !== null) this.hashes[i] = fromBase64(h)!;
+    });
+  }
+
+  /** Seals chunk `index` again and says whether it still hashes as saved (the same file, unchanged). */
+  async unchanged(index: number): Promise<boolean> {
+    const saved = this.hashes[index];
+    if (!saved) return true;
+    await this.sealChunk(index, false);
+    return bytesEqual(saved, this.hashes[index]!);
+  }
+
+  /** Every chunk hash in base64, null for chunks not sealed yet, for an upload's saved state. */
+  savedHashes(): (string | null)[] {
+    return Array.from(this.hashes, (h) => (h ? toBase64(h) : null));
   }
 
   /** Hashes of chunks [first, last] in base64, for an upload's saved state. */
