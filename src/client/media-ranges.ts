@@ -135,12 +135,4 @@ export class MediaCipherRanges {
   savedHashes(): (string | null)[] {
     return Array.from(this.hashes, (h) => (h ? toBase64(h) : null));
   }
-
-  /** Hashes of chunks [first, last] in base64, for an upload's saved state. */
-  hashesOf(first: number, last: number): string[] {
-    return this.hashes.slice(first, last + 1).map((h, k) => {
-      if (!h) throw new CryptoError("INVALID_INPUT", `chunk ${first + k} was never sealed`);
-      return toBase64(h);
-    });
-  }
 }
