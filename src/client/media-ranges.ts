@@ -33,6 +33,8 @@ export class MediaCipherRanges {
   private readonly chunkCount: number;
   /** Hash of each chunk sealed so far (or restored from a saved upload), by chunk index. */
   readonly hashes: (Uint8Array | undefined)[];
+  /** Why producing a range last failed (reading the file, sealing): fetch reports it only as a network error. */
+  sourceError: unknown = null;
   /** The last chunk of the previous range, which usually straddles into the next one. */
   private straddling: { index: number; sealed: Uint8Array } | null = null;
 
@@ -98,7 +100,13 @@ export class MediaCipherRanges {
             return;
           }
           const index = next - ahead.length;
-          const sealed = await ahead.shift()!;
+          let sealed: Uint8Array;
+          try {
+            sealed = await ahead.shift()!;
+          } catch (err) {
+            this.sourceError = err;
+            throw err;
+          }
           const offset = MEDIA_HEADER_BYTES + index * this.step;
           controller.enqueue(sealed.subarray(Math.max(start, offset) - offset, Math.min(end, offset + sealed.length) - offset));
         },

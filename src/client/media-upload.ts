@@ -134,7 +134,13 @@ export async function uploadRanges(
   for (const unit of unitRanges(slot)) {
     if (skip.has(unit.part)) continue;
     const length = unit.end - unit.start;
-    stored = await uploadUnit(api, slot, unit.part, length, () => ({ stream: cipher.stream(unit.start, unit.end), length }));
+    try {
+      stored = await uploadUnit(api, slot, unit.part, length, () => ({ stream: cipher.stream(unit.start, unit.end), length }));
+    } catch (err) {
+      // A file that cannot be read is not a network problem: say what it is (and do not keep the upload for a resume).
+      if (err instanceof TransportError && cipher.sourceError instanceof CryptoError) throw cipher.sourceError;
+      throw err;
+    }
     await onUnit(unit);
   }
   return finish(api, slot, stored);
