@@ -3,7 +3,8 @@
  * 1 MiB and 64 MiB sent and received with bytes equal after decryption (64 MiB streamed on both
  * sides, compared by hash), a plaintext marker never found anywhere in the server's state, a
  * tampered, truncated or swapped blob refused by the SDK, downloads without a valid capability
- * refused, a multipart upload that loses a part mid-way resumes (in the process, and from the
+ * refused (and allowed, with the device token, to members of the chat once the capability has
+ * expired), a multipart upload that loses a part mid-way resumes (in the process, and from the
  * store in a new client after the first one gave up), and send-file / recv --save-dir / download
  * in the CLI.
  */
@@ -190,6 +191,23 @@ describe("files through the SDK", () => {
     bobNet.hooks.rewrite = undefined;
     expect((await sha256(bob.downloadFile(small))).bytes).toBe(MIB);
   }, 60_000);
+
+  it("lets the chat's members download once the capability has expired (the send declared the media id), and nobody else", async () => {
+    // An expired capability (exp 1): the SDK downloads as a member of the chat with its device token.
+    const expired = { ...small, download_cap: `1.${small.download_cap.split(".")[1]}` };
+    expect(await sha256(bob.downloadFile(expired))).toEqual(await sha256(bob.downloadFile(small)));
+    expect(Buffer.from(await bob.downloadFileRange(expired, 10, 20))).toEqual(whole(1).subarray(10, 20));
+    const outsider = await Client.register({ server: server().url, store: new MemoryKeyValueStore(), handle: handle("eve"), WebSocket: WS });
+    try {
+      const err = await (async () => {
+        for await (const _ of outsider.downloadFile(expired)) void _;
+      })().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ParleyApiError);
+      expect((err as ParleyApiError).status).toBe(404);
+    } finally {
+      await outsider.close();
+    }
+  });
 
   it("refuses downloads without a valid capability", async () => {
     const none = await fetch(`${server().url}/v1/media/${small.media_id}`);
