@@ -13,16 +13,10 @@ import { MEDIA_CHUNK_BYTES } from "./crypto/limits";
 import { MEDIA_KEY_BYTES, mediaCiphertextLength } from "./crypto/media";
 import { CryptoError } from "./crypto/errors";
 import { systemRng } from "./crypto/primitives";
-import { ParleyApiError, TransportError } from "./errors";
 import { MediaCipherRanges, type RereadableSource } from "./media-ranges";
-import { attachment, contentClassOf, unitRanges, uploadRanges, type UploadOptions } from "./media-upload";
+import { attachment, contentClassOf, retryable, unitRanges, uploadRanges, type UploadOptions } from "./media-upload";
 import type { FileAttachment } from "./payload";
 import type { ClientStore, PendingUpload } from "./store/client-store";
-
-/** A failure a later resume may get past (the network, the server): the saved upload is kept. */
-function transient(err: unknown): boolean {
-  return err instanceof TransportError || (err instanceof ParleyApiError && err.retryable);
-}
 
 /** Uploads the parts the server does not hold yet, saving chunk hashes after each one. */
 async function run(api: ApiClient, store: ClientStore, upload: PendingUpload, source: RereadableSource, onProgress?: UploadOptions["onProgress"]): Promise<FileAttachment> {
@@ -30,8 +24,10 @@ async function run(api: ApiClient, store: ClientStore, upload: PendingUpload, so
   const cipher = await MediaCipherRanges.create(source, fromBase64(upload.key)!);
   if (cipher.size !== upload.size) throw new CryptoError("INVALID_INPUT", `the file is ${cipher.size} bytes; the upload was started with ${upload.size}`);
   cipher.restoreHashes(upload.chunk_hashes);
-  const held = slot.upload.mode === "multipart" ? new Set((await api.mediaParts(slot.media_id, slot.cap)).parts.map((p) => p.part_number)) : new Set<number>();
   const ranges = unitRanges(slot);
+  const listing = await api.mediaParts(slot.media_id, slot.cap);
+  // Already complete (the process died before sending the message): every unit is there.
+  const held = new Set(listing.state === "complete" ? ranges.map((u) => u.part) : listing.parts.map((p) => p.part_number));
   // Parts the server holds count only if we also kept their chunk hashes (saved after the part).
   const skip = new Set(ranges.filter((u) => held.has(u.part) && covered(cipher, u)).map((u) => u.part));
   const firstHeld = ranges.find((u) => skip.has(u.part));
@@ -69,7 +65,8 @@ async function settle<T>(api: ApiClient, store: ClientStore, upload: PendingUplo
   try {
     return await work;
   } catch (err) {
-    if (!transient(err)) {
+    // A failure a later resume may get past (the network, the server) keeps the saved upload.
+    if (!retryable(err)) {
       const slot = MediaSlot.parse(JSON.parse(upload.slot));
       await api.abortMedia(slot.media_id, slot.cap).catch(() => undefined);
       await store.deleteUpload(upload.media_id);

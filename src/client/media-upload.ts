@@ -63,7 +63,8 @@ async function* iterate(source: FileSource): AsyncGenerator<Uint8Array> {
  */
 const units = (cipher: AsyncIterable<Uint8Array>, size: number) => rechunk(cipher, size, true);
 
-function retryable(err: unknown): boolean {
+/** A failure worth another attempt, now or in a later resume: the network, or the server saying so. */
+export function retryable(err: unknown): boolean {
   return err instanceof TransportError || (err instanceof ParleyApiError && err.retryable);
 }
 
@@ -152,7 +153,9 @@ async function uploadBuffered(api: ApiClient, slot: MediaSlotBody, cipher: Async
   let stored: MediaStoredBody | null = null;
   let part = 0;
   for await (const body of units(cipher, unitBytes)) {
-    stored = await uploadUnit(api, slot, ++part, body.length, () => body);
+    // As a one-piece stream: undici copies a Uint8Array body first, and that copy would be a part's worth of garbage.
+    const asStream = (): MediaBody => ({ stream: new ReadableStream({ start: (c) => (c.enqueue(body), c.close()) }), length: body.length });
+    stored = await uploadUnit(api, slot, ++part, body.length, asStream);
     progress(body.length);
   }
   if (part === 0) throw new CryptoError("INVALID_INPUT", "nothing to upload");
