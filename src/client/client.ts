@@ -652,7 +652,10 @@ export class Client {
     return this.sendUploaded(msgId, accountId, file, options.caption, upload.media_id);
   }
 
-  /** The file message for an uploaded attachment; the saved upload (if any) is dropped once the message is in the outbox. */
+  /**
+   * The file message for an uploaded attachment. A saved upload is dropped once the send settles
+   * (a resume before that sends the same msg_id again, which the server acknowledges as a duplicate).
+   */
   private async sendUploaded(msgId: string, accountId: string, file: FileAttachment, caption: string | undefined, savedUpload?: string): Promise<{ ack: SendAckBody; file: FileAttachment }> {
     await this.store.putFile(msgId, file);
     const payload: MessagePayloadBody = { v: 1, kind: "file", file, sent_at: Date.now(), to: accountId, ...(caption ? { caption } : {}) };
