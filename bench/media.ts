@@ -1,13 +1,16 @@
 /**
- * Media benchmark (`npm run bench:media`): one 64 MiB file (MEDIA_MIB to change it) encrypted while
- * uploading through the real Worker (wrangler dev, local R2; multipart with the default 8 MiB parts)
- * and downloaded + verified + decrypted while streaming, with the client's memory sampled every
- * 20 ms. The point of the memory figures: they do not grow with the file (compare MEDIA_MIB=64
- * and MEDIA_MIB=256): heap stays flat, and buffers peak at what V8 lets accumulate as garbage
- * before it collects external memory, plus one upload part.
+ * Media benchmark (`npm run bench:media`): one 64 MiB file (MEDIA_MIB to change it) on disk, sent
+ * as an app would (`fs.openAsBlob`), encrypted while uploading through the real Worker (wrangler
+ * dev, local R2; multipart with the default 8 MiB parts) and downloaded + verified + decrypted
+ * while streaming, with the client's memory sampled every 20 ms, upload and download separately.
+ * No forced GC in the measured path. What remains above the baseline is mostly garbage: every
+ * sealed or opened chunk and every socket read is a fresh ArrayBuffer (WebCrypto and undici
+ * allocate them), and V8 lets ~30 MiB of dead ArrayBuffers pile up before it collects them (the
+ * buffers figure after an explicit GC at the end shows what stays alive).
  * The server runs on the same 2 cores, so the MB/s include its work. Results: docs/PERFORMANCE.md.
  */
-import { mkdtemp, rm } from "node:fs/promises";
+import { openAsBlob } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import WebSocket from "ws";
@@ -17,13 +20,23 @@ import { freePort, LocalServer } from "../test/node/support/server";
 const MIB = 1024 * 1024;
 const FILE_MIB = Number(process.env.MEDIA_MIB ?? 64);
 
-async function* source(mib: number): AsyncGenerator<Uint8Array> {
-  // A fresh buffer per piece, as a file stream gives: the client must not keep them.
-  for (let i = 0; i < mib; i++) yield new Uint8Array(MIB).fill(i & 0xff);
+/** Writes a test file of `mib` MiB (before anything is measured) and opens it as a Blob. */
+async function fileOf(dir: string, mib: number): Promise<Blob> {
+  const path = join(dir, `file-${mib}.bin`);
+  const piece = new Uint8Array(MIB);
+  await writeFile(path, (async function* () {
+    for (let i = 0; i < mib; i++) yield piece.fill(i & 0xff);
+  })());
+  return openAsBlob(path);
 }
 
-const peak = { rss: 0, heap: 0, external: 0 };
+/** MEDIA_LIVE=1 (with node --expose-gc): collect before each sample, so peaks show live memory only. */
+const LIVE_ONLY = process.env.MEDIA_LIVE === "1";
+if (LIVE_ONLY && !globalThis.gc) throw new Error("MEDIA_LIVE=1 needs node --expose-gc (NODE_OPTIONS=--expose-gc)");
+
+let peak = { rss: 0, heap: 0, external: 0 };
 function sample(): void {
+  if (LIVE_ONLY) globalThis.gc!();
   const m = process.memoryUsage();
   peak.rss = Math.max(peak.rss, m.rss);
   peak.heap = Math.max(peak.heap, m.heapUsed);
@@ -43,20 +56,27 @@ async function main(): Promise<void> {
     const alice = await Client.register({ server: server.url, store: new MemoryKeyValueStore(), handle: `benchalice${Date.now() % 1e6}`, WebSocket: WS });
     const bob = await Client.register({ server: server.url, store: new MemoryKeyValueStore(), handle: `benchbob${Date.now() % 1e6}`, WebSocket: WS });
     // Warm-up: JIT, key caches, the Worker's first requests.
-    await alice.sendFile(bob.account.handle, source(1), { mime: "application/octet-stream", size: MIB });
+    const warm = await alice.sendFile(bob.account.handle, await fileOf(dir, 1), { mime: "application/octet-stream" });
+    for await (const _ of bob.downloadFile(warm.file)) void _;
+    const big = await fileOf(dir, FILE_MIB);
     globalThis.gc?.();
     const base = process.memoryUsage();
     const timer = setInterval(sample, 20);
+    if (LIVE_ONLY) console.log("MEDIA_LIVE=1: a full GC before every sample (live memory, not what a normal process peaks at)");
     console.log(`load average before: ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
 
     const t0 = performance.now();
-    const { file } = await alice.sendFile(bob.account.handle, source(FILE_MIB), { mime: "video/mp4", size: FILE_MIB * MIB });
+    const { file } = await alice.sendFile(bob.account.handle, big, { mime: "video/mp4" });
     const t1 = performance.now();
+    sample();
+    const upPeak = peak;
+    peak = { rss: 0, heap: 0, external: 0 };
     let bytes = 0;
     for await (const piece of bob.downloadFile(file)) bytes += piece.length;
     const t2 = performance.now();
     clearInterval(timer);
     sample();
+    const downPeak = peak;
     if (bytes !== FILE_MIB * MIB) throw new Error(`downloaded ${bytes} bytes`);
 
     const up = (FILE_MIB * MIB) / 1e6 / ((t1 - t0) / 1000);
@@ -65,8 +85,14 @@ async function main(): Promise<void> {
     console.log(`upload   (encrypt + PUT parts):             ${up.toFixed(1)} MB/s  (${((t1 - t0) / 1000).toFixed(2)} s)`);
     console.log(`download (GET + verify + decrypt, streamed): ${down.toFixed(1)} MB/s  (${((t2 - t1) / 1000).toFixed(2)} s)`);
     console.log(`client memory before: rss ${mb(base.rss)} MiB, heap ${mb(base.heapUsed)} MiB, buffers ${mb(base.external)} MiB`);
-    console.log(`client peak:          rss ${mb(peak.rss)} MiB, heap ${mb(peak.heap)} MiB, buffers ${mb(peak.external)} MiB`);
-    console.log(`peak growth over baseline: rss +${mb(peak.rss - base.rss)} MiB (file: ${FILE_MIB} MiB)`);
+    console.log(`client peak, upload:   rss ${mb(upPeak.rss)} MiB, heap ${mb(upPeak.heap)} MiB, buffers ${mb(upPeak.external)} MiB`);
+    console.log(`client peak, download: rss ${mb(downPeak.rss)} MiB, heap ${mb(downPeak.heap)} MiB, buffers ${mb(downPeak.external)} MiB`);
+    const rss = Math.max(upPeak.rss, downPeak.rss);
+    console.log(`peak growth over baseline: rss +${mb(rss - base.rss)} MiB, buffers +${mb(Math.max(upPeak.external, downPeak.external) - base.external)} MiB (file: ${FILE_MIB} MiB)`);
+    if (globalThis.gc) {
+      globalThis.gc();
+      console.log(`after an explicit GC (not in the measured path): buffers ${mb(process.memoryUsage().external)} MiB`);
+    }
     console.log(`load average after: ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
     await alice.close();
     await bob.close();

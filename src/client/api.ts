@@ -38,6 +38,30 @@ function parseWith<T extends z.ZodType>(schema: T, json: unknown, status: number
 
 export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
 
+/**
+ * An upload body: bytes, or a stream of exactly `length` bytes. Node (undici) sends a stream as it
+ * is produced; browsers cannot stream a request body over HTTP/1.1, so there it is collected into
+ * a Blob first (the browser keeps Blob bytes outside the JavaScript heap).
+ */
+export type MediaBody = Uint8Array | { stream: ReadableStream<Uint8Array>; length: number };
+
+const streamsRequestBodies = typeof process !== "undefined" && typeof process.versions?.node === "string";
+
+async function requestBody(body: MediaBody | undefined): Promise<RequestInit> {
+  if (body === undefined) return {};
+  if (body instanceof Uint8Array) return { body: body as BodyInit };
+  if (!streamsRequestBodies) return { body: new Blob((await collect(body.stream)) as ConstructorParameters<typeof Blob>[0]) };
+  // `duplex: "half"` is what undici requires of a stream body; Content-Length spares chunked encoding.
+  return { body: body.stream, duplex: "half", headers: { "content-length": String(body.length) } } as RequestInit;
+}
+
+async function collect(stream: ReadableStream<Uint8Array>): Promise<Uint8Array[]> {
+  const pieces: Uint8Array[] = [];
+  const reader = stream.getReader();
+  for (let r = await reader.read(); !r.done; r = await reader.read()) pieces.push(r.value);
+  return pieces;
+}
+
 export interface TokenProvider {
   /** A valid bearer token (renewing it if needed). */
   token(): Promise<string>;
@@ -111,14 +135,15 @@ export class ApiClient {
    * bearer token). `url` is a path on this server or, in presigned mode, an absolute R2 URL.
    * Returns the response for a 2xx; throws ParleyApiError otherwise (an R2 error body is not JSON).
    */
-  private async media(method: Method | "HEAD", url: string, init: { body?: Uint8Array; headers?: Record<string, string> } = {}): Promise<Response> {
+  private async media(method: Method | "HEAD", url: string, init: { body?: MediaBody; headers?: Record<string, string> } = {}): Promise<Response> {
     const absolute = /^https?:/.test(url) ? url : `${this.baseUrl}${url}`;
+    const body = await requestBody(init.body);
     let res: Response;
     try {
       res = await this.fetch(absolute, {
         method,
-        headers: { ...(init.body ? { "content-type": "application/octet-stream" } : {}), ...init.headers },
-        body: init.body as BodyInit | undefined,
+        ...body,
+        headers: { ...(init.body ? { "content-type": "application/octet-stream" } : {}), ...(body.headers as Record<string, string> | undefined), ...init.headers },
       });
     } catch (err) {
       throw new TransportError(`cannot reach ${new URL(absolute).origin}: ${String(err)}`, err);
@@ -134,7 +159,7 @@ export class ApiClient {
     throw apiError(res.status, json);
   }
 
-  private async mediaJson<T extends z.ZodType>(method: Method, url: string, schema: T, body?: Uint8Array): Promise<z.output<T>> {
+  private async mediaJson<T extends z.ZodType>(method: Method, url: string, schema: T, body?: MediaBody): Promise<z.output<T>> {
     const res = await this.media(method, url, { body });
     return parseWith(schema, await res.json().catch(() => null), res.status, `${method} media`);
   }
@@ -144,7 +169,7 @@ export class ApiClient {
   }
 
   /** Single-mode upload; `null` back from a presigned URL (R2 answers, not the Worker: complete next). */
-  async putMedia(url: string, body: Uint8Array, presigned: boolean) {
+  async putMedia(url: string, body: MediaBody, presigned: boolean) {
     if (presigned) {
       await this.media("PUT", url, { body });
       return null;
@@ -152,7 +177,7 @@ export class ApiClient {
     return this.mediaJson("PUT", url, MediaStored, body);
   }
 
-  putMediaPart(mediaId: string, cap: string, partNumber: number, body: Uint8Array) {
+  putMediaPart(mediaId: string, cap: string, partNumber: number, body: MediaBody) {
     return this.mediaJson("PUT", `/v1/media/${mediaId}/parts/${partNumber}?cap=${encodeURIComponent(cap)}`, MediaPartStored, body);
   }
 
@@ -168,9 +193,16 @@ export class ApiClient {
     await this.media("DELETE", `/v1/media/${mediaId}/upload?cap=${encodeURIComponent(cap)}`);
   }
 
-  /** The ciphertext, whole or a byte range [start, end); the caller streams `body`. */
-  downloadMedia(mediaId: string, cap: string, range?: { start: number; end: number }): Promise<Response> {
-    return this.media("GET", `/v1/media/${mediaId}?cap=${encodeURIComponent(cap)}`, range ? { headers: { range: `bytes=${range.start}-${range.end - 1}` } } : {});
+  /**
+   * The ciphertext, whole or a byte range [start, end); the caller streams `body`. With a null
+   * capability, as a member of a chat that referenced the media (this device's bearer token).
+   */
+  async downloadMedia(mediaId: string, cap: string | null, range?: { start: number; end: number }): Promise<Response> {
+    const headers: Record<string, string> = range ? { range: `bytes=${range.start}-${range.end - 1}` } : {};
+    if (cap !== null) return this.media("GET", `/v1/media/${mediaId}?cap=${encodeURIComponent(cap)}`, { headers });
+    if (!this.tokens) throw new Error("downloading without a capability needs a registered device");
+    headers.authorization = `Bearer ${await this.tokens.token()}`;
+    return this.media("GET", `/v1/media/${mediaId}`, { headers });
   }
 
   startVerification(handle: string) {

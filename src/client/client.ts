@@ -34,6 +34,8 @@ import { createDeviceKeys, createPrekeyBatch, PREKEY_LOW_WATER } from "./device-
 import { ParleyApiError, TransportError } from "./errors";
 import { type ClientEvent, type ClientEventOf, type ClientEventType, Emitter } from "./events";
 import { downloadFile, downloadFileRange } from "./media-download";
+import { isRereadable } from "./media-ranges";
+import { resumeSavedUpload, uploadResumable } from "./media-resume";
 import { type FileSource, uploadFile, type UploadOptions } from "./media-upload";
 import {
   buildHistoryBundle,
@@ -48,7 +50,7 @@ import { decodePayload, encodePayload, type FileAttachment, type MessagePayloadB
 import { PresenceSubscription } from "./presence";
 import { SessionManager } from "./sessions";
 import { InboxConnection, type WebSocketConstructor } from "./socket";
-import { type AccountRecord, type ChatSummary, ClientStore, type HistoryMessage, type OutboxItem } from "./store/client-store";
+import { type AccountRecord, type ChatSummary, ClientStore, type HistoryMessage, type OutboxItem, type PendingUpload } from "./store/client-store";
 import { ProtocolStore } from "./store/protocol-store";
 import type { KeyValueStore } from "./store/types";
 import type { Jurisdiction } from "../protocol/jurisdiction";
@@ -560,6 +562,7 @@ export class Client {
           content: toBase64(content),
           key_holders: await this.sessions.registered(holders),
           distributions,
+          ...(item.media_ids ? { media_ids: item.media_ids } : {}),
         });
         await this.store.putSenderKeyHolders(chatId, targets.map((t) => `${t.accountId}.${t.deviceId}`));
         return ack;
@@ -643,10 +646,48 @@ export class Client {
     const msgId = messageId(options);
     // A group chat id sends to the group (through the outbox's group path), anything else to an account.
     const accountId = isGroupChat(to) ? to : await this.resolve(to);
-    const file = await uploadFile(this.api, source, options);
+    if (!isRereadable(source)) return this.sendUploaded(msgId, accountId, await uploadFile(this.api, source, options), options.caption);
+    // Saved while it runs: a new Client on this store can finish it (resumeUpload) if this process dies.
+    const { file, upload } = await uploadResumable(this.api, this.store, source, options, { msg_id: msgId, to: accountId, ...(options.caption ? { caption: options.caption } : {}) });
+    return this.sendUploaded(msgId, accountId, file, options.caption, upload.media_id);
+  }
+
+  /**
+   * The file message for an uploaded attachment. A saved upload is dropped once the send settles
+   * (a resume before that sends the same msg_id again, which the server acknowledges as a duplicate).
+   */
+  private async sendUploaded(msgId: string, accountId: string, file: FileAttachment, caption: string | undefined, savedUpload?: string): Promise<{ ack: SendAckBody; file: FileAttachment }> {
     await this.store.putFile(msgId, file);
-    const payload: MessagePayloadBody = { v: 1, kind: "file", file, sent_at: Date.now(), to: accountId, ...(options.caption ? { caption: options.caption } : {}) };
-    return { ack: await this.enqueue(msgId, accountId, payload), file };
+    const payload: MessagePayloadBody = { v: 1, kind: "file", file, sent_at: Date.now(), to: accountId, ...(caption ? { caption } : {}) };
+    const acked = this.enqueue(msgId, accountId, payload, [file.media_id]);
+    if (savedUpload) await acked.finally(() => this.store.deleteUpload(savedUpload)).catch(() => undefined);
+    return { ack: await acked, file };
+  }
+
+  /** File uploads started on this store (by this or an earlier process) and not finished. */
+  async pendingUploads(): Promise<PendingUpload[]> {
+    return this.store.getUploads();
+  }
+
+  /**
+   * Finishes an upload an earlier process started (see pendingUploads) from the same file, sending
+   * only the parts the server lacks, then sends its file message as first intended.
+   */
+  async resumeUpload(mediaId: string, source: Uint8Array | Blob, options: Pick<UploadOptions, "onProgress"> = {}): Promise<{ ack: SendAckBody; file: FileAttachment }> {
+    const upload = await this.store.getUpload(mediaId);
+    if (!upload) throw new Error(`no saved upload ${mediaId} on this device`);
+    const file = await resumeSavedUpload(this.api, this.store, upload, source, options.onProgress);
+    return this.sendUploaded(upload.message.msg_id, upload.message.to, file, upload.message.caption, upload.media_id);
+  }
+
+  /** Resumes every saved upload whose file `open` can give again (undefined: leave it for later). */
+  async resumeUploads(open: (upload: PendingUpload) => Promise<Uint8Array | Blob | undefined>): Promise<{ ack: SendAckBody; file: FileAttachment }[]> {
+    const done: { ack: SendAckBody; file: FileAttachment }[] = [];
+    for (const upload of await this.store.getUploads()) {
+      const source = await open(upload);
+      if (source) done.push(await this.resumeUpload(upload.media_id, source));
+    }
+    return done;
   }
 
   /** The attachment of a file message this device sent or received. */
@@ -676,13 +717,14 @@ export class Client {
     return file;
   }
 
-  private async enqueue(msgId: string, accountId: string, payload: MessagePayloadBody): Promise<SendAckBody> {
+  private async enqueue(msgId: string, accountId: string, payload: MessagePayloadBody, mediaIds?: string[]): Promise<SendAckBody> {
     const item: OutboxItem = {
       msg_id: msgId,
       to: accountId,
       payload: toBase64(encodePayload(payload)),
       created_at: Date.now(),
       attempts: 0,
+      ...(mediaIds ? { media_ids: mediaIds } : {}),
     };
     const acked = new Promise<SendAckBody>((resolve, reject) => this.waiters.set(item.msg_id, { resolve, reject }));
     const outbox = await this.store.getOutbox();
@@ -765,7 +807,7 @@ export class Client {
       const targets = await this.sessions.recipients(item.to);
       const envelopes = await this.sessions.encryptFor(targets, plaintext);
       try {
-        return await this.api.send({ to: item.to, msg_id: item.msg_id, envelopes });
+        return await this.api.send({ to: item.to, msg_id: item.msg_id, envelopes, ...(item.media_ids ? { media_ids: item.media_ids } : {}) });
       } catch (err) {
         const fixable = err instanceof ParleyApiError && (err.code === "device_mismatch" || err.code === "stale_devices");
         if (!fixable || round + 1 >= MAX_REPAIR_ROUNDS) throw err;

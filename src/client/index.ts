@@ -20,7 +20,7 @@ export type { WebSocketConstructor, WebSocketLike } from "./socket";
 export type { FetchLike } from "./api";
 export type { FileAttachment } from "./payload";
 export type { FileSource, UploadOptions } from "./media-upload";
-export type { ChatSummary, HistoryMessage, OutboxItem } from "./store/client-store";
+export type { ChatSummary, HistoryMessage, OutboxItem, PendingUpload } from "./store/client-store";
 export type { KeyValueStore } from "./store/types";
 export { MemoryKeyValueStore } from "./store/memory-store";
 export { IndexedDbKeyValueStore } from "./store/indexeddb-store";

@@ -2,13 +2,32 @@
  * @module Receiving a file's bytes: downloads the ciphertext named by a FileAttachment and yields
  * verified plaintext as it streams (crypto/media.ts checks every chunk's tag, order, the final
  * flag and, at the end, the whole-file digest), or decrypts just a byte range from the chunks that
- * cover it. A blob of the wrong length is refused before any decryption.
+ * cover it. A blob of the wrong length is refused before any decryption. The message's download
+ * capability is tried first; once it has expired (the media was re-referenced since, so it lives
+ * longer than the capability), the device downloads as a member of the chat instead.
  */
 import { fromBase64 } from "../protocol/encoding";
 import type { ApiClient } from "./api";
 import { CryptoError } from "./crypto/errors";
 import { decryptMediaRange, decryptMediaStream, MEDIA_HEADER_BYTES, parseMediaHeader, planMediaRange } from "./crypto/media";
+import { ParleyApiError } from "./errors";
 import type { FileAttachment } from "./payload";
+
+function capabilityExpired(cap: string, now: number): boolean {
+  const exp = Number(cap.slice(0, cap.indexOf(".")));
+  return Number.isSafeInteger(exp) && exp <= now;
+}
+
+/** GET with the capability, or as a chat member when it has expired or is refused as expired. */
+async function openMedia(api: ApiClient, file: FileAttachment, range?: { start: number; end: number }): Promise<Response> {
+  if (capabilityExpired(file.download_cap, Date.now())) return api.downloadMedia(file.media_id, null, range);
+  try {
+    return await api.downloadMedia(file.media_id, file.download_cap, range);
+  } catch (err) {
+    if (err instanceof ParleyApiError && err.status === 403 && /expired/.test(err.message)) return api.downloadMedia(file.media_id, null, range);
+    throw err;
+  }
+}
 
 async function* bodyOf(res: Response): AsyncGenerator<Uint8Array> {
   if (!res.body) return;
@@ -45,7 +64,7 @@ async function* exactly(source: AsyncIterable<Uint8Array>, expected: number): As
 
 /** The whole file, verified as it streams. Treat output as provisional until the iteration ends without throwing. */
 export async function* downloadFile(api: ApiClient, file: FileAttachment): AsyncGenerator<Uint8Array> {
-  const res = await api.downloadMedia(file.media_id, file.download_cap);
+  const res = await openMedia(api, file);
   const declared = res.headers.get("content-length");
   if (declared !== null && Number(declared) !== file.cipher_size) {
     await res.body?.cancel();
@@ -56,9 +75,9 @@ export async function* downloadFile(api: ApiClient, file: FileAttachment): Async
 
 /** Plaintext bytes [start, end) of the file, from the chunks that cover them (authenticated per chunk). */
 export async function downloadFileRange(api: ApiClient, file: FileAttachment, start: number, end: number): Promise<Uint8Array> {
-  const header = await bytesOf(await api.downloadMedia(file.media_id, file.download_cap, { start: 0, end: MEDIA_HEADER_BYTES }), MEDIA_HEADER_BYTES);
+  const header = await bytesOf(await openMedia(api, file, { start: 0, end: MEDIA_HEADER_BYTES }), MEDIA_HEADER_BYTES);
   const plan = planMediaRange(file.cipher_size, parseMediaHeader(header), start, end);
   if (plan.take === 0) return new Uint8Array(0);
-  const fetched = await bytesOf(await api.downloadMedia(file.media_id, file.download_cap, { start: plan.cipherStart, end: plan.cipherEnd }), plan.cipherEnd - plan.cipherStart);
+  const fetched = await bytesOf(await openMedia(api, file, { start: plan.cipherStart, end: plan.cipherEnd }), plan.cipherEnd - plan.cipherStart);
   return decryptMediaRange(fromBase64(file.key)!, header, plan, fetched);
 }

@@ -1,15 +1,19 @@
 /**
  * @module Sending a file's bytes: encrypts with the chunked media cipher (crypto/media.ts) while
- * uploading, in bounded memory (one upload unit is held: the whole body up to the server's
- * single-PUT limit, otherwise one multipart part), retrying a failed unit after asking the server
- * which parts it already has. Knows nothing about messages: it returns the attachment to send.
+ * uploading, retrying a failed unit (the single body or one multipart part) after asking the
+ * server which parts it already has. A source that can be read again (bytes, a Blob or File,
+ * `fs.openAsBlob`) streams each unit straight from the cipher to the request (media-ranges.ts: a
+ * few chunks in memory); a one-pass stream is gathered one unit at a time in one reused buffer.
+ * Knows nothing about messages: it returns the attachment to send.
  */
 import { toBase64 } from "../protocol/encoding";
 import type { MediaSlotBody, MediaStoredBody } from "../protocol/media";
-import type { ApiClient } from "./api";
+import type { ApiClient, MediaBody } from "./api";
 import { CryptoError } from "./crypto/errors";
-import { MediaEncryptStream, mediaCiphertextLength, rechunk } from "./crypto/media";
+import { MEDIA_KEY_BYTES, MediaEncryptStream, mediaCiphertextLength, rechunk } from "./crypto/media";
+import { systemRng } from "./crypto/primitives";
 import { ParleyApiError, TransportError } from "./errors";
+import { isRereadable, MediaCipherRanges } from "./media-ranges";
 import type { FileAttachment } from "./payload";
 
 /** What sendFile accepts: bytes, a Blob/File, a web stream or any async iterable of bytes. */
@@ -59,7 +63,8 @@ async function* iterate(source: FileSource): AsyncGenerator<Uint8Array> {
  */
 const units = (cipher: AsyncIterable<Uint8Array>, size: number) => rechunk(cipher, size, true);
 
-function retryable(err: unknown): boolean {
+/** A failure worth another attempt, now or in a later resume: the network, or the server saying so. */
+export function retryable(err: unknown): boolean {
   return err instanceof TransportError || (err instanceof ParleyApiError && err.retryable);
 }
 
@@ -77,32 +82,84 @@ async function withRetries<T>(attempt: () => Promise<T>, alreadyDone: () => Prom
   }
 }
 
-async function uploadUnits(api: ApiClient, slot: MediaSlotBody, cipher: AsyncIterable<Uint8Array>, progress: (bytes: number) => void): Promise<MediaStoredBody> {
+/** Byte ranges [start, end) of the ciphertext each upload unit carries, numbered from 1. */
+export function unitRanges(slot: MediaSlotBody): { part: number; start: number; end: number }[] {
+  if (slot.upload.mode === "single") return [{ part: 1, start: 0, end: slot.size }];
+  const { part_bytes } = slot.upload;
+  const out: { part: number; start: number; end: number }[] = [];
+  for (let start = 0, part = 1; start < slot.size; start += part_bytes, part++) out.push({ part, start, end: Math.min(slot.size, start + part_bytes) });
+  return out;
+}
+
+/**
+ * Uploads one unit (`body()` makes its bytes afresh for every attempt) and, for the single unit,
+ * returns the stored result.
+ */
+async function uploadUnit(api: ApiClient, slot: MediaSlotBody, part: number, length: number, body: () => MediaBody): Promise<MediaStoredBody | null> {
   const { upload } = slot;
   if (upload.mode === "single") {
-    for await (const body of units(cipher, slot.size)) {
-      const stored = await withRetries(
-        () => api.putMedia(upload.url, body, upload.complete_required),
-        async () => null,
-      );
-      progress(body.length);
-      return stored ?? (await api.completeMedia(slot.media_id, slot.cap));
-    }
-    throw new CryptoError("INVALID_INPUT", "nothing to upload");
-  }
-  let n = 0;
-  for await (const body of units(cipher, upload.part_bytes)) {
-    const part = ++n;
-    await withRetries(
-      () => api.putMediaPart(slot.media_id, slot.cap, part, body),
-      async () => ((await api.mediaParts(slot.media_id, slot.cap)).parts.some((p) => p.part_number === part && p.size === body.length) ? { part_number: part, size: body.length } : null),
+    return withRetries(
+      () => api.putMedia(upload.url, body(), upload.complete_required),
+      async () => null,
     );
+  }
+  await withRetries(
+    () => api.putMediaPart(slot.media_id, slot.cap, part, body()),
+    async () => ((await api.mediaParts(slot.media_id, slot.cap)).parts.some((p) => p.part_number === part && p.size === length) ? { part_number: part, size: length } : null),
+  );
+  return null;
+}
+
+async function finish(api: ApiClient, slot: MediaSlotBody, stored: MediaStoredBody | null): Promise<MediaStoredBody> {
+  return (
+    stored ??
+    withRetries(
+      () => api.completeMedia(slot.media_id, slot.cap),
+      async () => null,
+    )
+  );
+}
+
+/**
+ * Uploads the units of `ranges` not in `skip` (parts the server already has), each streamed from
+ * the cipher; `onUnit` runs after each stored unit (progress, saved resume state).
+ */
+export async function uploadRanges(
+  api: ApiClient,
+  slot: MediaSlotBody,
+  cipher: MediaCipherRanges,
+  onUnit: (unit: { part: number; start: number; end: number }) => Promise<void> | void,
+  skip: ReadonlySet<number> = new Set(),
+): Promise<MediaStoredBody> {
+  let stored: MediaStoredBody | null = null;
+  for (const unit of unitRanges(slot)) {
+    if (skip.has(unit.part)) continue;
+    const length = unit.end - unit.start;
+    try {
+      stored = await uploadUnit(api, slot, unit.part, length, () => ({ stream: cipher.stream(unit.start, unit.end), length }));
+    } catch (err) {
+      // A file that cannot be read is not a network problem: say what it is (and do not keep the upload for a resume).
+      if (err instanceof TransportError && cipher.sourceError instanceof CryptoError) throw cipher.sourceError;
+      throw err;
+    }
+    await onUnit(unit);
+  }
+  return finish(api, slot, stored);
+}
+
+/** A one-pass source: each unit gathered in one reused buffer, then sent (and re-sent on a retry) from it. */
+async function uploadBuffered(api: ApiClient, slot: MediaSlotBody, cipher: AsyncIterable<Uint8Array>, progress: (bytes: number) => void): Promise<MediaStoredBody> {
+  const unitBytes = slot.upload.mode === "single" ? slot.size : slot.upload.part_bytes;
+  let stored: MediaStoredBody | null = null;
+  let part = 0;
+  for await (const body of units(cipher, unitBytes)) {
+    // As a one-piece stream: undici copies a Uint8Array body first, and that copy would be a part's worth of garbage.
+    const asStream = (): MediaBody => ({ stream: new ReadableStream({ start: (c) => (c.enqueue(body), c.close()) }), length: body.length });
+    stored = await uploadUnit(api, slot, ++part, body.length, asStream);
     progress(body.length);
   }
-  return withRetries(
-    () => api.completeMedia(slot.media_id, slot.cap),
-    async () => null,
-  );
+  if (part === 0) throw new CryptoError("INVALID_INPUT", "nothing to upload");
+  return finish(api, slot, stored);
 }
 
 /** Encrypts and uploads; on a failure that retries cannot fix, aborts the slot so nothing lingers. */
@@ -111,32 +168,59 @@ export async function uploadFile(api: ApiClient, source: FileSource, options: Up
   const cipherSize = mediaCiphertextLength(size);
   const contentClass = options.contentClass ?? contentClassOf(options.mime);
   const slot = await api.mediaSlot({ size: cipherSize, content_class: contentClass });
-  const encryptor = new MediaEncryptStream();
-  let plainSeen = 0;
   let sent = 0;
-  async function* counted(): AsyncGenerator<Uint8Array> {
-    for await (const piece of iterate(source)) {
-      plainSeen += piece.length;
-      if (plainSeen > size) throw new CryptoError("INVALID_INPUT", `the source is longer than the declared ${size} bytes`);
-      yield piece;
-    }
-    if (plainSeen !== size) throw new CryptoError("INVALID_INPUT", `the source ended after ${plainSeen} of ${size} bytes`);
-  }
+  const progress = (bytes: number) => {
+    sent += bytes;
+    options.onProgress?.(Math.min(size, Math.round((sent / cipherSize) * size)), size);
+  };
   let stored: MediaStoredBody;
+  let key: Uint8Array;
+  let digest: () => Uint8Array;
   try {
-    stored = await uploadUnits(api, slot, encryptor.encrypt(counted()), (bytes) => {
-      sent += bytes;
-      options.onProgress?.(Math.min(size, Math.round((sent / cipherSize) * size)), size);
-    });
+    if (isRereadable(source)) {
+      key = systemRng(MEDIA_KEY_BYTES);
+      const cipher = await MediaCipherRanges.create(source, key);
+      stored = await uploadRanges(api, slot, cipher, (unit) => progress(unit.end - unit.start));
+      digest = () => cipher.digest();
+    } else {
+      const encryptor = new MediaEncryptStream();
+      key = encryptor.key;
+      stored = await uploadBuffered(api, slot, encryptor.encrypt(exactLength(source, size)), progress);
+      digest = () => encryptor.digest();
+    }
   } catch (err) {
     await api.abortMedia(slot.media_id, slot.cap).catch(() => undefined);
     throw err;
   }
+  return attachment(stored, key, digest(), size, cipherSize, contentClass, options);
+}
+
+/** The one-pass source, failing if it is longer or shorter than declared. */
+async function* exactLength(source: FileSource, size: number): AsyncGenerator<Uint8Array> {
+  let seen = 0;
+  for await (const piece of iterate(source)) {
+    seen += piece.length;
+    if (seen > size) throw new CryptoError("INVALID_INPUT", `the source is longer than the declared ${size} bytes`);
+    yield piece;
+  }
+  if (seen !== size) throw new CryptoError("INVALID_INPUT", `the source ended after ${seen} of ${size} bytes`);
+}
+
+/** What the message carries about an uploaded file. */
+export function attachment(
+  stored: MediaStoredBody,
+  key: Uint8Array,
+  digest: Uint8Array,
+  size: number,
+  cipherSize: number,
+  contentClass: FileAttachment["content_class"],
+  options: Pick<UploadOptions, "mime" | "name" | "thumbnail">,
+): FileAttachment {
   return {
     media_id: stored.media_id,
     download_cap: stored.download_cap,
-    key: toBase64(encryptor.key),
-    digest: toBase64(encryptor.digest()),
+    key: toBase64(key),
+    digest: toBase64(digest),
     size,
     cipher_size: cipherSize,
     mime: options.mime,

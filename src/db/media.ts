@@ -4,7 +4,7 @@
  */
 import { and, asc, eq, inArray, lte } from "drizzle-orm";
 import type { Db } from "./client";
-import { media, mediaParts } from "./schema";
+import { media, mediaParts, mediaRefs } from "./schema";
 
 export type MediaRow = typeof media.$inferSelect;
 export type MediaPartRow = typeof mediaParts.$inferSelect;
@@ -89,11 +89,41 @@ export async function deleteMedia(db: Db, ids: string[]): Promise<void> {
   // Chunks of 90 ids: a D1 statement binds at most 100 parameters.
   for (let i = 0; i < ids.length; i += 90) {
     const chunk = ids.slice(i, i + 90);
-    await db.batch([db.delete(mediaParts).where(inArray(mediaParts.mediaId, chunk)), db.delete(media).where(inArray(media.id, chunk))]);
+    await db.batch([
+      db.delete(mediaParts).where(inArray(mediaParts.mediaId, chunk)),
+      db.delete(mediaRefs).where(inArray(mediaRefs.mediaId, chunk)),
+      db.delete(media).where(inArray(media.id, chunk)),
+    ]);
   }
 }
 
 /** A batch of an account's media rows (account deletion deletes them batch by batch). */
 export function mediaOfAccount(db: Db, accountId: string, limit: number): Promise<MediaRow[]> {
   return db.select().from(media).where(eq(media.accountId, accountId)).limit(limit);
+}
+
+/** Records that `chatId` referenced each media id (again: refreshes the time); 1:1 chats name both accounts. */
+export async function recordMediaRefs(db: Db, mediaIds: string[], chatId: string, accounts: [string, string] | null, now: number): Promise<void> {
+  if (mediaIds.length === 0) return;
+  await db
+    .insert(mediaRefs)
+    .values(mediaIds.map((mediaId) => ({ mediaId, chatId, accountA: accounts?.[0] ?? null, accountB: accounts?.[1] ?? null, referencedAt: now })))
+    .onConflictDoUpdate({ target: [mediaRefs.mediaId, mediaRefs.chatId], set: { referencedAt: now } });
+}
+
+/** Whether `accountId` is a member of a chat that referenced the media (a 1:1 party, or a current group member). */
+export async function referencedForAccount(d1: D1Database, mediaId: string, accountId: string): Promise<boolean> {
+  const row = await d1
+    .prepare(
+      `SELECT 1 AS ok FROM media_refs r WHERE r.media_id = ?1 AND (r.account_a = ?2 OR r.account_b = ?2
+         OR EXISTS (SELECT 1 FROM group_members g WHERE g.group_id = r.chat_id AND g.account_id = ?2)) LIMIT 1`,
+    )
+    .bind(mediaId, accountId)
+    .first<{ ok: number }>();
+  return row !== null;
+}
+
+/** Stored rows among `ids` (any state; the caller checks). */
+export function findMediaRows(db: Db, ids: string[]): Promise<MediaRow[]> {
+  return db.select().from(media).where(inArray(media.id, ids));
 }

@@ -192,6 +192,27 @@ export const mediaParts = sqliteTable(
 );
 
 /**
+ * Which chats referenced a stored media id (a send that declared it in `media_ids`): members of
+ * such a chat may download it with their device token, no capability needed. For a 1:1 chat the
+ * two accounts are recorded (its id is a hash of them); a group's members are in group_members.
+ * Removed with the media row.
+ */
+export const mediaRefs = sqliteTable(
+  "media_refs",
+  {
+    mediaId: text("media_id")
+      .notNull()
+      .references(() => media.id, { onDelete: "cascade" }),
+    chatId: text("chat_id").notNull(),
+    /** The two accounts of a 1:1 chat; null for a group. */
+    accountA: text("account_a"),
+    accountB: text("account_b"),
+    referencedAt: integer("referenced_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.mediaId, t.chatId] })],
+);
+
+/**
  * Blocks (issue 11): `blocker` no longer receives `blocked`'s messages, typing or presence, and is
  * not added to groups by it. The blocked account is never told. Read by the ChatRoom (cached with
  * its device lists) and the presence code; deleted with either account.

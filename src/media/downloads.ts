@@ -48,12 +48,16 @@ export function parseRange(header: string | null, size: number): ByteRange | nul
   return { offset: start, length: end - start + 1 };
 }
 
-export async function serveDownload(env: Env, cfg: Config, row: MediaRow, request: Request, now: number): Promise<Response> {
+/**
+ * `viaToken`: authorized by a device token (a chat member), not by the capability in the URL. A
+ * shared cache must then not keep the answer: it would serve it to anyone asking for the same URL.
+ */
+export async function serveDownload(env: Env, cfg: Config, row: MediaRow, request: Request, now: number, viaToken = false): Promise<Response> {
   const maxAge = Math.max(0, Math.min(MEDIA_MAX_CACHE_SECONDS, Math.floor((row.expiresAt - now) / 1000)));
   const etag = `"${row.etag}"`;
   const headers = new Headers({
     etag,
-    "cache-control": `public, max-age=${maxAge}, immutable`,
+    "cache-control": `${viaToken ? "private" : "public"}, max-age=${maxAge}, immutable`,
     "accept-ranges": "bytes",
     "content-type": "application/octet-stream",
   });

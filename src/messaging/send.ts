@@ -3,7 +3,8 @@
  * POST /v1/groups/{chat_id}/messages (groups): rate limit, find the chat, and hand the message to
  * its ChatRoom, which checks the sender and the device set (against its cached device lists),
  * orders, stores and fans out.
- * No D1 query on this path in the steady state.
+ * No D1 query on this path in the steady state: only a send that declares media_ids reads and
+ * records them (src/media/references.ts).
  */
 import type { DevicePrincipal } from "../auth/tokens";
 import { loadConfig } from "../config";
@@ -11,6 +12,7 @@ import type { Env } from "../env";
 import { ApiError } from "../errors";
 import { logEvent } from "../log";
 import { recordMetric } from "../metrics";
+import { checkReferences, recordReferences } from "../media/references";
 import { chatRoomStub } from "../placement";
 import { directChatId } from "../protocol/chat-ids";
 import type { GroupSendMessageBody } from "../protocol/groups";
@@ -22,6 +24,8 @@ export async function sendDirectMessage(env: Env, sender: DevicePrincipal, messa
   if (!success) throw new ApiError("rate_limited", "sending too fast; slow down", { reason: "sends_per_device" }, 10);
 
   const chatId = await directChatId(sender.accountId, message.to);
+  const mediaIds = message.media_ids ?? [];
+  await checkReferences(env, sender, mediaIds, Date.now());
   const startedAt = Date.now();
   const result = await chatRoomStub(env, chatId).submit({
     chat_id: chatId,
@@ -42,6 +46,8 @@ export async function sendDirectMessage(env: Env, sender: DevicePrincipal, messa
     outcome,
     chat_seq: result.ok ? result.ack.chat_seq : null,
   });
+  // Also on a duplicate: the first attempt may have been accepted before recording failed.
+  if (result.ok) await recordReferences(env, loadConfig(env), chatId, [sender.accountId, message.to], mediaIds, Date.now());
   return ackOrThrow(result);
 }
 
@@ -52,6 +58,8 @@ export async function sendDirectMessage(env: Env, sender: DevicePrincipal, messa
 export async function sendGroupMessage(env: Env, sender: DevicePrincipal, chatId: string, message: GroupSendMessageBody, requestId: string): Promise<SendAckBody> {
   const { success } = await env.SEND_RATE_LIMITER.limit({ key: `${sender.accountId}.${sender.deviceId}` });
   if (!success) throw new ApiError("rate_limited", "sending too fast; slow down", undefined, 10);
+  const mediaIds = message.media_ids ?? [];
+  await checkReferences(env, sender, mediaIds, Date.now());
   const result = await chatRoomStub(env, chatId).submitGroup({
     chat_id: chatId,
     sender: { account_id: sender.accountId, device_id: sender.deviceId },
@@ -69,6 +77,7 @@ export async function sendGroupMessage(env: Env, sender: DevicePrincipal, chatId
     outcome: result.ok ? (result.ack.duplicate ? "duplicate" : "accepted") : result.code,
     chat_seq: result.ok ? result.ack.chat_seq : null,
   });
+  if (result.ok) await recordReferences(env, loadConfig(env), chatId, null, mediaIds, Date.now());
   return ackOrThrow(result);
 }
 

@@ -8,6 +8,7 @@ import { MAX_GROUP_MEMBERS, MAX_GROUP_RECIPIENT_DEVICES, MAX_REGISTRATION_ID } f
 import { AccountId, base64Bytes, TimestampMs } from "./common";
 import { GroupId, GroupRole, WhoCanAdd } from "./group-events";
 import { Envelope, MAX_ENVELOPE_BYTES, MsgId } from "./messages";
+import { ReferencedMediaIds } from "./media";
 
 export { GroupId, GroupRole, WhoCanAdd };
 
@@ -82,6 +83,7 @@ export const GroupSendMessage = z
       .max(MAX_GROUP_RECIPIENT_DEVICES)
       .default([])
       .meta({ description: "Pairwise-encrypted sender-key distribution for each device that does not hold your current key yet" }),
+    media_ids: ReferencedMediaIds,
   })
   .meta({
     id: "GroupSendMessage",

@@ -11,6 +11,18 @@ export const MediaId = z
   .regex(/^m_[0-9a-f]{32}$/, "must be a media id")
   .meta({ description: "Media id (m_ + 32 hex)", example: "m_3f2a9c0d1e2b4a5f8c7d6e5f4a3b2c1d" });
 
+/** Attachments a message may name: more than any client sends (an album is one message per file). */
+export const MAX_MEDIA_PER_MESSAGE = 32;
+
+export const ReferencedMediaIds = z
+  .array(MediaId)
+  .max(MAX_MEDIA_PER_MESSAGE)
+  .optional()
+  .meta({
+    description:
+      "Media ids the message's attachments name (cleartext, optional): members of the chat may then download them with their device token, and each one's expiry moves to a full retention window from now",
+  });
+
 export const ContentClass = z.enum(["image", "video", "audio", "document", "other"]).meta({
   description: "Coarse kind of the file, chosen by the client (the server cannot see the content)",
 });

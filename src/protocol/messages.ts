@@ -8,6 +8,7 @@ import { MAX_REGISTRATION_ID } from "../limits";
 import { AccountId, base64Bytes, DeviceId, TimestampMs } from "./common";
 import { CHAT_ID_PATTERN } from "./jurisdiction";
 import { GroupEvent } from "./group-events";
+import { ReferencedMediaIds } from "./media";
 
 /** 96 KiB per envelope, as Signal: any larger payload is media and goes through R2. */
 export const MAX_ENVELOPE_BYTES = 96 * 1024;
@@ -62,6 +63,7 @@ export const SendMessage = z
     to: AccountId.meta({ description: "Recipient account of a 1:1 chat (may be your own: note to self)" }),
     msg_id: MsgId,
     envelopes: z.array(Envelope).min(1).max(MAX_ENVELOPES_PER_MESSAGE),
+    media_ids: ReferencedMediaIds,
   })
   .meta({ id: "SendMessage", description: "One envelope per active device of `to` and per other device of the sender's account" });
 

@@ -2,7 +2,8 @@
  * @module Encrypted media (issue 8): upload slots (bearer-authenticated), the upload routes
  * (authorized by the slot's upload capability, so a body can stream from anywhere the client
  * hands the URL to), and downloads (authorized by the download capability that travels inside the
- * end-to-end message). The logic lives in src/media/; this file is the HTTP surface.
+ * end-to-end message, or by the device token of a member of a chat that referenced the media).
+ * The logic lives in src/media/; this file is the HTTP surface.
  */
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
@@ -11,9 +12,10 @@ import { loadConfig } from "../config";
 import { database } from "../db/client";
 import { extendExpiry } from "../db/media";
 import { ApiError } from "../errors";
-import { requireDevice } from "../middleware/auth";
+import { authenticate, requireDevice } from "../middleware/auth";
 import { issueCapability } from "../media/capability";
 import { authorizedDownload, serveDownload } from "../media/downloads";
+import { authorizedMemberDownload } from "../media/references";
 import { abort, authorizedUpload, complete, createSlot, partsOf, putPart, putSingle } from "../media/uploads";
 import { CapabilityQuery, MediaId, MediaParts, MediaPartStored, MediaSlot, MediaSlotRequest, MediaStored, PartNumberParam } from "../protocol/media";
 import { authErrors, bearerSecurity, capabilitySecurity, commonErrors, errorResponse, jsonBody, jsonResponse } from "./openapi-helpers";
@@ -100,11 +102,12 @@ const abortRoute = createRoute({
 });
 
 const downloadRoute = createRoute({
-  security: capabilitySecurity,
+  // Either one: the download capability, or the bearer token of a member of a chat that referenced the media.
+  security: [...capabilitySecurity, ...bearerSecurity],
   method: "get",
   path: "/media/{media_id}",
   tags: ["media"],
-  summary: "Download the ciphertext (Range, ETag, immutable caching) with the download capability",
+  summary: "Download the ciphertext (Range, ETag, immutable caching) with the download capability, or as a member of a chat that referenced it (bearer token, no ?cap=)",
   request: {
     params: idParam,
     query: CapabilityQuery,
@@ -117,6 +120,8 @@ const downloadRoute = createRoute({
     304: { description: "Not modified (If-None-Match)" },
     416: errorResponse("range_not_satisfiable"),
     ...capErrors,
+    401: errorResponse("unauthorized: neither a capability (?cap=) nor a bearer token; token_expired"),
+    404: errorResponse("not_found: no such media (never created, expired), or (bearer) not referenced by any chat you are in"),
   },
 });
 
@@ -174,8 +179,13 @@ export const mediaRoutes = new OpenAPIHono<AppEnv>()
   .openapi(downloadRoute, async (c) => {
     const cfg = loadConfig(c.env);
     const now = Date.now();
-    const row = await authorizedDownload(c.env, cfg, c.req.valid("param").media_id, c.req.valid("query").cap, now);
-    return serveDownload(c.env, cfg, row, c.req.raw, now);
+    const mediaId = c.req.valid("param").media_id;
+    const cap = c.req.valid("query").cap;
+    const viaToken = cap === undefined && c.req.header("authorization") !== undefined;
+    const row = viaToken
+      ? await authorizedMemberDownload(c.env, mediaId, (await authenticate(c.env, c.req.raw, now)).accountId, now)
+      : await authorizedDownload(c.env, cfg, mediaId, cap, now);
+    return serveDownload(c.env, cfg, row, c.req.raw, now, viaToken);
   })
   .openapi(renewRoute, async (c) => {
     const cfg = loadConfig(c.env);

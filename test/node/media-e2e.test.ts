@@ -3,8 +3,10 @@
  * 1 MiB and 64 MiB sent and received with bytes equal after decryption (64 MiB streamed on both
  * sides, compared by hash), a plaintext marker never found anywhere in the server's state, a
  * tampered, truncated or swapped blob refused by the SDK, downloads without a valid capability
- * refused, a multipart upload that loses a part mid-way resumes, and send-file / recv --save-dir /
- * download in the CLI.
+ * refused (and allowed, with the device token, to members of the chat once the capability has
+ * expired), a multipart upload that loses a part mid-way resumes (in the process, and from the
+ * store in a new client after the first one gave up), and send-file / recv --save-dir / download
+ * in the CLI.
  */
 import { createHash } from "node:crypto";
 import { open, readFile, stat, writeFile } from "node:fs/promises";
@@ -14,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FetchLike } from "../../src/client/api";
 import { CryptoError } from "../../src/client/crypto/errors";
 import { MEDIA_HEADER_BYTES } from "../../src/client/crypto/media";
-import { Client, type ClientEventOf, type FileAttachment, MemoryKeyValueStore, ParleyApiError, type WebSocketConstructor } from "../../src/client/index";
+import { Client, type ClientEventOf, type FileAttachment, MemoryKeyValueStore, ParleyApiError, TransportError, type WebSocketConstructor } from "../../src/client/index";
 import { parley } from "./support/cli";
 import { filesUnder } from "./support/files";
 import { serverForThisFile } from "./support/suite-server";
@@ -190,6 +192,23 @@ describe("files through the SDK", () => {
     expect((await sha256(bob.downloadFile(small))).bytes).toBe(MIB);
   }, 60_000);
 
+  it("lets the chat's members download once the capability has expired (the send declared the media id), and nobody else", async () => {
+    // An expired capability (exp 1): the SDK downloads as a member of the chat with its device token.
+    const expired = { ...small, download_cap: `1.${small.download_cap.split(".")[1]}` };
+    expect(await sha256(bob.downloadFile(expired))).toEqual(await sha256(bob.downloadFile(small)));
+    expect(Buffer.from(await bob.downloadFileRange(expired, 10, 20))).toEqual(whole(1).subarray(10, 20));
+    const outsider = await Client.register({ server: server().url, store: new MemoryKeyValueStore(), handle: handle("eve"), WebSocket: WS });
+    try {
+      const err = await (async () => {
+        for await (const _ of outsider.downloadFile(expired)) void _;
+      })().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ParleyApiError);
+      expect((err as ParleyApiError).status).toBe(404);
+    } finally {
+      await outsider.close();
+    }
+  });
+
   it("refuses downloads without a valid capability", async () => {
     const none = await fetch(`${server().url}/v1/media/${small.media_id}`);
     expect(none.status).toBe(401);
@@ -219,6 +238,40 @@ describe("files through the SDK", () => {
     // Part 2 was attempted twice (the cut one, then the resend after asking which parts exist).
     expect(partRequests.filter((p) => p === "2").length).toBe(2);
     expect(await sha256(bob.downloadFile(file))).toEqual(await sha256(generated(20)));
+  }, 120_000);
+  it("finishes an upload a dead process left behind: a new client on the same store sends only the missing parts", async () => {
+    const store = new MemoryKeyValueStore();
+    const net = interceptingFetch();
+    const carol = await Client.register({ server: server().url, store, handle: handle("carol"), WebSocket: WS, fetch: net.fetchImpl });
+    const plain = whole(20);
+    // The process "dies" at part 2: every attempt fails, so the upload stops with part 1 stored.
+    net.hooks.request = (url) => {
+      if (url.includes("/parts/2?")) throw new TypeError("fetch failed: connection reset");
+    };
+    const err = await carol.sendFile(bob.account.handle, new Blob([plain as Uint8Array<ArrayBuffer>]), { mime: "application/zip", name: "big.zip", caption: "resumed" }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TransportError);
+    await carol.close();
+
+    const restartedNet = interceptingFetch();
+    const parts: string[] = [];
+    restartedNet.hooks.request = (url) => {
+      const m = /\/parts\/(\d+)\?/.exec(url);
+      if (m) parts.push(m[1]!);
+    };
+    const restarted = await Client.open({ server: server().url, store, WebSocket: WS, fetch: restartedNet.fetchImpl });
+    try {
+      const [saved, ...more] = await restarted.pendingUploads();
+      expect(more).toEqual([]);
+      expect(saved).toMatchObject({ size: plain.length, message: { caption: "resumed" } });
+      const [resumed] = await restarted.resumeUploads(async () => new Blob([plain as Uint8Array<ArrayBuffer>]));
+      expect(parts).toEqual(["2", "3"]);
+      expect(await restarted.pendingUploads()).toEqual([]);
+      expect(resumed!.file).toMatchObject({ media_id: saved!.media_id, name: "big.zip", size: plain.length });
+      expect(resumed!.ack.duplicate).toBe(false);
+      expect(await sha256(bob.downloadFile(resumed!.file))).toEqual(await sha256((async function* () { yield plain; })()));
+    } finally {
+      await restarted.close();
+    }
   }, 120_000);
 });
 

@@ -28,20 +28,21 @@ export function distributionFor(msgId: string, r: Recipient) {
 }
 
 /** The body of a group send (HTTP or the socket's group_send frame): holders named, distributions made up. */
-export function groupSendBody(opts: { holders?: Recipient[]; distributions?: Recipient[]; msgId?: string } = {}) {
+export function groupSendBody(opts: { holders?: Recipient[]; distributions?: Recipient[]; msgId?: string; mediaIds?: string[] } = {}) {
   const msgId = opts.msgId ?? newMsgId();
   return {
     msg_id: msgId,
     content: fakeGroupCiphertext(msgId),
     key_holders: (opts.holders ?? []).map(holder),
     distributions: (opts.distributions ?? []).map((r) => distributionFor(msgId, r)),
+    ...(opts.mediaIds ? { media_ids: opts.mediaIds } : {}),
   };
 }
 
 export async function groupSend(
   from: Addressable,
   chatId: string,
-  opts: { holders?: Recipient[]; distributions?: Recipient[]; msgId?: string } = {},
+  opts: { holders?: Recipient[]; distributions?: Recipient[]; msgId?: string; mediaIds?: string[] } = {},
 ): Promise<JsonResponse> {
   return call("POST", `/v1/groups/${chatId}/messages`, { token: from.token, body: groupSendBody(opts) });
 }

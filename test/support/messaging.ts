@@ -47,8 +47,9 @@ export function asRecipient(device: { accountId: string; deviceId: number; keys:
   return { accountId: device.accountId, deviceId: device.deviceId, registrationId: device.keys.registration_id };
 }
 
-export async function send(from: Addressable, to: string, recipients: Recipient[], msgId = newMsgId()): Promise<JsonResponse> {
-  return call("POST", "/v1/messages", { token: from.token, body: { to, msg_id: msgId, envelopes: envelopesFor(msgId, recipients) } });
+/** `extra`: more fields of the send body (e.g. media_ids). */
+export async function send(from: Addressable, to: string, recipients: Recipient[], msgId = newMsgId(), extra: Record<string, unknown> = {}): Promise<JsonResponse> {
+  return call("POST", "/v1/messages", { token: from.token, body: { to, msg_id: msgId, envelopes: envelopesFor(msgId, recipients), ...extra } });
 }
 
 /** A WebSocket to the Worker that records every JSON frame it receives and can wait for them. */

@@ -1,7 +1,8 @@
 /**
  * Issue 8 through the real Worker with local R2 and D1: slots, single and multipart uploads
  * (interrupted, then resumed), ranged and cached downloads, capability checks, size and quota
- * limits, abort, renew and the retention sweep. The bodies here are opaque random bytes, as the
+ * limits, abort, renew and the retention sweep, and downloads by chat members of media a send
+ * declared (media_ids). The bodies here are opaque random bytes, as the
  * server sees them; the SDK's encryption, decryption, tamper checks and the "no plaintext in
  * storage" check run end to end against wrangler dev in test/node/media-e2e.test.ts.
  */
@@ -12,8 +13,12 @@ import worker from "../../src/index";
 import { cleanupMedia } from "../../src/media/cleanup";
 import { mediaObjectKey } from "../../src/media/keys";
 import { presignUrl } from "../../src/media/presign";
+import { database } from "../../src/db/client";
+import { findMedia } from "../../src/db/media";
 import { expectError } from "../support/errors";
+import { createGroup, groupSend } from "../support/groups";
 import { call, register, type RegisteredDevice } from "../support/identity";
+import { asRecipient, newMsgId, send } from "../support/messaging";
 
 const MIB = 1024 * 1024;
 /** Opaque test bodies (the server never sees anything else): random bytes in 64 KiB draws. */
@@ -123,6 +128,85 @@ describe("single upload and download (1 MiB)", () => {
     expect(renewed.status).toBe(200);
     expect(renewed.body.expires_at).toBeGreaterThanOrEqual(Date.now() + 29 * 86_400_000);
     expect((await raw("GET", `/v1/media/${stored.media_id}?cap=${renewed.body.download_cap}`)).status).toBe(200);
+  });
+});
+
+describe("downloads by members of a chat that referenced the media", () => {
+  let bob: RegisteredDevice;
+  let carol: RegisteredDevice;
+  let mediaId: string;
+  const body = randomBody(4096);
+  const asDevice = (device: RegisteredDevice, id = mediaId, headers: Record<string, string> = {}) =>
+    raw("GET", `/v1/media/${id}`, { headers: { authorization: `Bearer ${device.token}`, ...headers } });
+
+  beforeAll(async () => {
+    [bob, carol] = await Promise.all([register(), register()]);
+    const s = await slot(body.length);
+    const url = new URL(s.body.upload.url);
+    expect((await raw("PUT", url.pathname + url.search, { body })).status).toBe(200);
+    mediaId = s.body.media_id;
+  });
+
+  it("lets the uploader download with its token, and nobody else before a send references it", async () => {
+    expect(firstDifference(await bytesOf(await asDevice(alice)), body)).toBe("equal");
+    const refused = await asDevice(bob);
+    expect(refused.status).toBe(404);
+    // The same answer as for an id that does not exist: nothing learned about the id.
+    const unknown = await asDevice(bob, `m_${"0".repeat(32)}`);
+    expect(unknown.status).toBe(404);
+    expect(await refused.json()).toEqual(await unknown.json());
+    expectError(await call("GET", `/v1/media/${mediaId}`, { headers: { authorization: "Bearer nonsense" } }), "unauthorized");
+  });
+
+  it("refuses a send naming media the sender may not reference, or malformed ids, and delivers nothing", async () => {
+    const bobDevice = [asRecipient(bob)];
+    const foreign = await send(carol, bob.accountId, bobDevice, newMsgId(), { media_ids: [mediaId] });
+    expectError(foreign, "not_found");
+    const unknown = await send(carol, bob.accountId, bobDevice, newMsgId(), { media_ids: [`m_${"1".repeat(32)}`] });
+    expect(unknown.body.error.message).toBe(foreign.body.error.message);
+    expectError(await send(alice, bob.accountId, bobDevice, newMsgId(), { media_ids: ["m_nothex"] }), "invalid_request");
+    expectError(await send(alice, bob.accountId, bobDevice, newMsgId(), { media_ids: Array(33).fill(mediaId) }), "invalid_request");
+    expect((await asDevice(carol)).status).toBe(404);
+  });
+
+  it("lets both parties of a 1:1 chat download after a send declares it, ranges included; outsiders still get 404", async () => {
+    const msgId = newMsgId();
+    const sent = await send(alice, bob.accountId, [asRecipient(bob)], msgId, { media_ids: [mediaId] });
+    expect(sent.status, JSON.stringify(sent.body)).toBe(200);
+    const got = await asDevice(bob);
+    // Authorized by a token, not the URL: a shared cache must not serve it to others.
+    expect(got.headers.get("cache-control")).toMatch(/^private, /);
+    expect(firstDifference(await bytesOf(got), body)).toBe("equal");
+    const ranged = await asDevice(bob, mediaId, { range: "bytes=10-19" });
+    expect(ranged.status).toBe(206);
+    expect(firstDifference(await bytesOf(ranged), body.subarray(10, 20))).toBe("equal");
+    expect((await asDevice(carol)).status).toBe(404);
+
+    // Re-referencing (here: the same send again, a duplicate) moves the expiry to a full window from now.
+    const db = database(env.DB);
+    const soon = Date.now() + 60_000;
+    await env.DB.prepare("UPDATE media SET expires_at = ? WHERE id = ?").bind(soon, mediaId).run();
+    const again = await send(alice, bob.accountId, [asRecipient(bob)], msgId, { media_ids: [mediaId] });
+    expect(again.body.duplicate).toBe(true);
+    expect((await findMedia(db, mediaId))!.expiresAt).toBeGreaterThanOrEqual(Date.now() + 29 * 86_400_000);
+  });
+
+  it("lets a member forward it: the new chat's members may download too", async () => {
+    expectError(await send(carol, bob.accountId, [asRecipient(bob)], newMsgId(), { media_ids: [mediaId] }), "not_found");
+    const forwarded = await send(bob, carol.accountId, [asRecipient(carol)], newMsgId(), { media_ids: [mediaId] });
+    expect(forwarded.status, JSON.stringify(forwarded.body)).toBe(200);
+    expect(firstDifference(await bytesOf(await asDevice(carol)), body)).toBe("equal");
+  });
+
+  it("lets current members of a group that referenced it download, and not a removed member", async () => {
+    const dave = await register();
+    const chatId = (await createGroup(alice, [dave.accountId])).body.chat_id as string;
+    expect((await asDevice(dave)).status).toBe(404);
+    const sent = await groupSend(alice, chatId, { distributions: [asRecipient(dave)], mediaIds: [mediaId] });
+    expect(sent.status, JSON.stringify(sent.body)).toBe(200);
+    expect(firstDifference(await bytesOf(await asDevice(dave)), body)).toBe("equal");
+    expect((await call("DELETE", `/v1/groups/${chatId}/members/${dave.accountId}`, { token: alice.token })).status).toBeLessThan(300);
+    expect((await asDevice(dave)).status).toBe(404);
   });
 });
 

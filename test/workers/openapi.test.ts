@@ -31,7 +31,8 @@ const CAPABILITY_ROUTES: Record<string, Record<string, string[]>[]> = {
   "put /v1/media/{media_id}/parts/{part_number}": [{ mediaCapability: [] }],
   "get /v1/media/{media_id}/parts": [{ mediaCapability: [] }],
   "post /v1/media/{media_id}/complete": [{ mediaCapability: [] }],
-  "get /v1/media/{media_id}": [{ mediaCapability: [] }],
+  // Either one: the capability, or the bearer token of a member of a chat that referenced it.
+  "get /v1/media/{media_id}": [{ mediaCapability: [] }, { bearerAuth: [] }],
   "post /v1/media/{media_id}/renew": [{ bearerAuth: [], mediaCapability: [] }],
 };
 

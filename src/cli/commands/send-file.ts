@@ -3,7 +3,7 @@
  * uploading it (progress on stderr), then sends its key and digest in an end-to-end message.
  * Prints the same ack line as `send`, plus the media id: {"msg_id","chat_id","chat_seq","server_ts","media_id"}.
  */
-import { createReadStream } from "node:fs";
+import { openAsBlob } from "node:fs";
 import { stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { openClient, type CliContext } from "../context";
@@ -27,10 +27,10 @@ export async function sendFile(ctx: CliContext, args: string[]): Promise<void> {
   if (!info?.isFile()) throw new CliError(`not a file: ${path}`);
   const client = await openClient(ctx);
   try {
-    const { ack, file } = await client.sendFile(to, createReadStream(path, { highWaterMark: 1 << 20 }), {
+    // A file-backed Blob, not a read stream: the SDK streams each part from it and can read a part again to retry.
+    const { ack, file } = await client.sendFile(to, await openAsBlob(path), {
       mime: mime ?? guessMime(path),
       name: basename(path),
-      size: info.size,
       ...(caption ? { caption } : {}),
       onProgress: progressPrinter(`uploading ${basename(path)}`),
     });

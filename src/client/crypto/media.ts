@@ -353,3 +353,36 @@ export function mediaCiphertextLength(plainLength: number, chunkSize = MEDIA_CHU
   if (!Number.isSafeInteger(plainLength) || plainLength < 0) throw new CryptoError("INVALID_INPUT", "media length must be a non-negative integer");
   return MEDIA_HEADER_BYTES + plainLength + Math.max(1, Math.ceil(plainLength / chunkSize)) * AEAD_TAG_BYTES;
 }
+
+/**
+ * Seals chunks by index, for an uploader that produces a byte range of the ciphertext on demand
+ * (one multipart part, sent again after a failure or a process restart): chunk i's ciphertext
+ * depends only on the key, i and whether it is the last chunk, so sealing it twice gives the same
+ * bytes. The caller keeps each chunk's hash by index and gets the digest from `mediaDigest`.
+ */
+export class MediaChunkSealer {
+  private constructor(
+    private readonly cipher: ChunkCipher,
+    readonly chunkSize: number,
+  ) {}
+
+  static async create(key: Uint8Array, chunkSize = MEDIA_CHUNK_BYTES): Promise<MediaChunkSealer> {
+    checkChunkSize(chunkSize);
+    return new MediaChunkSealer(await ChunkCipher.create(key, encodeHeader(chunkSize)), chunkSize);
+  }
+
+  get header(): Uint8Array {
+    return this.cipher.header;
+  }
+
+  /** The sealed chunk and its 32-byte hash (what the digest commits to). */
+  async seal(index: number, final: boolean, plain: Uint8Array): Promise<{ sealed: Uint8Array; hash: Uint8Array }> {
+    const { data, hash } = await this.cipher.sealOne(index, final, plain);
+    return { sealed: data, hash: hash! };
+  }
+}
+
+/** The whole-file digest from the header and every chunk's hash, in chunk order. */
+export function mediaDigest(header: Uint8Array, chunkHashes: Uint8Array[]): Uint8Array {
+  return sha512(concatBytes(DIGEST_LABEL, header, ...chunkHashes)).subarray(0, MEDIA_DIGEST_BYTES);
+}

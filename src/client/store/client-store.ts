@@ -27,6 +27,8 @@ const OutboxItem = z.object({
   payload: z.string(),
   created_at: z.number(),
   attempts: z.number().int(),
+  /** Media the payload's attachment names, declared with the send (chat members may then download it). */
+  media_ids: z.array(z.string()).optional(),
 });
 export type OutboxItem = z.infer<typeof OutboxItem>;
 
@@ -64,6 +66,32 @@ export const HistoryMessage = z.object({
 export type HistoryMessage = z.infer<typeof HistoryMessage>;
 /** Messages kept per chat, newest ones: bounds the store and the history bundle. */
 export const HISTORY_KEEP = 200;
+
+/**
+ * A file upload in progress, kept so that a new process on the same store can finish it from the
+ * same file (Client.resumeUpload): the slot, the file key, the hash of every chunk sealed in a part
+ * the server has (the digest needs them all, and only missing parts are encrypted again), and the
+ * message to send once it is stored.
+ */
+const PendingUpload = z.object({
+  media_id: z.string(),
+  /** The slot as the server returned it (upload capability, mode, part size). */
+  slot: z.string(),
+  upload_expires_at: z.number(),
+  key: z.string(),
+  size: z.number().int(),
+  /** Base64 hash of each chunk, null where its part is not stored yet. */
+  chunk_hashes: z.array(z.string().nullable()),
+  attachment: z.object({
+    mime: z.string(),
+    name: z.string().optional(),
+    content_class: z.enum(["image", "video", "audio", "document", "other"]),
+    thumbnail: z.object({ mime: z.string(), data: z.string() }).optional(),
+  }),
+  message: z.object({ msg_id: z.string(), to: z.string(), caption: z.string().optional() }),
+  started_at: z.number(),
+});
+export type PendingUpload = z.infer<typeof PendingUpload>;
 
 /** Dedupe window per chat: everything at or below `up_to` was processed, plus recent msg_ids. */
 const SeenRecord = z.object({ up_to: z.number().int(), recent: z.array(z.string()) });
@@ -193,6 +221,33 @@ export class ClientStore {
 
   putFile(msgId: string, file: FileAttachment): Promise<void> {
     return this.write(`client/files/${msgId}`, file);
+  }
+
+  /** Uploads this device started and has not finished, oldest first. */
+  async getUploads(): Promise<PendingUpload[]> {
+    const ids = (await this.read("client/uploads", z.array(z.string()))) ?? [];
+    const out: PendingUpload[] = [];
+    for (const id of ids) {
+      const upload = await this.read(`client/uploads/${id}`, PendingUpload);
+      if (upload) out.push(upload);
+    }
+    return out;
+  }
+
+  getUpload(mediaId: string): Promise<PendingUpload | undefined> {
+    return this.read(`client/uploads/${mediaId}`, PendingUpload);
+  }
+
+  async putUpload(upload: PendingUpload): Promise<void> {
+    await this.write(`client/uploads/${upload.media_id}`, upload);
+    const ids = (await this.read("client/uploads", z.array(z.string()))) ?? [];
+    if (!ids.includes(upload.media_id)) await this.write("client/uploads", [...ids, upload.media_id]);
+  }
+
+  async deleteUpload(mediaId: string): Promise<void> {
+    const ids = (await this.read("client/uploads", z.array(z.string()))) ?? [];
+    await this.write("client/uploads", ids.filter((id) => id !== mediaId));
+    await this.kv.delete(`client/uploads/${mediaId}`);
   }
 
   /** True when this (sender, msg_id) of this chat, or its seq, was already processed. */
