@@ -11,13 +11,10 @@
  * 1,023 inboxes do not fit a test there; wrangler dev creates the 1,000th as fast as the first.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { BenchSocket, type ReceivedEntry } from "../../bench/load/client";
 import { seedDevices, type SeededDevice } from "./support/seed";
-import { freePort, LocalServer } from "./support/server";
+import { serverForThisFile } from "./support/suite-server";
 
 const MEMBERS = 1024;
 /** wrangler.toml's GROUP_FANOUT_BATCH_DEVICES: devices per fanout queue job. */
@@ -25,20 +22,8 @@ const GROUP_FANOUT_BATCH_DEVICES = 100;
 /** Sockets opened at once (one client machine playing 1,023 phones). */
 const CONNECT_CONCURRENCY = 32;
 
-let server: LocalServer;
-let workDir: string;
 const tokenSecret = randomBytes(32).toString("hex");
-
-beforeAll(async () => {
-  workDir = await mkdtemp(join(tmpdir(), "parley-group-1024-"));
-  server = new LocalServer(await freePort(), join(workDir, "server-state"), { wranglerArgs: ["--var", `AUTH_TOKEN_SECRET:${tokenSecret}`] });
-  await server.start();
-}, 120_000);
-
-afterAll(async () => {
-  await server?.stop();
-  if (workDir) await rm(workDir, { recursive: true, force: true });
-}, 60_000);
+const { server } = serverForThisFile("group-1024", { wranglerArgs: ["--var", `AUTH_TOKEN_SECRET:${tokenSecret}`] });
 
 /** Every entry each device received, by account id. */
 const received = new Map<string, ReceivedEntry[]>();
@@ -50,7 +35,7 @@ async function connect(devices: SeededDevice[]): Promise<BenchSocket[]> {
     sockets.push(
       ...(await Promise.all(
         slice.map((d) =>
-          BenchSocket.open(server.url, d, 0, {
+          BenchSocket.open(server().url, d, 0, {
             result: () => {},
             message: () => {},
             entry: (entry) => received.get(d.accountId)!.push(entry),
@@ -63,7 +48,7 @@ async function connect(devices: SeededDevice[]): Promise<BenchSocket[]> {
 }
 
 async function post(token: string, path: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
-  const res = await fetch(`${server.url}${path}`, {
+  const res = await fetch(`${server().url}${path}`, {
     method: "POST",
     headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
     body: JSON.stringify(body),
@@ -85,7 +70,7 @@ function copiesAt(devices: SeededDevice[], chatId: string, chatSeq: number, kind
 
 describe("a 1,024-member group", () => {
   it("gets the creation event and a message on every device exactly once through the fanout queue, online or not", { timeout: 600_000 }, async () => {
-    const [admin, ...members] = await seedDevices(server, MEMBERS, tokenSecret);
+    const [admin, ...members] = await seedDevices(server(), MEMBERS, tokenSecret);
     for (const m of members) received.set(m.accountId, []);
     const online = members.filter((_, i) => i % 2 === 0);
     const offline = members.filter((_, i) => i % 2 === 1);
@@ -118,7 +103,7 @@ describe("a 1,024-member group", () => {
     for (const m of members) expect(received.get(m.accountId)!.find((e) => e.chat_seq === 2)?.msg_id).toBe(msgId);
 
     // Both entries took the queue path: wrangler dev logs every consumer batch as "QUEUE <name> acked/total".
-    const batches = [...server.output().replace(/\x1b\[[0-9;]*m/g, "").matchAll(/QUEUE parley-fanout (\d+)\/(\d+)/g)];
+    const batches = [...server().output().replace(/\x1b\[[0-9;]*m/g, "").matchAll(/QUEUE parley-fanout (\d+)\/(\d+)/g)];
     const jobsAcked = batches.reduce((sum, b) => sum + Number(b[1]), 0);
     expect(jobsAcked).toBeGreaterThanOrEqual(2 * Math.ceil((MEMBERS - 1) / GROUP_FANOUT_BATCH_DEVICES));
     await Promise.all(sockets.map((s) => s.close()));

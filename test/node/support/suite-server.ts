@@ -7,14 +7,14 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll } from "vitest";
-import { freePort, LocalServer } from "./server";
+import { freePort, LocalServer, type LocalServerOptions } from "./server";
 
-export function serverForThisFile(prefix: string): { server: () => LocalServer; workDir: () => string } {
+export function serverForThisFile(prefix: string, options: LocalServerOptions = {}): { server: () => LocalServer; workDir: () => string } {
   let server: LocalServer | undefined;
   let workDir: string | undefined;
   beforeAll(async () => {
     workDir = await mkdtemp(join(tmpdir(), `parley-${prefix}-`));
-    server = new LocalServer(await freePort(), join(workDir, "server-state"));
+    server = new LocalServer(await freePort(), join(workDir, "server-state"), options);
     await server.start();
   }, 120_000);
   afterAll(async () => {
