@@ -31,7 +31,6 @@ import { database, type Db } from "../db/client";
 import { prekeyInsertStatements } from "../db/prekeys";
 import { ApiError } from "../errors";
 import { VERIFICATION_MAX_ATTEMPTS, VERIFICATION_TTL_MS } from "../limits";
-import { requireDevice } from "../middleware/auth";
 import { enforceIpRateLimit } from "../middleware/rate-limit";
 import { AccountLookup, Registered, RegistrationRequest, VerificationRequest, VerificationStarted } from "../protocol/accounts";
 import { AccountId } from "../protocol/common";
@@ -42,7 +41,7 @@ import { Handle } from "../protocol/handles";
 import { randomBytes } from "../random";
 import { codeMatches, generateCode, hashCode } from "../verification/codes";
 import { senderFor } from "../verification/senders";
-import { authErrors, bearerSecurity, commonErrors, errorResponse, jsonBody, jsonResponse } from "./openapi-helpers";
+import { authErrors, commonErrors, deviceRoute, errorResponse, jsonBody, jsonResponse } from "./openapi-helpers";
 
 const PRIMARY_DEVICE_ID = 1;
 
@@ -80,23 +79,19 @@ const register = createRoute({
 });
 
 const lookupByHandle = createRoute({
+  ...deviceRoute("accounts"),
   method: "get",
   path: "/accounts/by-handle/{handle}",
-  tags: ["accounts"],
   summary: "Find an account id by handle",
-  security: bearerSecurity,
-  middleware: [requireDevice] as const,
   request: { params: z.object({ handle: Handle }) },
   responses: { 200: jsonResponse(AccountLookup, "The account"), 404: errorResponse("not_found"), ...authErrors },
 });
 
 const getAccount = createRoute({
+  ...deviceRoute("accounts"),
   method: "get",
   path: "/accounts/{account_id}",
-  tags: ["accounts"],
   summary: "Get an account's public profile (its handle)",
-  security: bearerSecurity,
-  middleware: [requireDevice] as const,
   request: { params: z.object({ account_id: AccountId }) },
   responses: { 200: jsonResponse(AccountLookup, "The account"), 404: errorResponse("not_found"), ...authErrors },
 });
@@ -111,12 +106,10 @@ async function assertHandleFree(db: Db, handle: string, now: number): Promise<vo
 }
 
 const deleteAccountRoute = createRoute({
+  ...deviceRoute("accounts"),
   method: "delete",
   path: "/accounts/me",
-  tags: ["accounts"],
   summary: "Delete the caller's account and everything the server holds for it (primary device only)",
-  security: bearerSecurity,
-  middleware: [requireDevice] as const,
   responses: {
     ...authErrors,
     204: { description: "Deleted; the handle is reserved for the cooling-off period" },

@@ -33,26 +33,23 @@ import { checkSignedDeviceList, listNames } from "../devices/signed-lists";
 import { ApiError } from "../errors";
 import { inboxStub } from "../inbox";
 import { chatRoomStub, locationHintFor } from "../placement";
-import { requireDevice } from "../middleware/auth";
 import { enforceIpRateLimit } from "../middleware/rate-limit";
 import { enforceDeviceQuota } from "../abuse/device-quotas";
 import { DeviceList, Registered } from "../protocol/accounts";
 import { DeviceIdParam } from "../protocol/common";
 import { SignedDeviceList } from "../protocol/device-lists";
 import { DevicesChanged, LinkDeviceRequest } from "../protocol/provisioning";
-import { authErrors, bearerSecurity, commonErrors, errorResponse, jsonBody, jsonResponse } from "./openapi-helpers";
+import { authErrors, commonErrors, deviceRoute, errorResponse, jsonBody, jsonResponse } from "./openapi-helpers";
 
 const PRIMARY_DEVICE_ID = 1;
 /** How far back GET /v1/devices reports removals (the account learns of auto-unlinks there). */
 const REMOVED_DEVICES_WINDOW_MS = 30 * 24 * 3600 * 1000;
 
 const listRoute = createRoute({
+  ...deviceRoute("devices"),
   method: "get",
   path: "/devices",
-  tags: ["devices"],
   summary: "List the active devices of the caller's account, its signed device list and recent removals",
-  security: bearerSecurity,
-  middleware: [requireDevice] as const,
   responses: { 200: jsonResponse(DeviceList, "Active devices"), ...authErrors },
 });
 
@@ -72,12 +69,10 @@ const linkRoute = createRoute({
 });
 
 const publishListRoute = createRoute({
+  ...deviceRoute("devices"),
   method: "put",
   path: "/devices/list",
-  tags: ["devices"],
   summary: "Publish a newer signed device list (primary only); active devices it leaves out are unlinked",
-  security: bearerSecurity,
-  middleware: [requireDevice] as const,
   request: { body: jsonBody(SignedDeviceList) },
   responses: {
     204: { description: "Stored; devices left out are removed" },
@@ -88,23 +83,19 @@ const publishListRoute = createRoute({
 });
 
 const changedRoute = createRoute({
+  ...deviceRoute("devices"),
   method: "post",
   path: "/devices/changed",
-  tags: ["devices"],
   summary: "Tell the caller's chats that its account's devices changed (after a link or unlink)",
-  security: bearerSecurity,
-  middleware: [requireDevice] as const,
   request: { body: jsonBody(DevicesChanged) },
   responses: { 204: { description: "Done (chats the account is not in are skipped)" }, ...authErrors },
 });
 
 const removeRoute = createRoute({
+  ...deviceRoute("devices"),
   method: "delete",
   path: "/devices/{device_id}",
-  tags: ["devices"],
   summary: "Remove a device (primary removes companions; a companion removes itself)",
-  security: bearerSecurity,
-  middleware: [requireDevice] as const,
   request: { params: z.object({ device_id: DeviceIdParam }) },
   responses: {
     204: { description: "Removed" },

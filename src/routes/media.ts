@@ -12,13 +12,13 @@ import { loadConfig } from "../config";
 import { database } from "../db/client";
 import { extendExpiry } from "../db/media";
 import { ApiError } from "../errors";
-import { authenticate, requireDevice } from "../middleware/auth";
+import { authenticate } from "../middleware/auth";
 import { issueCapability } from "../media/capability";
 import { authorizedDownload, serveDownload } from "../media/downloads";
 import { authorizedMemberDownload } from "../media/references";
 import { abort, authorizedUpload, complete, createSlot, partsOf, putPart, putSingle } from "../media/uploads";
 import { CapabilityQuery, MediaId, MediaParts, MediaPartStored, MediaSlot, MediaSlotRequest, MediaStored, PartNumberParam } from "../protocol/media";
-import { authErrors, bearerSecurity, capabilitySecurity, commonErrors, errorResponse, jsonBody, jsonResponse } from "./openapi-helpers";
+import { authErrors, bearerSecurity, capabilitySecurity, commonErrors, deviceRoute, errorResponse, jsonBody, jsonResponse } from "./openapi-helpers";
 
 /** Upload bodies are raw ciphertext, not JSON, and far above the JSON body limit: app.ts lets these through. */
 export function isMediaBodyRequest(method: string, path: string): boolean {
@@ -36,11 +36,9 @@ const idParam = z.object({ media_id: MediaId });
 const binaryBody = { required: true, content: { "application/octet-stream": { schema: z.string().meta({ format: "binary" }) } } } as const;
 
 const slotRoute = createRoute({
+  ...deviceRoute("media"),
   method: "post",
   path: "/media",
-  tags: ["media"],
-  security: bearerSecurity,
-  middleware: [requireDevice],
   summary: "Reserve an upload slot: declared ciphertext size and content class -> media id + upload capability",
   request: { body: jsonBody(MediaSlotRequest) },
   responses: {
@@ -126,12 +124,11 @@ const downloadRoute = createRoute({
 });
 
 const renewRoute = createRoute({
+  ...deviceRoute("media"),
   method: "post",
   path: "/media/{media_id}/renew",
-  tags: ["media"],
   // Both: a registered device holding the download capability.
   security: [{ ...bearerSecurity[0]!, ...capabilitySecurity[0]! }],
-  middleware: [requireDevice],
   summary: "Re-reference stored media (forwarding it): extends its expiry by the retention window; needs its download capability",
   request: { params: idParam, query: CapabilityQuery },
   responses: { 200: jsonResponse(MediaStored, "Renewed; use the new download_cap"), ...capErrors, 401: errorResponse("unauthorized: no bearer token, or no capability") },

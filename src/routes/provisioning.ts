@@ -12,7 +12,6 @@ import type { AppEnv } from "../app-env";
 import type { Env } from "../env";
 import { ApiError } from "../errors";
 import { PROVISIONING_TTL_MS } from "../limits";
-import { requireDevice } from "../middleware/auth";
 import { enforceIpRateLimit } from "../middleware/rate-limit";
 import { toBase64Url, utf8 } from "../protocol/encoding";
 import {
@@ -23,7 +22,7 @@ import {
   ProvisioningReceiveRequest,
 } from "../protocol/provisioning";
 import { randomBytes } from "../random";
-import { authErrors, bearerSecurity, commonErrors, errorResponse, jsonBody, jsonResponse } from "./openapi-helpers";
+import { authErrors, commonErrors, deviceRoute, errorResponse, jsonBody, jsonResponse } from "./openapi-helpers";
 
 async function secretHash(secret: string): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", utf8(`parley:provisioning:${secret}`)));
@@ -49,12 +48,10 @@ const openRoute = createRoute({
 });
 
 const deliverRoute = createRoute({
+  ...deviceRoute("devices"),
   method: "put",
   path: "/provisioning/{channel_id}/message",
-  tags: ["devices"],
   summary: "Drop the encrypted provisioning message into a channel (the account's primary device)",
-  security: bearerSecurity,
-  middleware: [requireDevice] as const,
   request: { params: ChannelParam, body: jsonBody(ProvisioningEnvelope) },
   responses: {
     204: { description: "Delivered" },

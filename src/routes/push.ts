@@ -12,38 +12,31 @@ import { database } from "../db/client";
 import { deletePushToken, putPushToken, toRow } from "../db/push-tokens";
 import { inboxStub } from "../inbox";
 import { ApiError } from "../errors";
-import { requireDevice } from "../middleware/auth";
 import { PushTokenInput, WebPushKey } from "../protocol/push";
-import { authErrors, bearerSecurity, errorResponse, jsonBody } from "./openapi-helpers";
+import { authErrors, deviceRoute, errorResponse, jsonBody } from "./openapi-helpers";
 
 const putRoute = createRoute({
+  ...deviceRoute("push"),
   method: "put",
   path: "/push-token",
-  tags: ["push"],
   summary: "Register (or replace) this device's push token",
-  security: bearerSecurity,
-  middleware: [requireDevice] as const,
   request: { body: jsonBody(PushTokenInput, "apns | fcm token, or a Web Push subscription") },
   responses: { 204: { description: "Registered" }, ...authErrors },
 });
 
 const deleteRoute = createRoute({
+  ...deviceRoute("push"),
   method: "delete",
   path: "/push-token",
-  tags: ["push"],
   summary: "Remove this device's push token (no more pushes)",
-  security: bearerSecurity,
-  middleware: [requireDevice] as const,
   responses: { 204: { description: "Removed" }, 404: errorResponse("not_found: no push token registered"), ...authErrors },
 });
 
 const webPushKeyRoute = createRoute({
+  ...deviceRoute("push"),
   method: "get",
   path: "/push-token/webpush",
-  tags: ["push"],
   summary: "The VAPID public key a browser subscribes with (Web Push)",
-  security: bearerSecurity,
-  middleware: [requireDevice] as const,
   responses: {
     200: { description: "The key", content: { "application/json": { schema: WebPushKey } } },
     404: errorResponse("not_found: Web Push is not configured on this server"),

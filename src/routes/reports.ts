@@ -12,18 +12,15 @@ import { database } from "../db/client";
 import { findReport, insertReport } from "../db/moderation";
 import { ApiError } from "../errors";
 import { logEvent } from "../log";
-import { requireDevice } from "../middleware/auth";
 import { chatRoomStub } from "../placement";
 import { ReportCreated, ReportRequest } from "../protocol/moderation";
-import { authErrors, bearerSecurity, errorResponse, jsonBody, jsonResponse } from "./openapi-helpers";
+import { authErrors, deviceRoute, errorResponse, jsonBody, jsonResponse } from "./openapi-helpers";
 
 const reportRoute = createRoute({
+  ...deviceRoute("reports"),
   method: "post",
   path: "/reports",
-  tags: ["reports"],
   summary: "Report a message to the moderators, optionally with its decrypted content",
-  security: bearerSecurity,
-  middleware: [requireDevice] as const,
   request: { body: jsonBody(ReportRequest) },
   responses: {
     ...authErrors,
