@@ -69,6 +69,10 @@ export interface Backend {
   x25519: BackendName;
   ed25519: BackendName;
   aesGcm: BackendName;
+  /**
+   * SHA-512 of bulk data (`sha512Async`, media): WebCrypto's thread pool before node:crypto. The
+   * synchronous `sha512` (short inputs) uses node:crypto whenever its probe passed.
+   */
   sha512: BackendName;
   /** HMAC-SHA-256 (so HKDF) and ChaCha20-Poly1305: synchronous steps, node or noble only. */
   symmetric: "node" | "noble";
@@ -227,7 +231,15 @@ async function detect(): Promise<Backend> {
   const n = nodeProbed();
   const web = allowed("webcrypto") ? await probeWebCrypto() : null;
   const pick = (family: Family): BackendName => (n?.ok[family] ? "node" : web?.[family] ? "webcrypto" : "noble");
-  return { x25519: pick("x25519"), ed25519: pick("ed25519"), aesGcm: pick("aesGcm"), sha512: pick("sha512"), symmetric: n?.ok.symmetric ? "node" : "noble" };
+  return {
+    x25519: pick("x25519"),
+    ed25519: pick("ed25519"),
+    aesGcm: pick("aesGcm"),
+    // Bulk hashing is the one place where the thread pool wins: media hashes chunk i there while
+    // the main thread runs AES-GCM on chunk i+1 (both cores busy; measured in docs/PERFORMANCE.md).
+    sha512: web?.sha512 ? "webcrypto" : pick("sha512"),
+    symmetric: n?.ok.symmetric ? "node" : "noble",
+  };
 }
 
 /** Resolves the backend once; every async primitive awaits it (a resolved promise after the first call). */
@@ -469,7 +481,7 @@ export function sha512(data: Uint8Array): Uint8Array {
   return node ? node.sha512(data) : nobleSha512(data);
 }
 
-/** SHA-512 of a large buffer: node:crypto, else WebCrypto (OpenSSL, off the main thread), else @noble. */
+/** SHA-512 of a large buffer: WebCrypto (OpenSSL on the thread pool), else node:crypto, else @noble. */
 export async function sha512Async(data: Uint8Array): Promise<Uint8Array> {
   const b = resolved ?? (await backend());
   if (b.sha512 === "node") return nodeFor("sha512")!.sha512(data);
