@@ -25,6 +25,7 @@ import {
   ProtocolStore,
   senderKeyDistribution,
   startSession,
+  useCryptoBackend,
 } from "../src/client/crypto/index";
 
 const ROUNDS = Number(process.env.ROUNDS ?? 7);
@@ -200,8 +201,11 @@ async function mediaRound(size: number, direction: "encrypt" | "decrypt"): Promi
 const fmt = (v: number, digits = 0) => v.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 async function main() {
-  // PARLEY_CRYPTO_BACKEND=webcrypto|noble (read by primitives.ts) measures the backends used
-  // where node:crypto, or also WebCrypto's X25519/Ed25519, is missing.
+  // PARLEY_CRYPTO_BACKEND=webcrypto|noble measures the backends used where node:crypto (browsers,
+  // Workers), or also WebCrypto's X25519/Ed25519 (React Native, older browsers), is missing.
+  const start = process.env.PARLEY_CRYPTO_BACKEND;
+  if (start === "node" || start === "webcrypto" || start === "noble") useCryptoBackend(start);
+  else if (start) throw new Error(`PARLEY_CRYPTO_BACKEND must be node, webcrypto or noble, not ${start}`);
   const backend = await cryptoBackend();
   console.log(`Parley client crypto benchmark: Node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? "?"}`);
   console.log(`backends: ${Object.entries(backend).map(([k, v]) => `${k}=${v}`).join(" ")}; median of ${ROUNDS} rounds`);

@@ -16,8 +16,8 @@
  * 3. @noble everywhere else (React Native without a WebCrypto polyfill, older browsers), and for
  *    ML-KEM-768, which no runtime here offers natively.
  * Every backend gives identical bytes (tested), so a session may move between them.
- * `PARLEY_CRYPTO_BACKEND=node|webcrypto|noble` (environment, where there is one) or
- * `useCryptoBackend()` starts the order at that backend: tests, benchmarks, and an escape hatch.
+ * `useCryptoBackend()` starts the order further down: tests, the benchmark
+ * (`PARLEY_CRYPTO_BACKEND=webcrypto|noble npm run bench:crypto`), and an app's escape hatch.
  *
  * Imported keys are cached by content (bounded LRU, key-cache.ts) because records are decoded from
  * bytes on every operation; `clearKeyCache()` drops them (e.g. on logout).
@@ -195,16 +195,10 @@ async function probeWebCrypto(): Promise<Record<Family, boolean>> {
   return { x25519: x25519Ok, ed25519: ed25519Ok, aesGcm: aesOk, sha512: shaOk, symmetric: false };
 }
 
-/** Where the order starts: `useCryptoBackend()`, else PARLEY_CRYPTO_BACKEND, else node:crypto. */
-let firstBackend: BackendName | null = null;
+/** Where the order starts (`useCryptoBackend()`): node:crypto unless told otherwise. */
+let firstBackend: BackendName = "node";
 
-function orderStart(): BackendName {
-  if (firstBackend) return firstBackend;
-  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.PARLEY_CRYPTO_BACKEND;
-  return BACKEND_ORDER.includes(env as BackendName) ? (env as BackendName) : "node";
-}
-
-const allowed = (name: BackendName) => BACKEND_ORDER.indexOf(name) >= BACKEND_ORDER.indexOf(orderStart());
+const allowed = (name: BackendName) => BACKEND_ORDER.indexOf(name) >= BACKEND_ORDER.indexOf(firstBackend);
 
 /** node:crypto and the families it passed, found synchronously (the synchronous primitives need it at once). */
 let nodeDetected: { node: NodeBackend; ok: Record<Family, boolean> } | null | undefined;
@@ -254,11 +248,11 @@ async function backend(): Promise<Backend> {
 
 /**
  * Test, benchmark and escape-hatch hook: start the backend order at `first` ("webcrypto" skips
- * node:crypto, "noble" uses @noble only), or null for the default (PARLEY_CRYPTO_BACKEND or node).
+ * node:crypto, "noble" uses @noble only), or null for the default order.
  */
 export function useCryptoBackend(first: BackendName | null): void {
   clearKeyCache();
-  firstBackend = first;
+  firstBackend = first ?? "node";
   nodeDetected = undefined;
   backendPromise = undefined;
   resolved = undefined;
