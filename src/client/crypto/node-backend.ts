@@ -34,6 +34,7 @@ export interface SyncAesGcm {
 
 const TAG_BYTES = 16;
 type Curve = "X25519" | "Ed25519";
+type Aead = "aes-256-gcm" | "chacha20-poly1305";
 
 /** A plain Uint8Array over a Buffer's bytes (no copy): callers compare and slice these like any other. */
 function bytes(b: Uint8Array): Uint8Array {
@@ -114,32 +115,37 @@ export class NodeBackend {
 
   aesGcm(raw: Uint8Array): SyncAesGcm {
     const key = this.c.createSecretKey(raw);
-    const c = this.c;
     return {
-      seal(nonce, plaintext, ad) {
-        const cipher = c.createCipheriv("aes-256-gcm", key, nonce, { authTagLength: TAG_BYTES });
-        cipher.setAAD(ad);
-        const out = new Uint8Array(plaintext.length + TAG_BYTES);
-        out.set(cipher.update(plaintext));
-        cipher.final(); // GCM holds nothing back: update() returned every byte
-        out.set(cipher.getAuthTag(), plaintext.length);
-        return out;
-      },
-      open(nonce, sealed, ad) {
-        if (sealed.length < TAG_BYTES) return null;
-        const body = sealed.length - TAG_BYTES;
-        const decipher = c.createDecipheriv("aes-256-gcm", key, nonce, { authTagLength: TAG_BYTES });
-        decipher.setAAD(ad);
-        decipher.setAuthTag(sealed.subarray(body));
-        const plaintext = decipher.update(sealed.subarray(0, body));
-        try {
-          decipher.final();
-        } catch {
-          return null;
-        }
-        return bytes(plaintext);
-      },
+      seal: (nonce, plaintext, ad) => this.seal("aes-256-gcm", key, nonce, plaintext, ad),
+      open: (nonce, sealed, ad) => this.open("aes-256-gcm", key, nonce, sealed, ad),
     };
+  }
+
+  /** ciphertext || 16-byte tag. Both AEADs hold nothing back: update() returns every byte. */
+  private seal(algorithm: Aead, key: NodeCryptoModule.CipherKey, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Uint8Array {
+    const cipher = this.c.createCipheriv(algorithm as NodeCryptoModule.CipherGCMTypes, key, nonce, { authTagLength: TAG_BYTES });
+    cipher.setAAD(ad, { plaintextLength: plaintext.length });
+    const out = new Uint8Array(plaintext.length + TAG_BYTES);
+    out.set(cipher.update(plaintext));
+    cipher.final();
+    out.set(cipher.getAuthTag(), plaintext.length);
+    return out;
+  }
+
+  /** The plaintext, or null when the tag does not verify. */
+  private open(algorithm: Aead, key: NodeCryptoModule.CipherKey, nonce: Uint8Array, sealed: Uint8Array, ad: Uint8Array): Uint8Array | null {
+    if (sealed.length < TAG_BYTES) return null;
+    const body = sealed.length - TAG_BYTES;
+    const decipher = this.c.createDecipheriv(algorithm as NodeCryptoModule.CipherGCMTypes, key, nonce, { authTagLength: TAG_BYTES });
+    decipher.setAAD(ad, { plaintextLength: body });
+    decipher.setAuthTag(sealed.subarray(body));
+    const plaintext = decipher.update(sealed.subarray(0, body));
+    try {
+      decipher.final();
+    } catch {
+      return null;
+    }
+    return bytes(plaintext);
   }
 
   sha512(data: Uint8Array): Uint8Array {
@@ -151,28 +157,11 @@ export class NodeBackend {
   }
 
   chachaSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Uint8Array {
-    const cipher = this.c.createCipheriv("chacha20-poly1305", key, nonce, { authTagLength: TAG_BYTES });
-    cipher.setAAD(ad, { plaintextLength: plaintext.length });
-    const out = new Uint8Array(plaintext.length + TAG_BYTES);
-    out.set(cipher.update(plaintext));
-    cipher.final();
-    out.set(cipher.getAuthTag(), plaintext.length);
-    return out;
+    return this.seal("chacha20-poly1305", key, nonce, plaintext, ad);
   }
 
   chachaOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, ad: Uint8Array): Uint8Array | null {
-    if (sealed.length < TAG_BYTES) return null;
-    const body = sealed.length - TAG_BYTES;
-    const decipher = this.c.createDecipheriv("chacha20-poly1305", key, nonce, { authTagLength: TAG_BYTES });
-    decipher.setAAD(ad, { plaintextLength: body });
-    decipher.setAuthTag(sealed.subarray(body));
-    const plaintext = decipher.update(sealed.subarray(0, body));
-    try {
-      decipher.final();
-    } catch {
-      return null;
-    }
-    return bytes(plaintext);
+    return this.open("chacha20-poly1305", key, nonce, sealed, ad);
   }
 }
 
