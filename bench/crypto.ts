@@ -25,8 +25,8 @@ import {
   ProtocolStore,
   senderKeyDistribution,
   startSession,
+  useCryptoBackend,
 } from "../src/client/crypto/index";
-import { useNobleOnly } from "../src/client/crypto/primitives";
 
 const ROUNDS = Number(process.env.ROUNDS ?? 7);
 /** Media sizes in MiB (the fallback run uses smaller ones: @noble AES-GCM is slow). */
@@ -201,11 +201,14 @@ async function mediaRound(size: number, direction: "encrypt" | "decrypt"): Promi
 const fmt = (v: number, digits = 0) => v.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 async function main() {
-  // PARLEY_CRYPTO_BACKEND=noble measures the fallback used where WebCrypto lacks X25519/Ed25519.
-  if (process.env.PARLEY_CRYPTO_BACKEND === "noble") useNobleOnly(true);
+  // PARLEY_CRYPTO_BACKEND=webcrypto|noble measures the backends used where node:crypto (browsers,
+  // Workers), or also WebCrypto's X25519/Ed25519 (React Native, older browsers), is missing.
+  const start = process.env.PARLEY_CRYPTO_BACKEND;
+  if (start === "node" || start === "webcrypto" || start === "noble") useCryptoBackend(start);
+  else if (start) throw new Error(`PARLEY_CRYPTO_BACKEND must be node, webcrypto or noble, not ${start}`);
   const backend = await cryptoBackend();
   console.log(`Parley client crypto benchmark: Node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? "?"}`);
-  console.log(`WebCrypto: ${Object.entries(backend).map(([k, v]) => `${k}=${v ? "yes" : "no"}`).join(" ")}; median of ${ROUNDS} rounds`);
+  console.log(`backends: ${Object.entries(backend).map(([k, v]) => `${k}=${v}`).join(" ")}; median of ${ROUNDS} rounds`);
   console.log(`load average before: ${loadavg().map((l) => l.toFixed(2)).join(" ")} (other processes on the machine skew every figure)\n`);
   const rows: [string, string, string, string, string][] = [["", "median/s", "best round/s", "per CPU-second", "notes"]];
   const add = (name: string, unit: string, r: Rate, note: string) =>

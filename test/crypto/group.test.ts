@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { groupDecrypt, groupEncrypt, processSenderKeyDistribution, rotateSenderKey, senderKeyDistribution } from "../../src/client/crypto/group-cipher";
 import { MAX_FORWARD_JUMPS, MAX_SENDER_KEY_STATES } from "../../src/client/crypto/limits";
-import { ed25519GenerateKeyPair, ed25519Sign } from "../../src/client/crypto/primitives";
+import { ed25519GenerateKeyPair, ed25519Sign, useCryptoBackend } from "../../src/client/crypto/primitives";
 import { MemoryKeyValueStore } from "../../src/client/store/memory-store";
 import { type ProtocolAddress, ProtocolStore } from "../../src/client/store/protocol-store";
 import { codeOf, seededRandom, text, utf8 } from "./support";
@@ -37,6 +37,28 @@ describe("sender keys", () => {
     expect(await open(bob, m)).toBe("to the group");
     expect(await open(carol, m)).toBe("to the group");
     expect(await codeOf(open(bob, m))).toBe("DUPLICATE_MESSAGE");
+  });
+
+  it("messages signed on one backend verify and open on every other (node:crypto, WebCrypto, @noble)", async () => {
+    const { alice, bob, carol, send, open } = await setup();
+    const dave = member("dave");
+    await processSenderKeyDistribution(dave.store, alice.address, await senderKeyDistribution(alice.store, alice.address, group));
+    const receivers = { node: bob, webcrypto: carol, noble: dave };
+    try {
+      for (const sender of ["node", "webcrypto", "noble"] as const) {
+        useCryptoBackend(sender);
+        const m = await send(`signed on ${sender}`);
+        for (const [backend, who] of Object.entries(receivers)) {
+          useCryptoBackend(backend as keyof typeof receivers);
+          const forged = m.slice();
+          forged[forged.length - 1]! ^= 1;
+          expect(await codeOf(open(who, forged))).toBe("INVALID_SIGNATURE");
+          expect(await open(who, m)).toBe(`signed on ${sender}`);
+        }
+      }
+    } finally {
+      useCryptoBackend(null);
+    }
   });
 
   it("out-of-order delivery with drops and duplicates (seeded): each message opens once", async () => {

@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { CryptoError } from "../../src/client/crypto/errors";
 import { MAX_FORWARD_JUMPS, MAX_SKIPPED_MESSAGE_KEYS } from "../../src/client/crypto/limits";
-import { useNobleOnly } from "../../src/client/crypto/primitives";
+import { useCryptoBackend } from "../../src/client/crypto/primitives";
 import { decryptMessage, encryptMessage, messageKind, resetSession, sessionInfo, startSession } from "../../src/client/crypto/session";
 import { MemoryKeyValueStore } from "../../src/client/store/memory-store";
 import { ProtocolStore } from "../../src/client/store/protocol-store";
@@ -296,19 +296,22 @@ describe("bounds, forward secrecy, post-compromise security, tampering, recovery
     expect(await recv(bob, alice, lateOld)).toBe("old 2");
   });
 
-  it("a session set up on WebCrypto carries on where only @noble exists (and back): same bytes, same results", async () => {
+  it("a session set up on node:crypto carries on through WebCrypto and @noble (and back): same bytes, same results", async () => {
     const [alice, bob] = await pair();
-    expect(await recv(bob, alice, await send(alice, bob, "webcrypto"))).toBe("webcrypto");
-    useNobleOnly(true);
+    expect(await recv(bob, alice, await send(alice, bob, "node"))).toBe("node");
     try {
-      expect(await recv(alice, bob, await send(bob, alice, "noble"))).toBe("noble");
-      const carol = await createDevice("carol-0000");
-      await startSession(carol.store, bob.address, await bob.bundle());
-      expect(await recv(bob, carol, await send(carol, bob, "noble setup"))).toBe("noble setup");
+      for (const backend of ["webcrypto", "noble"] as const) {
+        useCryptoBackend(backend);
+        expect(await recv(alice, bob, await send(bob, alice, `${backend} reply`))).toBe(`${backend} reply`);
+        expect(await recv(bob, alice, await send(alice, bob, `${backend} answer`))).toBe(`${backend} answer`);
+        const carol = await createDevice(`carol-${backend}`);
+        await startSession(carol.store, bob.address, await bob.bundle());
+        expect(await recv(bob, carol, await send(carol, bob, `${backend} setup`))).toBe(`${backend} setup`);
+      }
     } finally {
-      useNobleOnly(false);
+      useCryptoBackend(null);
     }
-    expect(await recv(bob, alice, await send(alice, bob, "webcrypto again"))).toBe("webcrypto again");
+    expect(await recv(alice, bob, await send(bob, alice, "node again"))).toBe("node again");
   });
 
   it("concurrent decrypts on one address are serialised", async () => {

@@ -1,6 +1,7 @@
 /**
  * Published vectors for every primitive the protocol uses, run through src/client/crypto/primitives.ts
- * on both backends (WebCrypto fast path and the @noble fallback). Sources: test/vectors/README.md.
+ * on each backend in turn (node:crypto, WebCrypto, @noble), each forced and checked to be the one
+ * running. Sources: test/vectors/README.md.
  */
 import { shake128 } from "@noble/hashes/sha3.js";
 import { afterAll, describe, expect, it } from "vitest";
@@ -8,7 +9,10 @@ import {
   aesGcmKey,
   chachaOpen,
   chachaSeal,
+  type Backend,
+  type BackendName,
   cryptoBackend,
+  ed25519GenerateKeyPair,
   ed25519PublicKey,
   ed25519Sign,
   ed25519Verify,
@@ -16,8 +20,11 @@ import {
   mlKemDecapsulate,
   mlKemEncapsulate,
   mlKemGenerateKeyPair,
-  useNobleOnly,
+  sha512,
+  sha512Async,
+  useCryptoBackend,
   x25519Agree,
+  x25519GenerateKeyPair,
   x25519PublicKey,
 } from "../../src/client/crypto/primitives";
 import { CryptoError } from "../../src/client/crypto/errors";
@@ -27,18 +34,47 @@ import ed from "../vectors/rfc8032-ed25519.json";
 import hkdf from "../vectors/rfc5869-hkdf-sha256.json";
 import x from "../vectors/rfc7748-x25519.json";
 import mlkem from "../vectors/cctv-ml-kem-768-strcmp.json";
-import { hex, toHex } from "./support";
+import { hex, seededRng, toHex } from "./support";
 
-describe("WebCrypto detection", () => {
-  it("finds X25519, Ed25519, AES-GCM and SHA-512 in Node 20's crypto.subtle", async () => {
-    expect(await cryptoBackend()).toEqual({ x25519: true, ed25519: true, aesGcm: true, sha512: true });
+/** What each forced start of the order must give on Node 20 (node:crypto passes every probe here). */
+const expected: Record<BackendName, Backend> = {
+  node: { x25519: "node", ed25519: "node", aesGcm: "node", sha512: "webcrypto", symmetric: "node" },
+  webcrypto: { x25519: "webcrypto", ed25519: "webcrypto", aesGcm: "webcrypto", sha512: "webcrypto", symmetric: "noble" },
+  noble: { x25519: "noble", ed25519: "noble", aesGcm: "noble", sha512: "noble", symmetric: "noble" },
+};
+
+describe("backend detection", () => {
+  afterAll(() => useCryptoBackend(null));
+
+  it("picks node:crypto on Node (WebCrypto for bulk SHA-512), WebCrypto next, @noble last", async () => {
+    useCryptoBackend(null);
+    expect(await cryptoBackend()).toEqual(expected.node);
+    useCryptoBackend("webcrypto");
+    expect(await cryptoBackend()).toEqual(expected.webcrypto);
+  });
+
+  it("derives the same key pairs from the same random bytes on node:crypto and @noble", async () => {
+    const pairs: string[][] = [];
+    for (const backend of ["node", "noble"] as const) {
+      useCryptoBackend(backend);
+      const rng = seededRng(7);
+      const x = await x25519GenerateKeyPair(rng);
+      const e = await ed25519GenerateKeyPair(rng);
+      pairs.push([x.privateKey, x.publicKey, e.privateKey, e.publicKey].map(toHex));
+    }
+    expect(pairs[0]).toEqual(pairs[1]);
   });
 });
 
-for (const backend of ["webcrypto", "noble"] as const) {
+for (const backend of ["node", "webcrypto", "noble"] as const) {
   describe(`primitives on ${backend}`, () => {
-    const setup = () => useNobleOnly(backend === "noble");
-    afterAll(() => useNobleOnly(false));
+    const setup = () => useCryptoBackend(backend);
+    afterAll(() => useCryptoBackend(null));
+
+    it("runs on the forced backend", async () => {
+      setup();
+      expect(await cryptoBackend()).toEqual(expected[backend]);
+    });
 
     it("X25519: RFC 7748 section 5.2 scalar multiplications", async () => {
       setup();
@@ -97,29 +133,40 @@ for (const backend of ["webcrypto", "noble"] as const) {
         expect(await key.open(hex(v.iv), bad, hex(v.aad))).toBeNull();
       }
     });
+
+    it("SHA-512: FIPS 180-2 appendix C.1 and C.3 (one million 'a')", async () => {
+      setup();
+      const abc = "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f";
+      const million = "e718483d0ce769644e2e42c7bc15b4638e1f98b13b2044285632a803afa973ebde0ff244877ea60a4cb0432ce577c31beb009c5c2c49aa2e4eadb217ad8cc09b";
+      expect(toHex(sha512(new TextEncoder().encode("abc")))).toBe(abc);
+      expect(toHex(await sha512Async(new TextEncoder().encode("abc")))).toBe(abc);
+      expect(toHex(await sha512Async(new Uint8Array(1_000_000).fill(0x61)))).toBe(million);
+    });
+
+    it("HKDF-SHA-256: RFC 5869 appendix A.1-A.3", () => {
+      setup();
+      for (const v of hkdf.tests) {
+        expect(toHex(hkdfSha256(hex(v.ikm), hex(v.salt), hex(v.info), v.length))).toBe(v.okm);
+      }
+    });
+
+    it("ChaCha20-Poly1305: RFC 8439 section 2.8.2, and rejects tampering of text, tag and AD", () => {
+      setup();
+      const pt = new TextEncoder().encode(chacha.plaintextUtf8);
+      const sealed = chachaSeal(hex(chacha.key), hex(chacha.nonce), pt, hex(chacha.aad));
+      expect(toHex(sealed)).toBe(chacha.ciphertext + chacha.tag);
+      expect(new TextDecoder().decode(chachaOpen(hex(chacha.key), hex(chacha.nonce), sealed, hex(chacha.aad))!)).toBe(chacha.plaintextUtf8);
+      for (const i of [0, 57, sealed.length - 1]) {
+        const bad = sealed.slice();
+        bad[i]! ^= 0x80;
+        expect(chachaOpen(hex(chacha.key), hex(chacha.nonce), bad, hex(chacha.aad))).toBeNull();
+      }
+      expect(chachaOpen(hex(chacha.key), hex(chacha.nonce), sealed, Uint8Array.of(1))).toBeNull();
+    });
   });
 }
 
-describe("synchronous primitives (@noble only)", () => {
-  it("HKDF-SHA-256: RFC 5869 appendix A.1-A.3", () => {
-    for (const v of hkdf.tests) {
-      expect(toHex(hkdfSha256(hex(v.ikm), hex(v.salt), hex(v.info), v.length))).toBe(v.okm);
-    }
-  });
-
-  it("ChaCha20-Poly1305: RFC 8439 section 2.8.2, and rejects tampering of text, tag and AD", () => {
-    const pt = new TextEncoder().encode(chacha.plaintextUtf8);
-    const sealed = chachaSeal(hex(chacha.key), hex(chacha.nonce), pt, hex(chacha.aad));
-    expect(toHex(sealed)).toBe(chacha.ciphertext + chacha.tag);
-    expect(new TextDecoder().decode(chachaOpen(hex(chacha.key), hex(chacha.nonce), sealed, hex(chacha.aad))!)).toBe(chacha.plaintextUtf8);
-    for (const i of [0, 57, sealed.length - 1]) {
-      const bad = sealed.slice();
-      bad[i]! ^= 0x80;
-      expect(chachaOpen(hex(chacha.key), hex(chacha.nonce), bad, hex(chacha.aad))).toBeNull();
-    }
-    expect(chachaOpen(hex(chacha.key), hex(chacha.nonce), sealed, Uint8Array.of(1))).toBeNull();
-  });
-
+describe("ML-KEM-768 (@noble on every backend)", () => {
   it("ML-KEM-768: C2SP/CCTV decapsulation vector, round trip and implicit rejection", () => {
     expect(toHex(mlKemDecapsulate(hex(mlkem.c), hex(mlkem.dk)))).toBe(mlkem.K);
     const pair = mlKemGenerateKeyPair();

@@ -9,7 +9,7 @@
  * learns the new chain. Receivers keep MAX_SENDER_KEY_STATES generations so messages sent just
  * before a rotation still open.
  */
-import { bytesEqual } from "../../protocol/encoding";
+import { bytesEqual, toHex } from "../../protocol/encoding";
 import type { SenderKeyRecord, SenderKeyState } from "../state/sender-key-record";
 import { addressKey, type ProtocolAddress, type ProtocolStore } from "../store/protocol-store";
 import { CryptoError, checkBytes } from "./errors";
@@ -27,8 +27,7 @@ import {
 } from "./sender-keys";
 import { serialised } from "./serial";
 
-const hexId = (id: Uint8Array) => Array.from(id, (b) => b.toString(16).padStart(2, "0")).join("");
-const lockName = (id: Uint8Array, sender: ProtocolAddress) => `sender-key/${hexId(id)}/${addressKey(sender)}`;
+const lockName = (id: Uint8Array, sender: ProtocolAddress) => `sender-key/${toHex(id)}/${addressKey(sender)}`;
 
 function distributionOf(distributionId: Uint8Array, s: SenderKeyState): Uint8Array {
   return encodeDistribution({ distributionId, keyId: s.keyId, iteration: s.iteration, chainKey: s.chainKey, signingPublic: s.signingPublic });

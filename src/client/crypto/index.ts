@@ -4,7 +4,7 @@
  */
 export { CryptoError, type CryptoErrorCode } from "./errors";
 export * as limits from "./limits";
-export { type Rng, systemRng, cryptoBackend, type Backend, clearKeyCache } from "./primitives";
+export { type Rng, systemRng, cryptoBackend, type Backend, type BackendName, useCryptoBackend, clearKeyCache } from "./primitives";
 export { generateIdentity, generateOneTimePreKeys, generatePqPreKey, generateRegistrationId, generateSignedPreKey } from "./keys";
 export { type PreKeyBundle, type InitiateOptions } from "./x3dh";
 export {

@@ -1,18 +1,25 @@
 /**
- * @module The only importer of @noble and WebCrypto. Everything above this file works on
- * Uint8Array and never sees a CryptoKey or a noble object.
+ * @module The only file that chooses a cryptography backend; everything above it works on
+ * Uint8Array and never sees a CryptoKey, a KeyObject or a noble object.
  *
- * Speed policy (measured on the 2-core reference machine, see docs/PERFORMANCE.md):
- * - X25519 and Ed25519 go through WebCrypto (Workers, Node >= 20, current browsers): ~100 µs per
- *   operation against 1.5-3 ms for @noble here. @noble is the fallback, chosen once by a probe that
- *   runs the RFC 7748 / RFC 8032 vectors through WebCrypto (absent or wrong -> fallback).
- * - Small symmetric steps (HMAC, HKDF, ChaCha20-Poly1305 for 1:1 and group messages) use @noble
- *   synchronously: a WebCrypto call costs ~30 µs of scheduling alone, more than the work.
- * - Bulk media AES-256-GCM and SHA-512 go through WebCrypto (OpenSSL, AES-NI, thread pool), with
- *   @noble as the fallback.
- * - ML-KEM-768 has no WebCrypto form in these runtimes: @noble only.
+ * Backend order, per family (X25519, Ed25519, AES-256-GCM, SHA-512, and the small symmetric
+ * steps HMAC-SHA-256/HKDF and ChaCha20-Poly1305), each chosen once by running published vectors
+ * through it (RFC 7748, RFC 8032, GCM test case 14, FIPS 180 "abc", RFC 5869 A.1, RFC 8439
+ * 2.8.2); a backend that is absent, throws or gives other bytes is skipped:
+ * 1. node:crypto (node-backend.ts; Node >= 20.16, reached without an import so browser and
+ *    Workers bundles stay clean): synchronous OpenSSL, no promise, no thread-pool hop. Measured
+ *    on the 2-core reference machine (docs/PERFORMANCE.md): X25519 ~65 µs, Ed25519 sign ~50 µs
+ *    and verify ~120 µs, against ~100-200 µs of mostly main-thread overhead per WebCrypto call.
+ * 2. WebCrypto (Workers, browsers) for X25519, Ed25519, AES-GCM and SHA-512: 15-25x faster than
+ *    @noble's elliptic curves. Small symmetric steps never go through WebCrypto: one call costs
+ *    more scheduling than the work.
+ * 3. @noble everywhere else (React Native without a WebCrypto polyfill, older browsers), and for
+ *    ML-KEM-768, which no runtime here offers natively.
+ * Every backend gives identical bytes (tested), so a session may move between them.
+ * `useCryptoBackend()` starts the order further down: tests, the benchmark
+ * (`PARLEY_CRYPTO_BACKEND=webcrypto|noble npm run bench:crypto`), and an app's escape hatch.
  *
- * Imported keys are cached by content (bounded LRU, limits.ts) because records are decoded from
+ * Imported keys are cached by content (bounded LRU, key-cache.ts) because records are decoded from
  * bytes on every operation; `clearKeyCache()` drops them (e.g. on logout).
  */
 import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
@@ -22,9 +29,10 @@ import { expand, hkdf } from "@noble/hashes/hkdf.js";
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 as nobleSha256, sha512 as nobleSha512 } from "@noble/hashes/sha2.js";
 import { ml_kem768 } from "@noble/post-quantum/ml-kem.js";
-import { bytesEqual, fromBase64, toBase64Url } from "../../protocol/encoding";
+import { bytesEqual, concatBytes, fromBase64, toBase64Url, utf8 } from "../../protocol/encoding";
 import { CryptoError, checkBytes } from "./errors";
-import { KEY_CACHE_ENTRIES } from "./limits";
+import { cacheId, KeyCache } from "./key-cache";
+import { loadNodeBackend, type NodeBackend } from "./node-backend";
 
 /** Source of randomness; tests pass a seeded one so runs are reproducible. */
 export type Rng = (length: number) => Uint8Array;
@@ -53,16 +61,23 @@ export const AES_GCM_NONCE_BYTES = 12;
 // ---------------------------------------------------------------------------------------------
 // Backend detection
 
-/** Which operations run on WebCrypto. Detected once; tests may force the fallback. */
-export interface Backend {
-  x25519: boolean;
-  ed25519: boolean;
-  aesGcm: boolean;
-  sha512: boolean;
-}
+export type BackendName = "node" | "webcrypto" | "noble";
+const BACKEND_ORDER: readonly BackendName[] = ["node", "webcrypto", "noble"];
 
-const NO_WEBCRYPTO: Backend = { x25519: false, ed25519: false, aesGcm: false, sha512: false };
-let backendPromise: Promise<Backend> | undefined;
+/** Which implementation runs each family. Detected once; tests may start the order further down. */
+export interface Backend {
+  x25519: BackendName;
+  ed25519: BackendName;
+  aesGcm: BackendName;
+  /**
+   * SHA-512 of bulk data (`sha512Async`, media): WebCrypto's thread pool before node:crypto. The
+   * synchronous `sha512` (short inputs) uses node:crypto whenever its probe passed.
+   */
+  sha512: BackendName;
+  /** HMAC-SHA-256 (so HKDF) and ChaCha20-Poly1305: synchronous steps, node or noble only. */
+  symmetric: "node" | "noble";
+}
+type Family = keyof Backend;
 
 function subtle(): SubtleCrypto | undefined {
   return globalThis.crypto?.subtle;
@@ -75,7 +90,32 @@ function ab(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
 
 const hex = (s: string): Uint8Array => Uint8Array.from(s.match(/../g) ?? [], (h) => parseInt(h, 16));
 
-async function probe(run: () => Promise<boolean>): Promise<boolean> {
+// Probe vectors, shared by every backend.
+const RFC7748 = {
+  alicePrivate: hex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a"),
+  alicePublic: hex("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a"),
+  bobPublic: hex("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f"),
+  shared: hex("4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742"),
+};
+/** RFC 8032 section 7.1, TEST 1 (empty message). */
+const RFC8032 = {
+  seed: hex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"),
+  publicKey: hex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"),
+  signature: hex(
+    "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+  ),
+};
+
+/** Runs a probe; a throw counts as a failure (a half-working backend is no backend). */
+function passes(run: () => boolean): boolean {
+  try {
+    return run();
+  } catch {
+    return false;
+  }
+}
+
+async function passesAsync(run: () => Promise<boolean>): Promise<boolean> {
   try {
     return await run();
   } catch {
@@ -83,88 +123,168 @@ async function probe(run: () => Promise<boolean>): Promise<boolean> {
   }
 }
 
-async function detect(): Promise<Backend> {
-  const s = subtle();
-  if (!s) return NO_WEBCRYPTO;
-  // RFC 7748 section 6.1: Alice's private key with Bob's public key.
-  const x = probe(async () => {
-    const priv = await importX25519Private(
-      hex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a"),
-      hex("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a"),
-    );
-    const pub = await s.importKey("raw", ab(hex("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f")), { name: "X25519" }, false, []);
-    const out = new Uint8Array(await s.deriveBits({ name: "X25519", public: pub }, priv, 256));
-    return bytesEqual(out, hex("4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742"));
-  });
-  // RFC 8032 section 7.1, TEST 1 (empty message).
-  const e = probe(async () => {
-    const seed = hex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60");
-    const pub = hex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
-    const key = await importEd25519Private(seed, pub);
-    const sig = new Uint8Array(await s.sign({ name: "Ed25519" }, key, new Uint8Array(0)));
-    return bytesEqual(
-      sig,
-      hex(
-        "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+function probeNode(node: NodeBackend): Record<Family, boolean> {
+  return {
+    x25519: passes(() => {
+      const alice = node.x25519Pair(RFC7748.alicePrivate);
+      return bytesEqual(alice.publicKey, RFC7748.alicePublic) && bytesEqual(node.x25519Agree(alice, RFC7748.bobPublic), RFC7748.shared);
+    }),
+    ed25519: passes(() => {
+      const pair = node.ed25519Pair(RFC8032.seed);
+      const sig = node.ed25519Sign(pair, new Uint8Array(0));
+      return bytesEqual(pair.publicKey, RFC8032.publicKey) && bytesEqual(sig, RFC8032.signature) && node.ed25519Verify(pair.publicKey, new Uint8Array(0), sig);
+    }),
+    // GCM specification test case 14 (AES-256, zero key and IV, one zero block).
+    aesGcm: passes(() => {
+      const key = node.aesGcm(new Uint8Array(32));
+      const sealed = key.seal(new Uint8Array(12), new Uint8Array(16), new Uint8Array(0));
+      const opened = key.open(new Uint8Array(12), sealed, new Uint8Array(0));
+      return bytesEqual(sealed, hex("cea7403d4d606b6e074ec5d3baf39d18d0d1c8a799996bf0265b98b5d48ab919")) && opened !== null && bytesEqual(opened, new Uint8Array(16));
+    }),
+    // FIPS 180-2 appendix C.1: SHA-512("abc").
+    sha512: passes(() =>
+      bytesEqual(
+        node.sha512(utf8("abc")),
+        hex("ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f"),
       ),
-    );
+    ),
+    // RFC 5869 A.1 through HMAC, and RFC 8439 section 2.8.2.
+    symmetric: passes(() => {
+      const okm = hkdfWith((k, d) => node.hmacSha256(k, d), hex("0b".repeat(22)), hex("000102030405060708090a0b0c"), hex("f0f1f2f3f4f5f6f7f8f9"), 42);
+      const key = hex("808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f");
+      const nonce = hex("070000004041424344454647");
+      const ad = hex("50515253c0c1c2c3c4c5c6c7");
+      const text = utf8("Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.");
+      const sealed = node.chachaSeal(key, nonce, text, ad);
+      const opened = node.chachaOpen(key, nonce, sealed, ad);
+      return (
+        bytesEqual(okm, hex("3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865")) &&
+        bytesEqual(
+          sealed,
+          hex(
+            "d31a8d34648e60db7b86afbc53ef7ec2a4aded51296e08fea9e2b5a736ee62d63dbea45e8ca9671282fafb69da92728b1a71de0a9e060b2905d6a5b67ecd3b3692ddbd7f2d778b8c9803aee328091b58fab324e4fad675945585808b4831d7bc3ff4def08e4b7a9de576d26586cec64b6116" +
+              "1ae10b594f09e26a7e902ecbd0600691",
+          ),
+        ) &&
+        opened !== null &&
+        bytesEqual(opened, text)
+      );
+    }),
+  };
+}
+
+async function probeWebCrypto(): Promise<Record<Family, boolean>> {
+  const s = subtle();
+  if (!s) return { x25519: false, ed25519: false, aesGcm: false, sha512: false, symmetric: false };
+  const x = passesAsync(async () => {
+    const priv = await importX25519Private(RFC7748.alicePrivate, RFC7748.alicePublic);
+    const pub = await s.importKey("raw", ab(RFC7748.bobPublic), { name: "X25519" }, false, []);
+    return bytesEqual(new Uint8Array(await s.deriveBits({ name: "X25519", public: pub }, priv, 256)), RFC7748.shared);
   });
-  const a = probe(async () => {
+  const e = passesAsync(async () => {
+    const key = await importEd25519Private(RFC8032.seed, RFC8032.publicKey);
+    return bytesEqual(new Uint8Array(await s.sign({ name: "Ed25519" }, key, new Uint8Array(0))), RFC8032.signature);
+  });
+  const a = passesAsync(async () => {
     const key = await s.importKey("raw", new Uint8Array(32), { name: "AES-GCM" }, false, ["encrypt"]);
-    const out = await s.encrypt({ name: "AES-GCM", iv: new Uint8Array(12) }, key, new Uint8Array(0));
-    return out.byteLength === 16;
+    const out = await s.encrypt({ name: "AES-GCM", iv: new Uint8Array(12) }, key, new Uint8Array(16));
+    return bytesEqual(new Uint8Array(out), hex("cea7403d4d606b6e074ec5d3baf39d18d0d1c8a799996bf0265b98b5d48ab919"));
   });
-  const h = probe(async () => (await s.digest("SHA-512", new Uint8Array(0))).byteLength === 64);
+  const h = passesAsync(async () => (await s.digest("SHA-512", new Uint8Array(0))).byteLength === 64);
   const [x25519Ok, ed25519Ok, aesOk, shaOk] = await Promise.all([x, e, a, h]);
-  return { x25519: x25519Ok, ed25519: ed25519Ok, aesGcm: aesOk, sha512: shaOk };
+  return { x25519: x25519Ok, ed25519: ed25519Ok, aesGcm: aesOk, sha512: shaOk, symmetric: false };
+}
+
+/** Where the order starts (`useCryptoBackend()`): node:crypto unless told otherwise. */
+let firstBackend: BackendName = "node";
+
+const allowed = (name: BackendName) => BACKEND_ORDER.indexOf(name) >= BACKEND_ORDER.indexOf(firstBackend);
+
+/** node:crypto and the families it passed, found synchronously (the synchronous primitives need it at once). */
+let nodeDetected: { node: NodeBackend; ok: Record<Family, boolean> } | null | undefined;
+
+function nodeProbed(): { node: NodeBackend; ok: Record<Family, boolean> } | null {
+  if (nodeDetected === undefined) {
+    const node = allowed("node") ? loadNodeBackend() : null;
+    nodeDetected = node ? { node, ok: probeNode(node) } : null;
+  }
+  return nodeDetected;
+}
+
+/** node:crypto when it runs `family`, for the synchronous primitives. */
+function nodeFor(family: Family): NodeBackend | null {
+  const n = nodeProbed();
+  return n && n.ok[family] ? n.node : null;
+}
+
+let backendPromise: Promise<Backend> | undefined;
+/** The detected backend once the promise settled: the hot paths skip an await with it. */
+let resolved: Backend | undefined;
+
+async function detect(): Promise<Backend> {
+  const n = nodeProbed();
+  const web = allowed("webcrypto") ? await probeWebCrypto() : null;
+  const pick = (family: Family): BackendName => (n?.ok[family] ? "node" : web?.[family] ? "webcrypto" : "noble");
+  return {
+    x25519: pick("x25519"),
+    ed25519: pick("ed25519"),
+    aesGcm: pick("aesGcm"),
+    // Bulk hashing is the one place where the thread pool wins: media hashes chunk i there while
+    // the main thread runs AES-GCM on chunk i+1 (both cores busy; measured in docs/PERFORMANCE.md).
+    sha512: web?.sha512 ? "webcrypto" : pick("sha512"),
+    symmetric: n?.ok.symmetric ? "node" : "noble",
+  };
 }
 
 /** Resolves the backend once; every async primitive awaits it (a resolved promise after the first call). */
 export function cryptoBackend(): Promise<Backend> {
-  backendPromise ??= detect();
+  backendPromise ??= detect().then((b) => (resolved = b));
   return backendPromise;
 }
 
-/** Test hook: run everything on @noble (as on a runtime without WebCrypto Ed25519/X25519), or re-detect. */
-export function useNobleOnly(on: boolean): void {
+async function backend(): Promise<Backend> {
+  return resolved ?? cryptoBackend();
+}
+
+/**
+ * Test, benchmark and escape-hatch hook: start the backend order at `first` ("webcrypto" skips
+ * node:crypto, "noble" uses @noble only), or null for the default order.
+ */
+export function useCryptoBackend(first: BackendName | null): void {
   clearKeyCache();
-  if (on) {
-    backendPromise = Promise.resolve(NO_WEBCRYPTO);
-  } else {
-    backendPromise = undefined;
-  }
+  firstBackend = first ?? "node";
+  nodeDetected = undefined;
+  backendPromise = undefined;
+  resolved = undefined;
+}
+
+/** Run everything on @noble (as on a runtime without native X25519/Ed25519), or re-detect. */
+export function useNobleOnly(on: boolean): void {
+  useCryptoBackend(on ? "noble" : null);
 }
 
 // ---------------------------------------------------------------------------------------------
-// Imported-key cache (bounded LRU keyed by algorithm + key bytes)
+// Imported-key caches (bounded LRU keyed by algorithm + key bytes)
 
-const keyCache = new Map<string, CryptoKey>();
-
-function cacheId(kind: string, bytes: Uint8Array): string {
-  return kind + String.fromCharCode.apply(null, bytes as unknown as number[]);
-}
+const keyCache = new KeyCache<CryptoKey>();
 
 async function cachedKey(kind: string, bytes: Uint8Array, load: () => Promise<CryptoKey>): Promise<CryptoKey> {
   const id = cacheId(kind, bytes);
   const hit = keyCache.get(id);
-  if (hit) {
-    keyCache.delete(id);
-    keyCache.set(id, hit);
-    return hit;
-  }
+  if (hit) return hit;
   const key = await load();
   keyCache.set(id, key);
-  if (keyCache.size > KEY_CACHE_ENTRIES) keyCache.delete(keyCache.keys().next().value!);
   return key;
 }
 
 export function clearKeyCache(): void {
   keyCache.clear();
   montgomeryCache.clear();
+  nodeDetected?.node.clear();
   spareX25519 = null;
 }
 
-// JWK is the cheapest private-key import in Node (PKCS#8 costs ~700 µs); it needs the public part too.
+// JWK is the cheapest private-key import in Node's WebCrypto (PKCS#8 costs ~700 µs); it needs the public part too.
 function importX25519Private(privateKey: Uint8Array, publicKey: Uint8Array): Promise<CryptoKey> {
   const jwk: JsonWebKey = { kty: "OKP", crv: "X25519", d: toBase64Url(privateKey), x: toBase64Url(publicKey) };
   return subtle()!.importKey("jwk", jwk, { name: "X25519" }, false, ["deriveBits"]);
@@ -185,12 +305,14 @@ function jwkBytes(value: string | undefined): Uint8Array {
 // X25519 (RFC 7748)
 
 /**
- * New X25519 key pair. With the system RNG and WebCrypto this is generateKey + a JWK export
- * (~160 µs); a caller-supplied RNG (tests) derives the key from its bytes with @noble instead.
+ * New X25519 key pair. node:crypto and @noble derive it from 32 bytes of `rng` (so a seeded RNG
+ * gives the same pair on both); WebCrypto with the system RNG generates it (generateKey + a JWK
+ * export, ~160 µs) with a spare made in the background.
  */
 export async function x25519GenerateKeyPair(rng: Rng = systemRng): Promise<KeyPair> {
-  const b = await cryptoBackend();
-  if (b.x25519 && rng === systemRng) {
+  const b = await backend();
+  if (b.x25519 === "node") return nodeFor("x25519")!.x25519Pair(rng(32));
+  if (b.x25519 === "webcrypto" && rng === systemRng) {
     // Hand out the pair generated in the background last time and start the next one: the
     // DH ratchet step then waits for two DH operations instead of two DHs and a key generation.
     // The spare lives only in this process's memory, like the cached CryptoKeys.
@@ -214,23 +336,26 @@ async function webCryptoX25519Pair(): Promise<KeyPair> {
   return out;
 }
 
-/** Public key of an X25519 private key (noble; only used off the hot path). */
+/** Public key of an X25519 private key. */
 export function x25519PublicKey(privateKey: Uint8Array): Uint8Array {
   checkBytes(privateKey, 32, "X25519 private key");
-  return x25519.getPublicKey(privateKey);
+  const node = nodeFor("x25519");
+  return node ? node.x25519Pair(privateKey).publicKey : x25519.getPublicKey(privateKey);
 }
 
 /**
  * X25519(privateKey, publicKey). The caller passes the matching public key of `privateKey`
- * (every record stores it) because WebCrypto's JWK import wants both. Rejects an all-zero
- * result (a low-order peer key), as RFC 7748 section 6.1 recommends.
+ * (every record stores it): WebCrypto's JWK import wants both, and node:crypto checks the pair.
+ * Rejects an all-zero result (a low-order peer key), as RFC 7748 section 6.1 recommends.
  */
 export async function x25519Agree(ours: KeyPair, theirPublic: Uint8Array): Promise<Uint8Array> {
   checkBytes(ours.privateKey, 32, "X25519 private key");
   checkBytes(theirPublic, 32, "X25519 public key");
-  const b = await cryptoBackend();
+  const b = resolved ?? (await backend());
   let out: Uint8Array;
-  if (b.x25519) {
+  if (b.x25519 === "node") {
+    out = nodeFor("x25519")!.x25519Agree(ours, theirPublic);
+  } else if (b.x25519 === "webcrypto") {
     const s = subtle()!;
     const priv = await cachedKey("xs", ours.privateKey, () => importX25519Private(ours.privateKey, ours.publicKey)).catch(() => {
       throw new CryptoError("INVALID_KEY", "stored X25519 key pair is inconsistent");
@@ -259,8 +384,9 @@ export async function x25519Agree(ours: KeyPair, theirPublic: Uint8Array): Promi
 // Ed25519 (RFC 8032) and its X25519 form
 
 export async function ed25519GenerateKeyPair(rng: Rng = systemRng): Promise<KeyPair> {
-  const b = await cryptoBackend();
-  if (b.ed25519 && rng === systemRng) {
+  const b = await backend();
+  if (b.ed25519 === "node") return nodeFor("ed25519")!.ed25519Pair(rng(32));
+  if (b.ed25519 === "webcrypto" && rng === systemRng) {
     const pair = (await subtle()!.generateKey({ name: "Ed25519" }, true, ["sign", "verify"])) as CryptoKeyPair;
     const jwk = await subtle()!.exportKey("jwk", pair.privateKey);
     const out = { privateKey: jwkBytes(jwk.d), publicKey: jwkBytes(jwk.x) };
@@ -272,29 +398,32 @@ export async function ed25519GenerateKeyPair(rng: Rng = systemRng): Promise<KeyP
   return { privateKey, publicKey: ed25519.getPublicKey(privateKey) };
 }
 
-/** Ed25519 public key of a 32-byte seed (noble; identity creation only). */
+/** Ed25519 public key of a 32-byte seed. */
 export function ed25519PublicKey(seed: Uint8Array): Uint8Array {
   checkBytes(seed, 32, "Ed25519 seed");
-  return ed25519.getPublicKey(seed);
+  const node = nodeFor("ed25519");
+  return node ? node.ed25519Pair(seed).publicKey : ed25519.getPublicKey(seed);
 }
 
 export async function ed25519Sign(ours: KeyPair, message: Uint8Array): Promise<Uint8Array> {
   checkBytes(ours.privateKey, 32, "Ed25519 seed");
   checkBytes(ours.publicKey, 32, "Ed25519 public key");
-  const b = await cryptoBackend();
-  if (!b.ed25519) return ed25519.sign(message, ours.privateKey);
+  const b = resolved ?? (await backend());
+  if (b.ed25519 === "node") return nodeFor("ed25519")!.ed25519Sign(ours, message);
+  if (b.ed25519 === "noble") return ed25519.sign(message, ours.privateKey);
   const key = await cachedKey("es", ours.privateKey, () => importEd25519Private(ours.privateKey, ours.publicKey)).catch(() => {
     throw new CryptoError("INVALID_KEY", "Ed25519 key pair is inconsistent");
   });
   return new Uint8Array(await subtle()!.sign({ name: "Ed25519" }, key, ab(message)));
 }
 
-/** Strict RFC 8032 verification (noble with zip215 off, matching OpenSSL/BoringSSL). */
+/** Strict RFC 8032 verification (OpenSSL/BoringSSL; noble with zip215 off, which matches them). */
 export async function ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
   checkBytes(publicKey, 32, "Ed25519 public key");
   if (!(signature instanceof Uint8Array) || signature.length !== ED25519_SIGNATURE_BYTES) return false;
-  const b = await cryptoBackend();
-  if (!b.ed25519) {
+  const b = resolved ?? (await backend());
+  if (b.ed25519 === "node") return nodeFor("ed25519")!.ed25519Verify(publicKey, message, signature);
+  if (b.ed25519 === "noble") {
     try {
       return ed25519.verify(signature, message, publicKey, { zip215: false });
     } catch {
@@ -311,7 +440,7 @@ export async function ed25519Verify(publicKey: Uint8Array, message: Uint8Array, 
   return s.verify({ name: "Ed25519" }, key, ab(signature), ab(message));
 }
 
-const montgomeryCache = new Map<string, Uint8Array>();
+const montgomeryCache = new KeyCache<Uint8Array>();
 
 /**
  * X25519 form of an Ed25519 public key (birational map u = (1+y)/(1-y)). Costs ~200 µs in noble
@@ -319,18 +448,13 @@ const montgomeryCache = new Map<string, Uint8Array>();
  */
 export function edwardsToMontgomeryPublic(publicKey: Uint8Array): Uint8Array {
   checkBytes(publicKey, 32, "Ed25519 public key");
-  const id = cacheId("", publicKey);
-  let out = montgomeryCache.get(id);
-  if (!out) {
+  return montgomeryCache.through("", publicKey, () => {
     try {
-      out = ed25519.utils.toMontgomery(publicKey);
+      return ed25519.utils.toMontgomery(publicKey);
     } catch {
       throw new CryptoError("INVALID_KEY", "identity key is not a valid Ed25519 point");
     }
-    montgomeryCache.set(id, out);
-    if (montgomeryCache.size > KEY_CACHE_ENTRIES) montgomeryCache.delete(montgomeryCache.keys().next().value!);
-  }
-  return out;
+  });
 }
 
 /** X25519 form of an Ed25519 seed: the clamped SHA-512 scalar, as RFC 8032 derives it. */
@@ -340,35 +464,59 @@ export function edwardsToMontgomeryPrivate(seed: Uint8Array): Uint8Array {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Hashes and KDFs (synchronous, @noble)
+// Hashes and KDFs (synchronous: node:crypto, else @noble)
 
 export function sha256(data: Uint8Array): Uint8Array {
   return nobleSha256(data);
 }
 
 export function sha512(data: Uint8Array): Uint8Array {
-  return nobleSha512(data);
+  const node = nodeFor("sha512");
+  return node ? node.sha512(data) : nobleSha512(data);
 }
 
-/** SHA-512 of a large buffer: WebCrypto (OpenSSL, off the main thread) when present. */
+/** SHA-512 of a large buffer: WebCrypto (OpenSSL on the thread pool), else node:crypto, else @noble. */
 export async function sha512Async(data: Uint8Array): Promise<Uint8Array> {
-  const b = await cryptoBackend();
-  if (!b.sha512) return nobleSha512(data);
+  const b = resolved ?? (await backend());
+  if (b.sha512 === "node") return nodeFor("sha512")!.sha512(data);
+  if (b.sha512 === "noble") return nobleSha512(data);
   return new Uint8Array(await subtle()!.digest("SHA-512", ab(data)));
 }
 
 export function hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {
-  return hmac(nobleSha256, key, data);
+  const node = nodeFor("symmetric");
+  return node ? node.hmacSha256(key, data) : hmac(nobleSha256, key, data);
+}
+
+type Mac = (key: Uint8Array, data: Uint8Array) => Uint8Array;
+
+/** RFC 5869 section 2.3 over any HMAC-SHA-256: T(i) = HMAC(PRK, T(i-1) || info || i). */
+function expandWith(mac: Mac, prk: Uint8Array, info: Uint8Array, length: number): Uint8Array {
+  if (!Number.isInteger(length) || length < 0 || length > 255 * 32) throw new CryptoError("INVALID_INPUT", "HKDF output length out of range");
+  const out = new Uint8Array(length);
+  let t: Uint8Array = new Uint8Array(0);
+  for (let i = 1, o = 0; o < length; i++, o += 32) {
+    t = mac(prk, concatBytes(t, info, Uint8Array.of(i)));
+    out.set(t.subarray(0, Math.min(32, length - o)), o);
+  }
+  return out;
+}
+
+/** HKDF (RFC 5869); an empty salt is HashLen zero bytes, which HMAC's zero padding makes the same key. */
+function hkdfWith(mac: Mac, ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
+  return expandWith(mac, mac(salt, ikm), info, length);
 }
 
 /** HKDF-Expand-SHA-256 (RFC 5869 section 2.3) from a pseudorandom key; one HMAC per 32 bytes. */
 export function hkdfExpandSha256(prk: Uint8Array, info: Uint8Array, length: number): Uint8Array {
-  return expand(nobleSha256, prk, info, length);
+  const node = nodeFor("symmetric");
+  return node ? expandWith((k, d) => node.hmacSha256(k, d), prk, info, length) : expand(nobleSha256, prk, info, length);
 }
 
 /** HKDF-SHA-256 (RFC 5869). An empty salt means HashLen zero bytes, as the RFC specifies. */
 export function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
-  return hkdf(nobleSha256, ikm, salt, info, length);
+  const node = nodeFor("symmetric");
+  return node ? hkdfWith((k, d) => node.hmacSha256(k, d), ikm, salt, info, length) : hkdf(nobleSha256, ikm, salt, info, length);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -378,7 +526,8 @@ export function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, 
 export function chachaSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Uint8Array {
   checkBytes(key, 32, "ChaCha20-Poly1305 key");
   checkBytes(nonce, CHACHA_NONCE_BYTES, "ChaCha20-Poly1305 nonce");
-  return chacha20poly1305(key, nonce, ad).encrypt(plaintext);
+  const node = nodeFor("symmetric");
+  return node ? node.chachaSeal(key, nonce, plaintext, ad) : chacha20poly1305(key, nonce, ad).encrypt(plaintext);
 }
 
 /** ChaCha20-Poly1305 open; null when authentication fails. */
@@ -386,6 +535,8 @@ export function chachaOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Arra
   checkBytes(key, 32, "ChaCha20-Poly1305 key");
   checkBytes(nonce, CHACHA_NONCE_BYTES, "ChaCha20-Poly1305 nonce");
   if (sealed.length < AEAD_TAG_BYTES) return null;
+  const node = nodeFor("symmetric");
+  if (node) return node.chachaOpen(key, nonce, sealed, ad);
   try {
     return chacha20poly1305(key, nonce, ad).decrypt(sealed);
   } catch {
@@ -402,8 +553,12 @@ export interface AesGcmKey {
 
 export async function aesGcmKey(raw: Uint8Array): Promise<AesGcmKey> {
   checkBytes(raw, 32, "AES-256-GCM key");
-  const b = await cryptoBackend();
-  if (!b.aesGcm) {
+  const b = await backend();
+  if (b.aesGcm === "node") {
+    const key = nodeFor("aesGcm")!.aesGcm(raw);
+    return { seal: async (nonce, plaintext, ad) => key.seal(nonce, plaintext, ad), open: async (nonce, sealed, ad) => key.open(nonce, sealed, ad) };
+  }
+  if (b.aesGcm === "noble") {
     const rawCopy = raw.slice();
     return {
       seal: async (nonce, plaintext, ad) => gcm(rawCopy, nonce, ad).encrypt(plaintext),

@@ -26,7 +26,12 @@ export class ByteWriter {
 
   u32(v: number): this {
     this.reserve(4);
-    new DataView(this.buf.buffer).setUint32(this.len, v >>> 0, false);
+    // Byte arithmetic, not a DataView per call: records are encoded on every message.
+    const b = this.buf;
+    b[this.len] = v >>> 24;
+    b[this.len + 1] = v >>> 16;
+    b[this.len + 2] = v >>> 8;
+    b[this.len + 3] = v;
     this.len += 4;
     return this;
   }
@@ -77,9 +82,10 @@ export class ByteReader {
 
   u32(): number {
     this.need(4);
-    const v = new DataView(this.buf.buffer, this.buf.byteOffset).getUint32(this.pos, false);
+    const b = this.buf;
+    const p = this.pos;
     this.pos += 4;
-    return v;
+    return ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
   }
 
   u64(): number {

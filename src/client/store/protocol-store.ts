@@ -4,7 +4,7 @@
  * and only here. Trust policy is trust-on-first-use: a changed remote identity is refused until
  * the app calls `trustIdentity` (after showing the user the new safety number).
  */
-import { bytesEqual } from "../../protocol/encoding";
+import { bytesEqual, toHex } from "../../protocol/encoding";
 import { CryptoError } from "../crypto/errors";
 import {
   decodeIdentityRecord,
@@ -116,4 +116,4 @@ export class ProtocolStore {
 }
 
 const senderKeyName = (id: Uint8Array, sender: ProtocolAddress) =>
-  `sender-key/${Array.from(id, (b) => b.toString(16).padStart(2, "0")).join("")}/${addressKey(sender)}`;
+  `sender-key/${toHex(id)}/${addressKey(sender)}`;
