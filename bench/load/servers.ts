@@ -6,7 +6,8 @@
  * memory of each workerd process from /proc. Linux only, loopback only.
  */
 import { randomBytes } from "node:crypto";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { freePort, LocalServer } from "../../test/node/support/server";
 
@@ -17,6 +18,7 @@ const BENCH_OVERRIDES: [RegExp, string][] = [
   // Paths in wrangler.toml are relative to it; the generated copy lives in a temporary directory.
   [/^main = "src\/index.ts"$/m, `main = ${JSON.stringify(join(root, "src", "index.ts"))}`],
   [/^migrations_dir = "migrations"$/m, `migrations_dir = ${JSON.stringify(join(root, "migrations"))}`],
+  [/^directory = "\.\/web\/dist"$/m, `directory = ${JSON.stringify(join(root, "web", "dist"))}`],
   // Registration and auth: hundreds of accounts from one IP within a minute.
   [/^simple = \{ limit = 100, period = 60 \}$/m, `simple = { limit = 1000000, period = 60 }`],
   // Sends: one bench device sends far more than a person in 10 s.
@@ -54,6 +56,11 @@ export interface RunningServer {
 
 /** Parley with the benchmark's config, fresh state in `workDir`. */
 export async function startParley(workDir: string): Promise<RunningServer> {
+  // wrangler refuses to start without the web client's assets directory (wrangler.toml [assets]).
+  if (!existsSync(join(root, "web", "dist", "index.html"))) {
+    const build = spawnSync(process.execPath, [join(root, "scripts", "build-web.mjs")], { cwd: root, stdio: ["ignore", "inherit", "inherit"] });
+    if (build.status !== 0) throw new Error("building the web client (scripts/build-web.mjs) failed");
+  }
   const config = join(workDir, "parley.wrangler.toml");
   writeFileSync(config, benchWranglerConfig());
   const tokenSecret = randomBytes(32).toString("hex");
