@@ -146,6 +146,8 @@ export class ChatRoom extends DurableObject<Env> {
   /** Sends per sender device in the current window (takeSendAllowance; memory only). */
   private sendCounts: { windowStart: number; counts: Map<string, number> } = { windowStart: 0, counts: new Map() };
   private deviceCache: { key: string; devices: RegisteredDevice[]; blocks: Set<string>; fetchedAt: number } | null = null;
+  /** `meta` rows as last read or written (see meta()); memory only, rebuilt from storage after a restart. */
+  private readonly metaCache = new Map<string, string | null>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -153,13 +155,36 @@ export class ChatRoom extends DurableObject<Env> {
     for (const statement of SCHEMA) this.sql.exec(statement);
   }
 
+  /**
+   * The room is the only writer of `meta`, so each key is read from storage once per wake and then
+   * served from memory (last_seq, members and chat_id were 3-4 reads per submit and per receipt).
+   */
   private meta(key: string): string | null {
+    if (this.metaCache.has(key)) return this.metaCache.get(key)!;
     const row = this.sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = ?`, key).toArray()[0];
-    return row ? row.value : null;
+    const value = row ? row.value : null;
+    this.metaCache.set(key, value);
+    return value;
   }
 
   private setMeta(key: string, value: string): void {
     this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`, key, value);
+    this.metaCache.set(key, value);
+  }
+
+  private deleteMeta(key: string): void {
+    this.sql.exec(`DELETE FROM meta WHERE key = ?`, key);
+    this.metaCache.set(key, null);
+  }
+
+  /** transactionSync that forgets the meta cache if it rolls back (the cache may hold its writes). */
+  private transaction(run: () => void): void {
+    try {
+      this.ctx.storage.transactionSync(run);
+    } catch (err) {
+      this.metaCache.clear();
+      throw err;
+    }
   }
 
   private members(): string[] {
@@ -205,7 +230,7 @@ export class ChatRoom extends DurableObject<Env> {
     const seq = this.lastSeq() + 1;
     const serverTs = Date.now();
     const recipients: RecipientList = input.envelopes.map((e) => [e.account_id, e.device_id]);
-    this.ctx.storage.transactionSync(() => {
+    this.transaction(() => {
       this.setMeta("last_seq", String(seq));
       this.sql.exec(
         `INSERT INTO messages (seq, msg_id, sender_account, sender_device, server_ts, recipients) VALUES (?, ?, ?, ?, ?, ?)`,
@@ -379,7 +404,7 @@ export class ChatRoom extends DurableObject<Env> {
     }
 
     const serverTs = Date.now();
-    this.ctx.storage.transactionSync(() => {
+    this.transaction(() => {
       const delivered = Math.max(current.delivered_up_to, upTo);
       const read = input.status === "read" ? upTo : current.read_up_to;
       this.sql.exec(
@@ -543,7 +568,7 @@ export class ChatRoom extends DurableObject<Env> {
       event: plan.event,
       server_ts: serverTs,
     };
-    this.ctx.storage.transactionSync(() => {
+    this.transaction(() => {
       this.setMeta("last_seq", String(seq));
       if (!this.meta("chat_id")) this.setMeta("chat_id", after.chat_id);
       const { members, ...rest } = storeGroupState(after);
@@ -553,7 +578,7 @@ export class ChatRoom extends DurableObject<Env> {
         this.sql.exec(`INSERT INTO group_members (account_id, role, joined_seq) VALUES (?, ?, ?)`, account, m.role, m.joined_seq);
       }
       this.scheduleFanout(entry, devices, new Map());
-      this.sql.exec(`DELETE FROM meta WHERE key = 'group_intent'`);
+      this.deleteMeta("group_intent");
     });
     this.group = after;
     // Just read: the first send after the change needs no D1 query.
@@ -630,7 +655,7 @@ export class ChatRoom extends DurableObject<Env> {
       type: "sender_key",
       content: input.content,
     };
-    this.ctx.storage.transactionSync(() => {
+    this.transaction(() => {
       this.setMeta("last_seq", String(seq));
       // Group messages keep no per-device recipient list (1,024 members would make every row large).
       this.sql.exec(
