@@ -31,7 +31,7 @@ import { PUSH_COALESCE_WINDOW_MS } from "../src/limits";
 import { chatRoomStub, presenceRoomStub } from "../src/placement";
 import {
   Address as AddressSchema,
-  EnqueueInput,
+  parseEnqueueInput,
   QuotaInput,
   type InboxEntryInputBody,
   type QuotaInputBody,
@@ -132,6 +132,8 @@ export class DeviceInbox extends DurableObject<Env> {
   /** Whether the device was removed (undefined: not read since this wake). Only deactivate() sets it. */
   private removedFlag: boolean | undefined = undefined;
   private readonly receiptFlush = new SingleFlight(() => this.flushReceiptsRound());
+  /** A delayed receipt flush is waiting (scheduleReceiptFlush); memory only. */
+  private receiptFlushScheduled = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -246,7 +248,7 @@ export class DeviceInbox extends DurableObject<Env> {
    */
   async enqueue(raw: InboxEntryInputBody[], rawAddress?: Address): Promise<void> {
     if (this.removed) return; // A removed device's messages have nowhere to go.
-    const entries = EnqueueInput.parse(raw);
+    const entries = parseEnqueueInput(raw);
     const address = rawAddress === undefined ? undefined : AddressSchema.parse(rawAddress);
     const now = Date.now();
     const retentionMs = loadConfig(this.env).inboxRetentionDays * 24 * 3600 * 1000;
@@ -689,7 +691,27 @@ export class DeviceInbox extends DurableObject<Env> {
     });
     this.count -= removed.n;
     this.bytes -= removed.b;
-    if (covered.length > 0) this.ctx.waitUntil(this.flushReceipts());
+    if (covered.length > 0) this.scheduleReceiptFlush();
+  }
+
+  /**
+   * Hands the owed receipts over after DELIVERED_RECEIPT_DELAY_MS, so the ACKs of that window share
+   * one round (one RPC per chat instead of one per ACK). The rows are durable already; the alarm
+   * is armed as a backstop in case this object restarts before the timer fires.
+   */
+  private scheduleReceiptFlush(): void {
+    const delayMs = loadConfig(this.env).deliveredReceiptDelayMs;
+    if (delayMs === 0) {
+      this.ctx.waitUntil(this.flushReceipts());
+      return;
+    }
+    if (this.receiptFlushScheduled) return;
+    this.receiptFlushScheduled = true;
+    const flushed = new Promise<void>((resolve) => setTimeout(resolve, delayMs)).then(() => {
+      this.receiptFlushScheduled = false;
+      return this.flushReceipts();
+    });
+    this.ctx.waitUntil(Promise.all([flushed, this.ensureAlarm(Date.now() + delayMs + RECEIPT_RETRY_MS)]));
   }
 
   /**
@@ -757,34 +779,46 @@ export class DeviceInbox extends DurableObject<Env> {
   private pump(ws: WebSocket, state: SocketState): void {
     if (ws.readyState !== WebSocket.OPEN) return;
     let changed = false;
-    for (;;) {
-      const inFlight = this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM entries WHERE seq > ? AND seq <= ?`, state.acked, state.sent).one().n;
+    let exhausted = false;
+    while (!exhausted) {
+      // seq numbers only grow, so sent - acked bounds the entries in flight: count them only when
+      // the bound could shrink this round's room (a live stream never gets near the window).
+      const inFlightBound = state.sent - state.acked;
+      const inFlight =
+        inFlightBound <= WINDOW_ENTRIES - BATCH_ENTRIES
+          ? 0
+          : this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM entries WHERE seq > ? AND seq <= ?`, state.acked, state.sent).one().n;
       const room = Math.min(WINDOW_ENTRIES - inFlight, BATCH_ENTRIES);
       if (room <= 0) break;
       const rows = this.sql
         .exec<{ seq: number; body: string; expires_at: number | null }>(`SELECT seq, body, expires_at FROM entries WHERE seq > ? ORDER BY seq LIMIT ?`, state.sent, room)
         .toArray();
-      if (rows.length === 0) {
-        if (!state.live) {
-          state.live = true;
-          changed = true;
-          sendQuietly(ws, JSON.stringify({ type: "queue_empty", cursor: state.sent } satisfies ServerFrameBody));
-        }
-        break;
-      }
+      // Fewer rows than asked for: nothing more is queued (no await in this loop), so no second,
+      // empty SELECT is needed to learn that the backlog is exhausted.
+      exhausted = rows.length < room;
       let frameBytes = 0;
       const parts: string[] = [];
       for (const row of rows) {
-        if (parts.length > 0 && frameBytes + row.body.length > BATCH_BYTES) break;
+        if (parts.length > 0 && frameBytes + row.body.length > BATCH_BYTES) {
+          exhausted = false; // The rest of these rows goes in the next frame.
+          break;
+        }
         // Splice the seq into the stored JSON instead of parsing and re-serialising the envelope.
         parts.push(`{"seq":${row.seq},${row.body.slice(1)}`);
         frameBytes += row.body.length;
         state.sent = row.seq;
       }
-      changed = true;
-      sendQuietly(ws, `{"type":"entries","entries":[${parts.join(",")}]}`);
-      state.sent_at = Date.now();
-      this.recordDeliver(rows[0]!.expires_at, parts.length, state.sent_at);
+      if (parts.length > 0) {
+        changed = true;
+        sendQuietly(ws, `{"type":"entries","entries":[${parts.join(",")}]}`);
+        state.sent_at = Date.now();
+        this.recordDeliver(rows[0]!.expires_at, parts.length, state.sent_at);
+      }
+      if (exhausted && !state.live) {
+        state.live = true;
+        changed = true;
+        sendQuietly(ws, JSON.stringify({ type: "queue_empty", cursor: state.sent } satisfies ServerFrameBody));
+      }
     }
     if (changed) ws.serializeAttachment(state);
   }
