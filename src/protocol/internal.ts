@@ -91,6 +91,62 @@ export function parseEnqueueInput(raw: unknown): InboxEntryInputBody[] {
 }
 
 const MAX_CONTENT_CHARS = Math.ceil(MAX_ENVELOPE_BYTES / 3) * 4;
+const SUBMIT_KEYS = ["chat_id", "envelopes", "members", "msg_id", "sender"];
+const SUBMIT_KEYS_WITH_LIMIT = [...SUBMIT_KEYS, "send_limit"];
+const ENVELOPE_KEYS = ["account_id", "content", "device_id", "registration_id", "type"];
+const SEND_LIMIT_KEYS = ["limit", "window_ms"];
+const RECEIPT_INPUT_KEYS = ["reader", "status", "up_to_seq"];
+
+/** SubmitInput.parse for the hot path (every 1:1 send), on the same terms as parseEnqueueInput. */
+export function parseSubmitInput(raw: unknown): z.output<typeof SubmitInput> {
+  return isPlainSubmit(raw) ? (raw as z.output<typeof SubmitInput>) : SubmitInput.parse(raw);
+}
+
+/** ReceiptInput.parse for the hot path (every delivered receipt), on the same terms as parseEnqueueInput. */
+export function parseReceiptInput(raw: unknown): z.output<typeof ReceiptInput> {
+  if (isRecord(raw) && hasExactly(raw, RECEIPT_INPUT_KEYS) && isAddress(raw.reader) && (raw.status === "delivered" || raw.status === "read") && isChatSeq(raw.up_to_seq)) {
+    return raw as z.output<typeof ReceiptInput>;
+  }
+  return ReceiptInput.parse(raw);
+}
+
+function isPlainSubmit(raw: unknown): boolean {
+  if (!isRecord(raw)) return false;
+  const limit = raw.send_limit;
+  if (limit === undefined ? !hasExactly(raw, SUBMIT_KEYS) : !hasExactly(raw, SUBMIT_KEYS_WITH_LIMIT)) return false;
+  if (limit !== undefined && !(isRecord(limit) && hasExactly(limit, SEND_LIMIT_KEYS) && isInt(limit.limit, 1, Number.MAX_SAFE_INTEGER) && isInt(limit.window_ms, 1000, Number.MAX_SAFE_INTEGER))) {
+    return false;
+  }
+  const { members, envelopes } = raw;
+  return (
+    isChatId(raw.chat_id) &&
+    Array.isArray(members) &&
+    members.length >= 1 &&
+    members.length <= 2 &&
+    members.every((m) => typeof m === "string" && ACCOUNT_ID_PATTERN.test(m)) &&
+    isAddress(raw.sender) &&
+    isMsgId(raw.msg_id) &&
+    Array.isArray(envelopes) &&
+    envelopes.length >= 1 &&
+    envelopes.every(
+      (e) =>
+        isRecord(e) &&
+        hasExactly(e, ENVELOPE_KEYS) &&
+        typeof e.account_id === "string" &&
+        ACCOUNT_ID_PATTERN.test(e.account_id) &&
+        isInt(e.device_id, 1, 1_000_000) &&
+        isInt(e.registration_id, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER) &&
+        (e.type === "prekey" || e.type === "message") &&
+        typeof e.content === "string" &&
+        e.content.length >= 1 &&
+        e.content.length <= MAX_CONTENT_CHARS,
+    )
+  );
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
 const MESSAGE_KEYS = ["chat_id", "chat_seq", "content", "kind", "msg_id", "sender", "server_ts", "type"];
 const RECEIPT_KEYS = ["chat_id", "kind", "msg_ids", "reader", "server_ts", "status", "up_to_seq"];
 const ADDRESS_KEYS = ["account_id", "device_id"];

@@ -1,10 +1,11 @@
 /**
- * The inbox's fast check of fanout entries (parseEnqueueInput) against the schema it stands in for
- * (EnqueueInput): for valid entries and for each of many hostile variations, it accepts exactly
- * what zod accepts and returns what zod returns, so the shortcut never widens the boundary.
+ * The Durable Objects' fast checks of their hot RPC inputs (parseEnqueueInput, parseSubmitInput,
+ * parseReceiptInput) against the schemas they stand in for: for valid inputs and for each of many
+ * hostile variations, they accept exactly what zod accepts and return what zod returns, so the
+ * shortcut never widens the boundary.
  */
 import { describe, expect, it } from "vitest";
-import { EnqueueInput, parseEnqueueInput } from "../../src/protocol/internal";
+import { EnqueueInput, parseEnqueueInput, parseReceiptInput, parseSubmitInput, ReceiptInput, SubmitInput } from "../../src/protocol/internal";
 
 const account = "0f8fad5b-d9cb-469f-a165-70867728950e";
 const euAccount = "eu-7c9e6679-7425-40de-944b-e07fc1f90ae7";
@@ -117,5 +118,71 @@ describe("parseEnqueueInput", () => {
   it("bounds the batch size as EnqueueInput does", () => {
     expect(parseEnqueueInput(Array.from({ length: 5000 }, () => message))).toHaveLength(5000);
     expect(() => parseEnqueueInput(Array.from({ length: 5001 }, () => message))).toThrow();
+  });
+});
+
+const submit = {
+  chat_id: "d_0123456789abcdef0123456789abcdef",
+  members: [account, euAccount],
+  sender: { account_id: account, device_id: 1 },
+  msg_id: "msg-0123456789abcdef",
+  envelopes: [
+    { account_id: euAccount, device_id: 1, registration_id: 12345, type: "prekey", content: "QUJDRA==" },
+    { account_id: account, device_id: 2, registration_id: -1, type: "message", content: "QQ==" },
+  ],
+  send_limit: { limit: 1000, window_ms: 60_000 },
+};
+const envelope = submit.envelopes[0]!;
+const { send_limit: _limit, ...submitWithoutLimit } = submit;
+const submitVariations: unknown[] = [
+  submit,
+  submitWithoutLimit,
+  ...variations(submit),
+  { ...submit, members: [] },
+  { ...submit, members: [account, euAccount, account] },
+  { ...submit, members: ["nobody"] },
+  { ...submit, envelopes: [] },
+  { ...submit, envelopes: [{ ...envelope, type: "sender_key" }] },
+  { ...submit, envelopes: [{ ...envelope, registration_id: 1.5 }] },
+  { ...submit, envelopes: [{ ...envelope, device_id: 0 }] },
+  { ...submit, envelopes: [{ ...envelope, content: "" }] },
+  { ...submit, envelopes: [{ ...envelope, extra: 1 }] },
+  { ...submit, envelopes: [{ ...envelope, account_id: "x" }] },
+  { ...submit, send_limit: { limit: 0, window_ms: 60_000 } },
+  { ...submit, send_limit: { limit: 5, window_ms: 999 } },
+  { ...submit, send_limit: { limit: 5, window_ms: 60_000, extra: 1 } },
+  { ...submit, send_limit: undefined },
+  { ...submit, msg_id: "short" },
+];
+const receiptInput = { reader: { account_id: account, device_id: 3 }, status: "read", up_to_seq: 4 };
+const receiptInputVariations: unknown[] = [
+  receiptInput,
+  ...variations(receiptInput),
+  { ...receiptInput, status: "delivered" },
+  { ...receiptInput, status: "seen" },
+  { ...receiptInput, up_to_seq: 0 },
+  { ...receiptInput, up_to_seq: 2.5 },
+];
+
+describe("parseSubmitInput and parseReceiptInput", () => {
+  it("accept valid inputs as they are", () => {
+    expect(parseSubmitInput(submit)).toBe(submit);
+    expect(parseSubmitInput(submitWithoutLimit)).toBe(submitWithoutLimit);
+    expect(parseReceiptInput(receiptInput)).toBe(receiptInput);
+  });
+
+  it("agree with SubmitInput and ReceiptInput on every variation, valid or not", () => {
+    let refused = 0;
+    for (const input of submitVariations) {
+      const expected = outcome((raw) => SubmitInput.parse(raw), input);
+      expect(outcome(parseSubmitInput, input), JSON.stringify(input)?.slice(0, 300)).toEqual(expected);
+      if (!expected.ok) refused++;
+    }
+    for (const input of receiptInputVariations) {
+      const expected = outcome((raw) => ReceiptInput.parse(raw), input);
+      expect(outcome(parseReceiptInput, input), JSON.stringify(input)).toEqual(expected);
+      if (!expected.ok) refused++;
+    }
+    expect(refused).toBeGreaterThan(40);
   });
 });
