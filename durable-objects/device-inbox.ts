@@ -132,6 +132,10 @@ export class DeviceInbox extends DurableObject<Env> {
   /** Whether the device was removed (undefined: not read since this wake). Only deactivate() sets it. */
   private removedFlag: boolean | undefined = undefined;
   private readonly receiptFlush = new SingleFlight(() => this.flushReceiptsRound());
+  /** meta "address" (read by every receipt flush; written only through setMeta): undefined until read. */
+  private addressCache: string | null | undefined = undefined;
+  /** Owed receipts (chat -> up_to_seq) their ChatRoom took, whose rows are not deleted yet; memory only. */
+  private readonly confirmedReceipts = new Map<string, number>();
   /** A delayed receipt flush is waiting (scheduleReceiptFlush); memory only. */
   private receiptFlushScheduled = false;
 
@@ -148,11 +152,15 @@ export class DeviceInbox extends DurableObject<Env> {
   // ---- device state -------------------------------------------------------------------------
 
   private meta(key: string): string | null {
-    return this.sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = ?`, key).toArray()[0]?.value ?? null;
+    if (key === "address" && this.addressCache !== undefined) return this.addressCache;
+    const value = this.sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = ?`, key).toArray()[0]?.value ?? null;
+    if (key === "address") this.addressCache = value;
+    return value;
   }
 
   private setMeta(key: string, value: string): void {
     this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`, key, value);
+    if (key === "address") this.addressCache = value;
   }
 
   /** Read once per wake: every enqueue asks, and it profiled at ~3% of the isolate under load. */
@@ -204,6 +212,8 @@ export class DeviceInbox extends DurableObject<Env> {
     for (const ws of this.ctx.getWebSockets()) this.closeSocket(ws, CLOSE_DEVICE_REMOVED, "account deleted");
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
+    this.addressCache = null;
+    this.confirmedReceipts.clear();
     this.removedFlag = true;
     this.alarmAt = null;
     this.count = 0;
@@ -500,6 +510,7 @@ export class DeviceInbox extends DurableObject<Env> {
     const nextEntry = this.sql.exec<{ t: number | null }>(`SELECT MIN(expires_at) AS t FROM entries WHERE expires_at IS NOT NULL`).one().t;
     const nextSeen = this.sql.exec<{ t: number | null }>(`SELECT MIN(expires_at) AS t FROM group_seen`).one().t;
     const next = Math.min(nextEntry ?? Infinity, nextSeen ?? Infinity);
+    this.dropConfirmedReceipts();
     const receiptsOwed = this.sql.exec(`SELECT 1 FROM outgoing_receipts LIMIT 1`).toArray().length > 0;
     const at = Math.min(next, receiptsOwed ? now + RECEIPT_RETRY_MS : Infinity, foreground ? now + LIVENESS_CHECK_MS : Infinity);
     if (at !== Infinity) await this.ensureAlarm(at);
@@ -517,7 +528,7 @@ export class DeviceInbox extends DurableObject<Env> {
     const account = request.headers.get("x-parley-account");
     const device = Number(request.headers.get("x-parley-device"));
     if (!account || !Number.isInteger(device)) return errorJson(new ApiError("unauthorized", "missing device identity"));
-    this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('address', ?)`, JSON.stringify({ account_id: account, device_id: device }));
+    this.setMeta("address", JSON.stringify({ account_id: account, device_id: device }));
     // The device is pulling now: the next message after it goes offline again deserves a push.
     this.sql.exec(`DELETE FROM meta WHERE key = 'push_scheduled_at'`);
 
@@ -670,28 +681,34 @@ export class DeviceInbox extends DurableObject<Env> {
    */
   private acknowledge(cursor: number, self: Address): void {
     if (cursor <= 0) return;
-    const covered = this.sql
-      .exec<{ chat_id: string; up_to: number }>(
-        `SELECT chat_id, MAX(chat_seq) AS up_to FROM entries WHERE seq <= ? AND kind = 'message' AND sender_account != ? GROUP BY chat_id`,
-        cursor,
-        self.account_id,
-      )
-      .toArray();
-    const removed = this.sql.exec<{ n: number; b: number }>(`SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b FROM entries WHERE seq <= ?`, cursor).one();
+    // One statement deletes the entries and says what they were (receipts owed, count and bytes).
+    const covered = new Map<string, number>();
+    let removedCount = 0;
+    let removedBytes = 0;
     this.ctx.storage.transactionSync(() => {
-      for (const c of covered) {
+      const removed = this.sql.exec<{ kind: string; chat_id: string; chat_seq: number | null; sender_account: string | null; bytes: number }>(
+        `DELETE FROM entries WHERE seq <= ? RETURNING kind, chat_id, chat_seq, sender_account, bytes`,
+        cursor,
+      );
+      this.dropConfirmedReceipts();
+      for (const row of removed) {
+        removedCount++;
+        removedBytes += row.bytes;
+        if (row.kind !== "message" || row.sender_account === self.account_id || row.chat_seq === null) continue;
+        covered.set(row.chat_id, Math.max(covered.get(row.chat_id) ?? 0, row.chat_seq));
+      }
+      for (const [chatId, upTo] of covered) {
         this.sql.exec(
           `INSERT INTO outgoing_receipts (chat_id, up_to_seq) VALUES (?, ?)
            ON CONFLICT (chat_id) DO UPDATE SET up_to_seq = MAX(up_to_seq, excluded.up_to_seq)`,
-          c.chat_id,
-          c.up_to,
+          chatId,
+          upTo,
         );
       }
-      this.sql.exec(`DELETE FROM entries WHERE seq <= ?`, cursor);
     });
-    this.count -= removed.n;
-    this.bytes -= removed.b;
-    if (covered.length > 0) this.scheduleReceiptFlush();
+    this.count -= removedCount;
+    this.bytes -= removedBytes;
+    if (covered.size > 0) this.scheduleReceiptFlush();
   }
 
   /**
@@ -727,13 +744,18 @@ export class DeviceInbox extends DurableObject<Env> {
     const rawAddress = this.meta("address");
     if (!rawAddress) return;
     const reader = JSON.parse(rawAddress) as Address;
-    const owed = this.sql.exec<{ chat_id: string; up_to_seq: number }>(`SELECT chat_id, up_to_seq FROM outgoing_receipts`).toArray();
+    const owed = this.sql
+      .exec<{ chat_id: string; up_to_seq: number }>(`SELECT chat_id, up_to_seq FROM outgoing_receipts`)
+      .toArray()
+      .filter((o) => this.confirmedReceipts.get(o.chat_id) !== o.up_to_seq);
     let failed = false;
     await Promise.all(
       owed.map(async ({ chat_id, up_to_seq }) => {
         try {
           await chatRoomStub(this.env, chat_id).recordReceipt({ reader, status: "delivered", up_to_seq });
-          this.sql.exec(`DELETE FROM outgoing_receipts WHERE chat_id = ? AND up_to_seq = ?`, chat_id, up_to_seq);
+          // Deleted with the next write (dropConfirmedReceipts), not in a commit of its own: if
+          // this object restarts first, the receipt is sent again and the ChatRoom ignores it.
+          this.confirmedReceipts.set(chat_id, up_to_seq);
         } catch (err) {
           failed = true;
           logEvent("warn", "receipt_flush_failed", { chat_id, error: describeError(err) });
@@ -741,6 +763,14 @@ export class DeviceInbox extends DurableObject<Env> {
       }),
     );
     if (failed) await this.ensureAlarm(Date.now() + RECEIPT_RETRY_MS);
+  }
+
+  /** Deletes the owed receipts their ChatRoom has taken (call where the inbox writes anyway). */
+  private dropConfirmedReceipts(): void {
+    for (const [chatId, upToSeq] of this.confirmedReceipts) {
+      this.sql.exec(`DELETE FROM outgoing_receipts WHERE chat_id = ? AND up_to_seq = ?`, chatId, upToSeq);
+    }
+    this.confirmedReceipts.clear();
   }
 
   private lastAssignedSeq(): number {
