@@ -139,6 +139,22 @@ export function processCpuMs(pid: number): number {
   return parseStat(readFileSync(`/proc/${pid}/stat`, "utf8")).cpuMs;
 }
 
+/** Memory mappings of a process (Linux refuses new ones past vm.max_map_count; malloc then fails). */
+export function processMaps(pid: number): number {
+  return readFileSync(`/proc/${pid}/maps`, "utf8").split("\n").length - 1;
+}
+
+/** vm.max_map_count: the most memory mappings one process may hold. */
+export function maxMapCount(): number {
+  return Number(readFileSync("/proc/sys/vm/max_map_count", "utf8").trim());
+}
+
+/** The process's limit on open file descriptors ("Max open files", soft limit). */
+export function processFdLimit(pid: number): number {
+  const match = /^Max open files\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/limits`, "utf8"));
+  return match ? Number(match[1]) : NaN;
+}
+
 /** Resident memory of a process, in bytes. */
 export function processRssBytes(pid: number): number {
   const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
