@@ -23,7 +23,7 @@ import { cpus, loadavg, totalmem, tmpdir } from "node:os";
 import { join } from "node:path";
 import { BenchSocket, type BenchDevice, floorDevice, mintedDevice, registerDevice, sendFrame, type SocketEvents } from "./load/client";
 import { type HotFunction, hotFunctions, Inspector } from "./load/profile";
-import { processCpuMs, processFds, processRssBytes, type RunningServer, startFloor, startParley } from "./load/servers";
+import { maxMapCount, processCpuMs, processFdLimit, processFds, processMaps, processRssBytes, type RunningServer, startFloor, startParley } from "./load/servers";
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(name);
@@ -48,6 +48,8 @@ const SIZES = {
 const SETUP_CONCURRENCY = 16;
 /** Seconds of quiet after which an idle Durable Object hibernates (platform: ~10 s), plus margin. */
 const HIBERNATE_WAIT_MS = 15_000;
+/** Idle sockets connect in waves of this many, HIBERNATE_WAIT_MS apart (see idleSockets). */
+const IDLE_WAVE_SOCKETS = 1000;
 const PHASE_TIMEOUT_MS = 20 * 60_000;
 
 // ---- measuring -----------------------------------------------------------------------------------
@@ -297,32 +299,62 @@ interface IdleResult {
   /** Connects refused or failed; the phase stops adding sockets at the first one. */
   failed: number;
   firstError: string | null;
+  /** The server's log lines about errors around the first refusal (the whole log is kept next to the JSON). */
+  serverErrors: string[];
   connectPerSecond: number;
   rssPerSocketKB: number;
   fdsPerSocket: number;
+  /** Memory mappings of the Worker's process per socket (each Durable Object's SQLite adds some). */
+  mapsPerSocket: number;
   workerRssMB: number;
   pingsAnswered: number;
 }
 
 /** Connects `total` sockets in all (on top of those open) and measures them once hibernated. */
-async function idleSockets(server: RunningServer, open: BenchSocket[], total: number, baseline: { rss: number; fds: number }): Promise<IdleResult> {
-  const start = performance.now();
+async function idleSockets(server: RunningServer, open: BenchSocket[], total: number, baseline: { rss: number; fds: number; maps: number }): Promise<IdleResult> {
   const before = open.length;
   let failed = 0;
   let firstError: string | null = null;
-  await inParallel(total - before, SETUP_CONCURRENCY * 4, async () => {
-    if (failed > 0) return; // How many one workerd holds: stop at the first refusal.
-    try {
-      open.push(await BenchSocket.open(server.workerUrl, await mintedDevice(server.tokenSecret!), 0));
-    } catch (err) {
-      failed++;
-      firstError ??= `${String(err)} after ${open.length} sockets (worker fds ${processFds(server.workerPid)})`;
-    }
-  });
-  const connectPerSecond = (open.length - before) / ((performance.now() - start) / 1000);
+  let serverErrors: string[] = [];
+  const logBefore = server.server.output().length;
+  let connectMs = 0;
+  // In waves with a pause between, as devices come online over time: an inbox whose socket just
+  // connected keeps its SQLite database open until it hibernates, and one local workerd shares a
+  // process-wide SQLite heap limit among all open databases (docs/PERFORMANCE.md, "Idle sockets").
+  while (open.length < total && failed === 0) {
+    if (open.length > before) await new Promise((resolve) => setTimeout(resolve, HIBERNATE_WAIT_MS));
+    const waveStart = performance.now();
+    await connectWave(Math.min(IDLE_WAVE_SOCKETS, total - open.length));
+    connectMs += performance.now() - waveStart;
+  }
+  async function connectWave(count: number): Promise<void> {
+    await inParallel(count, SETUP_CONCURRENCY * 4, async () => {
+      if (failed > 0) return; // How many one workerd holds: stop at the first refusal.
+      try {
+        open.push(await BenchSocket.open(server.workerUrl, await mintedDevice(server.tokenSecret!), 0));
+      } catch (err) {
+        failed++;
+        if (firstError === null) {
+          firstError =
+            `${String(err)} after ${open.length} sockets (worker fds ${processFds(server.workerPid)} of ${processFdLimit(server.workerPid)}, ` +
+            `memory mappings ${processMaps(server.workerPid)} of ${maxMapCount()}, RSS ${Math.round(processRssBytes(server.workerPid) / 1024 / 1024)} MB)`;
+          await new Promise((resolve) => setTimeout(resolve, 1000)); // Let the server's log catch up.
+          serverErrors = server.server
+            .output()
+            .slice(logBefore)
+            .split("\n")
+            .filter((line) => /error|exception|fail|too many|EMFILE|overloaded|memory/i.test(line))
+            .slice(0, 20)
+            .map((line) => line.slice(0, 400));
+        }
+      }
+    });
+  }
+  const connectPerSecond = (open.length - before) / (connectMs / 1000);
   await new Promise((resolve) => setTimeout(resolve, HIBERNATE_WAIT_MS));
   const rss = processRssBytes(server.workerPid);
   const fds = processFds(server.workerPid);
+  const maps = processMaps(server.workerPid);
   // Liveness after hibernation: "ping" is answered by the runtime without waking the inbox.
   let pingsAnswered = 0;
   const sample = open.filter((_, i) => i % Math.max(1, Math.floor(open.length / 100)) === 0);
@@ -331,9 +363,11 @@ async function idleSockets(server: RunningServer, open: BenchSocket[], total: nu
     sockets: open.length,
     failed,
     firstError,
+    serverErrors,
     connectPerSecond,
     rssPerSocketKB: (rss - baseline.rss) / open.length / 1024,
     fdsPerSocket: (fds - baseline.fds) / open.length,
+    mapsPerSocket: (maps - baseline.maps) / open.length,
     workerRssMB: rss / 1024 / 1024,
     pingsAnswered: pingsAnswered / sample.length,
   };
@@ -469,7 +503,7 @@ async function main(): Promise<void> {
     await closeAll(target.sockets);
     if (!flag("--skip-idle")) {
       await new Promise((resolve) => setTimeout(resolve, HIBERNATE_WAIT_MS));
-      const baseline = { rss: processRssBytes(parley.workerPid), fds: processFds(parley.workerPid) };
+      const baseline = { rss: processRssBytes(parley.workerPid), fds: processFds(parley.workerPid), maps: processMaps(parley.workerPid) };
       const open: BenchSocket[] = [];
       for (const total of SIZES.idle) {
         log(`Parley: idle sockets (${total})`);
@@ -477,6 +511,7 @@ async function main(): Promise<void> {
         idle.push(result);
         if (result.firstError) {
           log(`idle sockets: ${result.firstError}`);
+          for (const line of result.serverErrors) log(`  server: ${line}`);
           break;
         }
       }
@@ -484,6 +519,12 @@ async function main(): Promise<void> {
     }
     results.parley = { ...phases, setup: { registerPerSecond }, idle, ...(hot ? { profile: hot } : {}) };
   } finally {
+    // Keep the servers' logs (why a connect was refused, errors under load) next to the results.
+    for (const server of running) {
+      const logPath = outPath.replace(/\.json$/, server.tokenSecret ? "-parley.log" : "-floor.log");
+      mkdirSync(join(logPath, ".."), { recursive: true });
+      writeFileSync(logPath, server.server.output());
+    }
     await stopAll();
   }
   results.machine.loadAfter = loadavg();
@@ -538,7 +579,7 @@ function printTable(r: Results): void {
   }
   for (const i of p?.idle ?? []) {
     console.log(
-      `idle: ${i.sockets} hibernated sockets on the Worker's workerd: ${fmt(i.rssPerSocketKB, 1)} KB RSS and ${fmt(i.fdsPerSocket)} fds per socket ` +
+      `idle: ${i.sockets} hibernated sockets on the Worker's workerd: ${fmt(i.rssPerSocketKB, 1)} KB RSS, ${fmt(i.fdsPerSocket)} fds and ${fmt(i.mapsPerSocket, 1)} memory mappings per socket ` +
         `(RSS ${fmt(i.workerRssMB, 0)} MB; connected ${fmt(i.connectPerSecond, 0)}/s; ${(i.pingsAnswered * 100).toFixed(0)}% of sampled pings answered)`,
     );
     if (i.firstError) console.log(`idle: stopped at the first refused connect: ${i.firstError}`);

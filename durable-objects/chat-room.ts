@@ -48,7 +48,8 @@ import {
   GroupSubmitInput,
   type GroupSubmitInputBody,
   InboxEntryInput,
-  ReceiptInput,
+  parseReceiptInput,
+  parseSubmitInput,
   SubmitInput,
   type InboxEntryInputBody,
   type ReceiptInputBody,
@@ -146,6 +147,10 @@ export class ChatRoom extends DurableObject<Env> {
   /** Sends per sender device in the current window (takeSendAllowance; memory only). */
   private sendCounts: { windowStart: number; counts: Map<string, number> } = { windowStart: 0, counts: new Map() };
   private deviceCache: { key: string; devices: RegisteredDevice[]; blocks: Set<string>; fetchedAt: number } | null = null;
+  /** Failed inbox calls of the fanout so far (memory only): deliverUpTo checks storage only after one. */
+  private fanoutFailures = 0;
+  /** `meta` rows as last read or written (see meta()); memory only, rebuilt from storage after a restart. */
+  private readonly metaCache = new Map<string, string | null>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -153,13 +158,36 @@ export class ChatRoom extends DurableObject<Env> {
     for (const statement of SCHEMA) this.sql.exec(statement);
   }
 
+  /**
+   * The room is the only writer of `meta`, so each key is read from storage once per wake and then
+   * served from memory (last_seq, members and chat_id were 3-4 reads per submit and per receipt).
+   */
   private meta(key: string): string | null {
+    if (this.metaCache.has(key)) return this.metaCache.get(key)!;
     const row = this.sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = ?`, key).toArray()[0];
-    return row ? row.value : null;
+    const value = row ? row.value : null;
+    this.metaCache.set(key, value);
+    return value;
   }
 
   private setMeta(key: string, value: string): void {
     this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`, key, value);
+    this.metaCache.set(key, value);
+  }
+
+  private deleteMeta(key: string): void {
+    this.sql.exec(`DELETE FROM meta WHERE key = ?`, key);
+    this.metaCache.set(key, null);
+  }
+
+  /** transactionSync that forgets the meta cache if it rolls back (the cache may hold its writes). */
+  private transaction(run: () => void): void {
+    try {
+      this.ctx.storage.transactionSync(run);
+    } catch (err) {
+      this.metaCache.clear();
+      throw err;
+    }
   }
 
   private members(): string[] {
@@ -179,7 +207,7 @@ export class ChatRoom extends DurableObject<Env> {
    * The ack (or the original ack, for a repeated msg_id) returns once every inbox has the message.
    */
   async submit(raw: SubmitInputBody): Promise<SubmitResult> {
-    const input = SubmitInput.parse(raw);
+    const input = parseSubmitInput(raw);
     const chatId = input.chat_id;
 
     const existing = this.findMessage(input.sender, input.msg_id);
@@ -189,23 +217,29 @@ export class ChatRoom extends DurableObject<Env> {
 
     // The device set is checked against the cached device lists first (no D1 read on the steady
     // path); anything that does not match is re-checked against D1 before it is refused.
-    let verdict = this.checkSend(input, await this.memberDevices(input.members, false));
-    if (verdict.problem && verdict.fromCache) verdict = this.checkSend(input, await this.memberDevices(input.members, true));
+    const cached = this.cachedMemberDevices(input.members);
+    let verdict = this.checkSend(input, cached ?? (await this.memberDevices(input.members, true)));
+    let awaited = cached === null;
+    if (verdict.problem && verdict.fromCache) {
+      verdict = this.checkSend(input, await this.memberDevices(input.members, true));
+      awaited = true;
+    }
     if (verdict.problem) return verdict.problem;
     // Blocks (issue 11): the sender encrypted for every device as usual and is not told; the
     // envelopes for an account that blocks the sender are simply never queued.
     const delivered = input.envelopes.filter((e) => !verdict.blocks.has(blockKey(e.account_id, input.sender.account_id)));
 
-    // From here to the insert nothing awaits, so no other event can interleave: a concurrent
-    // submit of the same msg_id that passed the awaits above is caught by this second lookup.
-    const raced = this.findMessage(input.sender, input.msg_id);
+    // From here to the insert nothing awaits, so no other event can interleave. On the steady path
+    // (cached device lists) nothing awaited since the first lookup either; after a D1 read, a
+    // concurrent submit of the same msg_id may have been accepted meanwhile: look again.
+    const raced = awaited ? this.findMessage(input.sender, input.msg_id) : undefined;
     if (raced) return this.duplicateAck(chatId, input.msg_id, raced);
 
     if (this.meta("members") === null) this.setMeta("members", JSON.stringify([...new Set(input.members)].sort()));
     const seq = this.lastSeq() + 1;
     const serverTs = Date.now();
     const recipients: RecipientList = input.envelopes.map((e) => [e.account_id, e.device_id]);
-    this.ctx.storage.transactionSync(() => {
+    this.transaction(() => {
       this.setMeta("last_seq", String(seq));
       this.sql.exec(
         `INSERT INTO messages (seq, msg_id, sender_account, sender_device, server_ts, recipients) VALUES (?, ?, ?, ?, ?, ?)`,
@@ -299,10 +333,11 @@ export class ChatRoom extends DurableObject<Env> {
    * caught because a non-matching send is always re-checked fresh.
    */
   private async memberDevices(members: string[], fresh: boolean): Promise<DeviceSnapshot> {
-    const key = [...members].sort().join(",");
+    const key = memberCacheKey(members);
     const now = Date.now();
-    if (!fresh && this.deviceCache?.key === key && now - this.deviceCache.fetchedAt < DEVICE_CACHE_TTL_MS) {
-      return { devices: this.deviceCache.devices, blocks: this.deviceCache.blocks, fromCache: true };
+    if (!fresh) {
+      const cached = this.cachedMemberDevices(members);
+      if (cached) return cached;
     }
     const placeholders = members.map(() => "?").join(", ");
     // One D1 round trip: the devices (with their account's suspension) and the blocks among members.
@@ -317,6 +352,13 @@ export class ChatRoom extends DurableObject<Env> {
     const blocks = toBlockSet((blockRows?.results ?? []) as { blocker: string; blocked: string }[]);
     this.deviceCache = { key, devices, blocks, fetchedAt: now };
     return { devices, blocks, fromCache: false };
+  }
+
+  /** The cached device lists of these members while fresh (synchronous: the steady path never awaits), else null. */
+  private cachedMemberDevices(members: string[]): DeviceSnapshot | null {
+    const cache = this.deviceCache;
+    if (cache?.key !== memberCacheKey(members) || Date.now() - cache.fetchedAt >= DEVICE_CACHE_TTL_MS) return null;
+    return { devices: cache.devices, blocks: cache.blocks, fromCache: true };
   }
 
   /**
@@ -339,7 +381,7 @@ export class ChatRoom extends DurableObject<Env> {
    * delivered. Idempotent: a lower or equal seq than already recorded changes nothing.
    */
   async recordReceipt(raw: ReceiptInputBody): Promise<RoomResult<null>> {
-    const input = ReceiptInput.parse(raw);
+    const input = parseReceiptInput(raw);
     // A group's device snapshot first (cached; D1 at most once per cache period): everything after
     // it runs without an await, so no other receipt of this reader interleaves.
     const group = this.groupState();
@@ -383,7 +425,7 @@ export class ChatRoom extends DurableObject<Env> {
     }
 
     const serverTs = Date.now();
-    this.ctx.storage.transactionSync(() => {
+    this.transaction(() => {
       const delivered = Math.max(current.delivered_up_to, upTo);
       const read = input.status === "read" ? upTo : current.read_up_to;
       this.sql.exec(
@@ -552,7 +594,7 @@ export class ChatRoom extends DurableObject<Env> {
       event: plan.event,
       server_ts: serverTs,
     };
-    this.ctx.storage.transactionSync(() => {
+    this.transaction(() => {
       this.setMeta("last_seq", String(seq));
       if (!this.meta("chat_id")) this.setMeta("chat_id", after.chat_id);
       const { members, ...rest } = storeGroupState(after);
@@ -562,7 +604,7 @@ export class ChatRoom extends DurableObject<Env> {
         this.sql.exec(`INSERT INTO group_members (account_id, role, joined_seq) VALUES (?, ?, ?)`, account, m.role, m.joined_seq);
       }
       this.scheduleFanout(entry, devices, new Map());
-      this.sql.exec(`DELETE FROM meta WHERE key = 'group_intent'`);
+      this.deleteMeta("group_intent");
     });
     this.group = after;
     // Just read: the first send after the change needs no D1 query.
@@ -639,7 +681,7 @@ export class ChatRoom extends DurableObject<Env> {
       type: "sender_key",
       content: input.content,
     };
-    this.ctx.storage.transactionSync(() => {
+    this.transaction(() => {
       this.setMeta("last_seq", String(seq));
       // Group messages keep no per-device recipient list (1,024 members would make every row large).
       this.sql.exec(
@@ -828,7 +870,11 @@ export class ChatRoom extends DurableObject<Env> {
   private async deliverUpTo(seq: number): Promise<boolean> {
     const group = this.groupState() !== null;
     for (let attempt = 0; attempt < INLINE_FLUSH_ATTEMPTS; attempt++) {
+      const failuresBefore = this.fanoutFailures;
       await (group ? Promise.all([this.flush(), this.sendJobs()]) : this.flush());
+      // The flush attempted every row stored before it was called (SingleFlight); if no inbox call
+      // failed meanwhile, they all landed and were deleted: no need to look.
+      if (!group && this.fanoutFailures === failuresBefore) return true;
       let left = this.sql.exec(`SELECT 1 FROM pending WHERE seq IS NOT NULL AND seq <= ? LIMIT 1`, seq).toArray().length;
       if (group) left += this.sql.exec(`SELECT 1 FROM fanout_jobs WHERE seq <= ? LIMIT 1`, seq).toArray().length;
       if (left === 0) return true;
@@ -868,6 +914,7 @@ export class ChatRoom extends DurableObject<Env> {
         // Rows of this device with id <= maxId were all in this round (ids only grow).
         this.sql.exec(`DELETE FROM pending WHERE account_id = ? AND device_id = ? AND id <= ?`, batch.address.account_id, batch.address.device_id, batch.maxId);
       } else {
+        this.fanoutFailures++;
         logEvent("warn", "fanout_failed", { device: deviceKey(batch.address), error: describeError(result.reason) });
       }
     });
@@ -943,6 +990,10 @@ function groupReceiptTargets(group: GroupState, snapshot: DeviceSnapshot, m: Sto
  */
 export function groupFanoutRecipients(group: GroupState, devices: RegisteredDevice[], sender: Address): RegisteredDevice[] {
   return devices.filter((d) => group.members.has(d.account_id) && !(d.account_id === sender.account_id && d.device_id === sender.device_id));
+}
+
+function memberCacheKey(members: string[]): string {
+  return [...members].sort().join(",");
 }
 
 function groupDeviceCacheKey(group: GroupState): string {

@@ -31,7 +31,7 @@ import { PUSH_COALESCE_WINDOW_MS } from "../src/limits";
 import { chatRoomStub, presenceRoomStub } from "../src/placement";
 import {
   Address as AddressSchema,
-  EnqueueInput,
+  parseEnqueueInput,
   QuotaInput,
   type InboxEntryInputBody,
   type QuotaInputBody,
@@ -132,6 +132,12 @@ export class DeviceInbox extends DurableObject<Env> {
   /** Whether the device was removed (undefined: not read since this wake). Only deactivate() sets it. */
   private removedFlag: boolean | undefined = undefined;
   private readonly receiptFlush = new SingleFlight(() => this.flushReceiptsRound());
+  /** meta "address" (read by every receipt flush; written only through setMeta): undefined until read. */
+  private addressCache: string | null | undefined = undefined;
+  /** Owed receipts (chat -> up_to_seq) their ChatRoom took, whose rows are not deleted yet; memory only. */
+  private readonly confirmedReceipts = new Map<string, number>();
+  /** A delayed receipt flush is waiting (scheduleReceiptFlush); memory only. */
+  private receiptFlushScheduled = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -146,11 +152,15 @@ export class DeviceInbox extends DurableObject<Env> {
   // ---- device state -------------------------------------------------------------------------
 
   private meta(key: string): string | null {
-    return this.sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = ?`, key).toArray()[0]?.value ?? null;
+    if (key === "address" && this.addressCache !== undefined) return this.addressCache;
+    const value = this.sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = ?`, key).toArray()[0]?.value ?? null;
+    if (key === "address") this.addressCache = value;
+    return value;
   }
 
   private setMeta(key: string, value: string): void {
     this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`, key, value);
+    if (key === "address") this.addressCache = value;
   }
 
   /** Read once per wake: every enqueue asks, and it profiled at ~3% of the isolate under load. */
@@ -202,6 +212,8 @@ export class DeviceInbox extends DurableObject<Env> {
     for (const ws of this.ctx.getWebSockets()) this.closeSocket(ws, CLOSE_DEVICE_REMOVED, "account deleted");
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
+    this.addressCache = null;
+    this.confirmedReceipts.clear();
     this.removedFlag = true;
     this.alarmAt = null;
     this.count = 0;
@@ -246,7 +258,7 @@ export class DeviceInbox extends DurableObject<Env> {
    */
   async enqueue(raw: InboxEntryInputBody[], rawAddress?: Address): Promise<void> {
     if (this.removed) return; // A removed device's messages have nowhere to go.
-    const entries = EnqueueInput.parse(raw);
+    const entries = parseEnqueueInput(raw);
     const address = rawAddress === undefined ? undefined : AddressSchema.parse(rawAddress);
     const now = Date.now();
     const retentionMs = loadConfig(this.env).inboxRetentionDays * 24 * 3600 * 1000;
@@ -498,6 +510,7 @@ export class DeviceInbox extends DurableObject<Env> {
     const nextEntry = this.sql.exec<{ t: number | null }>(`SELECT MIN(expires_at) AS t FROM entries WHERE expires_at IS NOT NULL`).one().t;
     const nextSeen = this.sql.exec<{ t: number | null }>(`SELECT MIN(expires_at) AS t FROM group_seen`).one().t;
     const next = Math.min(nextEntry ?? Infinity, nextSeen ?? Infinity);
+    this.dropConfirmedReceipts();
     const receiptsOwed = this.sql.exec(`SELECT 1 FROM outgoing_receipts LIMIT 1`).toArray().length > 0;
     const at = Math.min(next, receiptsOwed ? now + RECEIPT_RETRY_MS : Infinity, foreground ? now + LIVENESS_CHECK_MS : Infinity);
     if (at !== Infinity) await this.ensureAlarm(at);
@@ -515,7 +528,7 @@ export class DeviceInbox extends DurableObject<Env> {
     const account = request.headers.get("x-parley-account");
     const device = Number(request.headers.get("x-parley-device"));
     if (!account || !Number.isInteger(device)) return errorJson(new ApiError("unauthorized", "missing device identity"));
-    this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('address', ?)`, JSON.stringify({ account_id: account, device_id: device }));
+    this.setMeta("address", JSON.stringify({ account_id: account, device_id: device }));
     // The device is pulling now: the next message after it goes offline again deserves a push.
     this.sql.exec(`DELETE FROM meta WHERE key = 'push_scheduled_at'`);
 
@@ -670,28 +683,54 @@ export class DeviceInbox extends DurableObject<Env> {
    */
   private acknowledge(cursor: number, self: Address): void {
     if (cursor <= 0) return;
-    const covered = this.sql
-      .exec<{ chat_id: string; up_to: number }>(
-        `SELECT chat_id, MAX(chat_seq) AS up_to FROM entries WHERE seq <= ? AND kind = 'message' AND sender_account != ? GROUP BY chat_id`,
-        cursor,
-        self.account_id,
-      )
-      .toArray();
-    const removed = this.sql.exec<{ n: number; b: number }>(`SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b FROM entries WHERE seq <= ?`, cursor).one();
+    // One statement deletes the entries and says what they were (receipts owed, count and bytes).
+    const covered = new Map<string, number>();
+    let removedCount = 0;
+    let removedBytes = 0;
     this.ctx.storage.transactionSync(() => {
-      for (const c of covered) {
+      const removed = this.sql.exec<{ kind: string; chat_id: string; chat_seq: number | null; sender_account: string | null; bytes: number }>(
+        `DELETE FROM entries WHERE seq <= ? RETURNING kind, chat_id, chat_seq, sender_account, bytes`,
+        cursor,
+      );
+      this.dropConfirmedReceipts();
+      for (const row of removed) {
+        removedCount++;
+        removedBytes += row.bytes;
+        if (row.kind !== "message" || row.sender_account === self.account_id || row.chat_seq === null) continue;
+        covered.set(row.chat_id, Math.max(covered.get(row.chat_id) ?? 0, row.chat_seq));
+      }
+      for (const [chatId, upTo] of covered) {
         this.sql.exec(
           `INSERT INTO outgoing_receipts (chat_id, up_to_seq) VALUES (?, ?)
            ON CONFLICT (chat_id) DO UPDATE SET up_to_seq = MAX(up_to_seq, excluded.up_to_seq)`,
-          c.chat_id,
-          c.up_to,
+          chatId,
+          upTo,
         );
       }
-      this.sql.exec(`DELETE FROM entries WHERE seq <= ?`, cursor);
     });
-    this.count -= removed.n;
-    this.bytes -= removed.b;
-    if (covered.length > 0) this.ctx.waitUntil(this.flushReceipts());
+    this.count -= removedCount;
+    this.bytes -= removedBytes;
+    if (covered.size > 0) this.scheduleReceiptFlush();
+  }
+
+  /**
+   * Hands the owed receipts over after DELIVERED_RECEIPT_DELAY_MS, so the ACKs of that window share
+   * one round (one RPC per chat instead of one per ACK). The rows are durable already; the alarm
+   * is armed as a backstop in case this object restarts before the timer fires.
+   */
+  private scheduleReceiptFlush(): void {
+    const delayMs = loadConfig(this.env).deliveredReceiptDelayMs;
+    if (delayMs === 0) {
+      this.ctx.waitUntil(this.flushReceipts());
+      return;
+    }
+    if (this.receiptFlushScheduled) return;
+    this.receiptFlushScheduled = true;
+    const flushed = new Promise<void>((resolve) => setTimeout(resolve, delayMs)).then(() => {
+      this.receiptFlushScheduled = false;
+      return this.flushReceipts();
+    });
+    this.ctx.waitUntil(Promise.all([flushed, this.ensureAlarm(Date.now() + delayMs + RECEIPT_RETRY_MS)]));
   }
 
   /**
@@ -707,13 +746,18 @@ export class DeviceInbox extends DurableObject<Env> {
     const rawAddress = this.meta("address");
     if (!rawAddress) return;
     const reader = JSON.parse(rawAddress) as Address;
-    const owed = this.sql.exec<{ chat_id: string; up_to_seq: number }>(`SELECT chat_id, up_to_seq FROM outgoing_receipts`).toArray();
+    const owed = this.sql
+      .exec<{ chat_id: string; up_to_seq: number }>(`SELECT chat_id, up_to_seq FROM outgoing_receipts`)
+      .toArray()
+      .filter((o) => this.confirmedReceipts.get(o.chat_id) !== o.up_to_seq);
     let failed = false;
     await Promise.all(
       owed.map(async ({ chat_id, up_to_seq }) => {
         try {
           await chatRoomStub(this.env, chat_id).recordReceipt({ reader, status: "delivered", up_to_seq });
-          this.sql.exec(`DELETE FROM outgoing_receipts WHERE chat_id = ? AND up_to_seq = ?`, chat_id, up_to_seq);
+          // Deleted with the next write (dropConfirmedReceipts), not in a commit of its own: if
+          // this object restarts first, the receipt is sent again and the ChatRoom ignores it.
+          this.confirmedReceipts.set(chat_id, up_to_seq);
         } catch (err) {
           failed = true;
           logEvent("warn", "receipt_flush_failed", { chat_id, error: describeError(err) });
@@ -721,6 +765,14 @@ export class DeviceInbox extends DurableObject<Env> {
       }),
     );
     if (failed) await this.ensureAlarm(Date.now() + RECEIPT_RETRY_MS);
+  }
+
+  /** Deletes the owed receipts their ChatRoom has taken (call where the inbox writes anyway). */
+  private dropConfirmedReceipts(): void {
+    for (const [chatId, upToSeq] of this.confirmedReceipts) {
+      this.sql.exec(`DELETE FROM outgoing_receipts WHERE chat_id = ? AND up_to_seq = ?`, chatId, upToSeq);
+    }
+    this.confirmedReceipts.clear();
   }
 
   private lastAssignedSeq(): number {
@@ -759,34 +811,46 @@ export class DeviceInbox extends DurableObject<Env> {
   private pump(ws: WebSocket, state: SocketState): void {
     if (ws.readyState !== WebSocket.OPEN) return;
     let changed = false;
-    for (;;) {
-      const inFlight = this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM entries WHERE seq > ? AND seq <= ?`, state.acked, state.sent).one().n;
+    let exhausted = false;
+    while (!exhausted) {
+      // seq numbers only grow, so sent - acked bounds the entries in flight: count them only when
+      // the bound could shrink this round's room (a live stream never gets near the window).
+      const inFlightBound = state.sent - state.acked;
+      const inFlight =
+        inFlightBound <= WINDOW_ENTRIES - BATCH_ENTRIES
+          ? 0
+          : this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM entries WHERE seq > ? AND seq <= ?`, state.acked, state.sent).one().n;
       const room = Math.min(WINDOW_ENTRIES - inFlight, BATCH_ENTRIES);
       if (room <= 0) break;
       const rows = this.sql
         .exec<{ seq: number; body: string; expires_at: number | null }>(`SELECT seq, body, expires_at FROM entries WHERE seq > ? ORDER BY seq LIMIT ?`, state.sent, room)
         .toArray();
-      if (rows.length === 0) {
-        if (!state.live) {
-          state.live = true;
-          changed = true;
-          sendQuietly(ws, JSON.stringify({ type: "queue_empty", cursor: state.sent } satisfies ServerFrameBody));
-        }
-        break;
-      }
+      // Fewer rows than asked for: nothing more is queued (no await in this loop), so no second,
+      // empty SELECT is needed to learn that the backlog is exhausted.
+      exhausted = rows.length < room;
       let frameBytes = 0;
       const parts: string[] = [];
       for (const row of rows) {
-        if (parts.length > 0 && frameBytes + row.body.length > BATCH_BYTES) break;
+        if (parts.length > 0 && frameBytes + row.body.length > BATCH_BYTES) {
+          exhausted = false; // The rest of these rows goes in the next frame.
+          break;
+        }
         // Splice the seq into the stored JSON instead of parsing and re-serialising the envelope.
         parts.push(`{"seq":${row.seq},${row.body.slice(1)}`);
         frameBytes += row.body.length;
         state.sent = row.seq;
       }
-      changed = true;
-      sendQuietly(ws, `{"type":"entries","entries":[${parts.join(",")}]}`);
-      state.sent_at = Date.now();
-      this.recordDeliver(rows[0]!.expires_at, parts.length, state.sent_at);
+      if (parts.length > 0) {
+        changed = true;
+        sendQuietly(ws, `{"type":"entries","entries":[${parts.join(",")}]}`);
+        state.sent_at = Date.now();
+        this.recordDeliver(rows[0]!.expires_at, parts.length, state.sent_at);
+      }
+      if (exhausted && !state.live) {
+        state.live = true;
+        changed = true;
+        sendQuietly(ws, JSON.stringify({ type: "queue_empty", cursor: state.sent } satisfies ServerFrameBody));
+      }
     }
     if (changed) ws.serializeAttachment(state);
   }

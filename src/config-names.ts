@@ -13,6 +13,7 @@ export const CONFIG_ENV_NAMES = {
   inboxRetentionDays: "INBOX_RETENTION_DAYS",
   inboxMaxEntries: "INBOX_MAX_ENTRIES",
   inboxMaxBytes: "INBOX_MAX_BYTES",
+  deliveredReceiptDelayMs: "DELIVERED_RECEIPT_DELAY_MS",
   groupQueueFanoutThreshold: "GROUP_QUEUE_FANOUT_THRESHOLD",
   groupFanoutBatchDevices: "GROUP_FANOUT_BATCH_DEVICES",
   mediaMaxBytes: "MEDIA_MAX_BYTES",

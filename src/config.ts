@@ -24,6 +24,9 @@ const ConfigSchema = z
     inboxRetentionDays: z.coerce.number().int().min(1).max(365),
     inboxMaxEntries: z.coerce.number().int().min(100).max(10_000_000),
     inboxMaxBytes: z.coerce.number().int().min(1_000_000).max(8_000_000_000),
+    // How long an inbox collects the "delivered" receipts its device's ACKs owe before handing them
+    // to the ChatRooms in one round (0: at once). Trades the sender's tick delay for fewer RPCs.
+    deliveredReceiptDelayMs: z.coerce.number().int().min(0).max(5000),
     // Groups (issue 6): above this many recipient devices a group entry fans out through the
     // fanout queue in batches of groupFanoutBatchDevices; at or below it the ChatRoom delivers inline.
     groupQueueFanoutThreshold: z.coerce.number().int().min(0).max(100_000),
@@ -105,6 +108,7 @@ export function loadConfig(env: Env): Config {
     inboxRetentionDays: env.INBOX_RETENTION_DAYS ?? "30",
     inboxMaxEntries: env.INBOX_MAX_ENTRIES ?? "100000",
     inboxMaxBytes: env.INBOX_MAX_BYTES ?? String(1024 * 1024 * 1024),
+    deliveredReceiptDelayMs: env.DELIVERED_RECEIPT_DELAY_MS ?? "250",
     groupQueueFanoutThreshold: env.GROUP_QUEUE_FANOUT_THRESHOLD ?? "64",
     groupFanoutBatchDevices: env.GROUP_FANOUT_BATCH_DEVICES ?? "100",
     mediaMaxBytes: env.MEDIA_MAX_BYTES ?? String(100 * MIB),

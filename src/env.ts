@@ -67,6 +67,7 @@ export interface Env {
   ADMIN_API_SECRET?: string;
   PREKEY_BUNDLE_FETCHES_PER_HOUR?: string;
   SENDS_PER_CHAT_PER_MINUTE?: string;
+  DELIVERED_RECEIPT_DELAY_MS?: string;
   NEW_ACCOUNT_AGE_HOURS?: string;
   NEW_ACCOUNT_NEW_CONTACTS_PER_HOUR?: string;
   GROUP_CREATES_PER_HOUR?: string;

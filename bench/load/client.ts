@@ -119,6 +119,16 @@ export class BenchSocket {
     return new Promise((resolve, reject) => {
       // `on`, not `once`: ws may emit a second error (a refused upgrade), which would crash the run.
       ws.on("error", reject);
+      // A refused upgrade: say what the server answered (status and error body), not just "Unexpected server response".
+      ws.on("unexpected-response", (req, res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => (body += chunk.slice(0, 2000 - body.length)));
+        res.on("end", () => {
+          reject(new Error(`upgrade refused: HTTP ${res.statusCode} ${body.trim().slice(0, 500)}`));
+          req.destroy();
+        });
+      });
       ws.on("message", (data: Buffer) => {
         if (socket.onFrame(data.toString())) resolve(socket);
       });

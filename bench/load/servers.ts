@@ -6,7 +6,8 @@
  * memory of each workerd process from /proc. Linux only, loopback only.
  */
 import { randomBytes } from "node:crypto";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { freePort, LocalServer } from "../../test/node/support/server";
 
@@ -55,6 +56,11 @@ export interface RunningServer {
 
 /** Parley with the benchmark's config, fresh state in `workDir`. */
 export async function startParley(workDir: string): Promise<RunningServer> {
+  // wrangler refuses to start without the web client's assets directory (wrangler.toml [assets]).
+  if (!existsSync(join(root, "web", "dist", "index.html"))) {
+    const build = spawnSync(process.execPath, [join(root, "scripts", "build-web.mjs")], { cwd: root, stdio: ["ignore", "inherit", "inherit"] });
+    if (build.status !== 0) throw new Error("building the web client (scripts/build-web.mjs) failed");
+  }
   const config = join(workDir, "parley.wrangler.toml");
   writeFileSync(config, benchWranglerConfig());
   const tokenSecret = randomBytes(32).toString("hex");
@@ -131,6 +137,22 @@ function parseStat(text: string): { comm: string; pgrp: number; cpuMs: number } 
 /** User + system CPU time of a process so far, in ms (10 ms resolution). */
 export function processCpuMs(pid: number): number {
   return parseStat(readFileSync(`/proc/${pid}/stat`, "utf8")).cpuMs;
+}
+
+/** Memory mappings of a process (Linux refuses new ones past vm.max_map_count; malloc then fails). */
+export function processMaps(pid: number): number {
+  return readFileSync(`/proc/${pid}/maps`, "utf8").split("\n").length - 1;
+}
+
+/** vm.max_map_count: the most memory mappings one process may hold. */
+export function maxMapCount(): number {
+  return Number(readFileSync("/proc/sys/vm/max_map_count", "utf8").trim());
+}
+
+/** The process's limit on open file descriptors ("Max open files", soft limit). */
+export function processFdLimit(pid: number): number {
+  const match = /^Max open files\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/limits`, "utf8"));
+  return match ? Number(match[1]) : NaN;
 }
 
 /** Resident memory of a process, in bytes. */

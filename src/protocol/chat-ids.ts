@@ -8,8 +8,22 @@
 import { utf8 } from "./encoding";
 import { chatIdPrefix, chatJurisdictionFor } from "./jurisdiction";
 
+/** Ids already derived (a pure function of the pair; every 1:1 send asks): bounded, emptied when full. */
+const directChatIds = new Map<string, string>();
+const MAX_REMEMBERED_CHAT_IDS = 10_000;
+
 export async function directChatId(accountA: string, accountB: string): Promise<string> {
   const [low, high] = accountA <= accountB ? [accountA, accountB] : [accountB, accountA];
+  const key = `${low}|${high}`;
+  const known = directChatIds.get(key);
+  if (known !== undefined) return known;
+  const id = await deriveDirectChatId(low, high);
+  if (directChatIds.size >= MAX_REMEMBERED_CHAT_IDS) directChatIds.clear();
+  directChatIds.set(key, id);
+  return id;
+}
+
+async function deriveDirectChatId(low: string, high: string): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", utf8(`parley:direct-chat:v1|${low}|${high}`)));
   let hex = "";
   for (const byte of digest.subarray(0, 16)) hex += byte.toString(16).padStart(2, "0");

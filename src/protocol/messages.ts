@@ -22,9 +22,10 @@ export const ChatId = z
     description: "Chat id: d_<hash> for 1:1 chats (derived from both account ids), g_<id> for groups; d_eu_/g_eu_ when the chat lives in a jurisdiction",
   });
 
+export const MSG_ID_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
 export const MsgId = z
   .string()
-  .regex(/^[A-Za-z0-9_-]{16,64}$/, "must be 16-64 characters of A-Z a-z 0-9 _ -")
+  .regex(MSG_ID_PATTERN, "must be 16-64 characters of A-Z a-z 0-9 _ -")
   .meta({ description: "Client-generated message id (e.g. a uuid); the idempotency key with the sender device" });
 
 export const ChatSeq = z.number().int().min(1).meta({ description: "Position in the chat's total order, gap-free from 1" });

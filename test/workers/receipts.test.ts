@@ -3,7 +3,7 @@
  * both travelling through the sender's inbox (so an offline sender gets them later), coalesced,
  * and per-message state, in 1:1 chats and groups; sends over the socket; the overflow cap.
  */
-import { runInDurableObject } from "cloudflare:test";
+import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { DeviceInbox } from "../../durable-objects/device-inbox";
@@ -162,6 +162,53 @@ describe("group receipts", () => {
     expect(later.body.recipients).toContainEqual({ account_id: dave.accountId, device_id: 1, delivered: true, read: true });
     expect(later.body.recipients).toHaveLength(3); // bob, dave and alice's laptop; not carol, who blocks alice
     for (const socket of [aliceSocket, laptopSocket, bobSocket, daveSocket]) socket.close();
+  });
+});
+
+describe("delivered receipts window (DELIVERED_RECEIPT_DELAY_MS)", () => {
+  it("ACKs within the window share one receipt, and a receipt owed when the inbox restarts still arrives (alarm)", async () => {
+    const alice = await register();
+    const bob = await register();
+    const acks: { chat_id: string; msg_id: string; chat_seq: number }[] = [];
+    for (let i = 0; i < 3; i++) acks.push((await send(alice, bob.accountId, [asRecipient(bob)])).body);
+    const aliceSocket = await InboxSocket.open(alice);
+    await aliceSocket.drain();
+    const bobSocket = await InboxSocket.open(bob);
+    await bobSocket.drain();
+    const bobInbox = env.DEVICE_INBOX.getByName(`${bob.accountId}.1`);
+    // A wide window for this one inbox, so that "within the window" holds however loaded the machine is.
+    const withDelay = (ms: number) => runInDurableObject(bobInbox, (instance: DeviceInbox) => void Object.assign(instance, { env: { ...env, DELIVERED_RECEIPT_DELAY_MS: String(ms) } }));
+    await withDelay(2000);
+
+    const messages = bobSocket.messages();
+    bobSocket.ack(messages[0]!.seq);
+    bobSocket.ack(messages[2]!.seq);
+    await aliceSocket.until(() => aliceSocket.receipts().some((r) => r.status === "delivered" && r.up_to_seq === 3), "delivered receipt");
+    // Without the window the first ACK's receipt (up to 1) would travel, and reach alice, on its own.
+    expect(aliceSocket.receipts().filter((r) => r.status === "delivered")).toEqual([
+      expect.objectContaining({ up_to_seq: 3, msg_ids: acks.map((a) => a.msg_id) }),
+    ]);
+
+    // The ACK of a fourth message commits the owed receipt; the inbox restarts before the window ends.
+    await send(alice, bob.accountId, [asRecipient(bob)]);
+    await bobSocket.until(() => bobSocket.messages().length === 4, "fourth message");
+    await withDelay(5000);
+    bobSocket.ack(bobSocket.messages()[3]!.seq);
+    await expect
+      .poll(() =>
+        runInDurableObject(bobInbox, async (_instance: DeviceInbox, state) => ({
+          owed: state.storage.sql.exec<{ up_to_seq: number }>(`SELECT up_to_seq FROM outgoing_receipts`).toArray(),
+          backstop: ((await state.storage.getAlarm()) ?? Infinity) <= Date.now() + 10_000,
+        })),
+        { timeout: 30_000 },
+      )
+      .toEqual({ owed: [{ up_to_seq: 4 }], backstop: true });
+    await abortAllDurableObjects();
+    // A stub from before the restart is broken by it: address the inbox again.
+    expect(await runDurableObjectAlarm(env.DEVICE_INBOX.getByName(`${bob.accountId}.1`))).toBe(true);
+    const again = await InboxSocket.open(alice);
+    await again.until(() => again.receipts().some((r) => r.status === "delivered" && r.up_to_seq === 4), "delivered receipt after the restart");
+    again.close();
   });
 });
 
