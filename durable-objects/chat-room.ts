@@ -97,8 +97,15 @@ const SCHEMA = [
 const FLUSH_BATCH_ROWS = 2000;
 /** Inline retries of a failed fanout before the send answers "pending" (the alarm keeps going). */
 const INLINE_FLUSH_ATTEMPTS = 3;
-/** Delay before the alarm retries a fanout that failed. */
+/** Delay before the alarm retries a fanout (or queue hand-off) that failed in a live object. */
 const FANOUT_RETRY_MS = 2000;
+/**
+ * The alarm armed with every commit that leaves pending rows, for the case where this object stops
+ * (eviction, crash, deploy) before it handed them to every inbox. A live object arms the short
+ * FANOUT_RETRY_MS itself when a call fails, so this only bounds the wait after a restart; arming it
+ * with FANOUT_RETRY_MS instead made every busy chat run its alarm every two seconds.
+ */
+export const FANOUT_BACKSTOP_MS = 30_000;
 /** How often old idempotency records are pruned. */
 const PRUNE_INTERVAL_MS = 24 * 3600 * 1000;
 /** How long the members' device lists are trusted without asking D1 (see memberDevices). */
@@ -271,7 +278,7 @@ export class ChatRoom extends DurableObject<Env> {
       }
       if (!this.meta("chat_id")) this.setMeta("chat_id", chatId);
     });
-    await this.ensureAlarm(Date.now() + FANOUT_RETRY_MS);
+    await this.ensureAlarm(Date.now() + FANOUT_BACKSTOP_MS);
 
     if (!(await this.deliverUpTo(seq))) return { ok: false, code: "delivery_pending" };
     return { ok: true, ack: { chat_id: chatId, msg_id: input.msg_id, chat_seq: seq, server_ts: serverTs, duplicate: false } };
@@ -456,7 +463,7 @@ export class ChatRoom extends DurableObject<Env> {
       }
     });
     if (bySender.size > 0) {
-      await this.ensureAlarm(Date.now() + FANOUT_RETRY_MS);
+      await this.ensureAlarm(Date.now() + FANOUT_BACKSTOP_MS);
       // Receipts are best-effort fast: no caller waits on them, and the alarm retries failures.
       this.ctx.waitUntil(this.flush());
     }
@@ -694,7 +701,7 @@ export class ChatRoom extends DurableObject<Env> {
       );
       this.scheduleFanout(entry, recipients, distributions);
     });
-    await this.ensureAlarm(Date.now() + FANOUT_RETRY_MS);
+    await this.ensureAlarm(Date.now() + FANOUT_BACKSTOP_MS);
 
     if (!(await this.deliverUpTo(seq))) return { ok: false, code: "delivery_pending" };
     return { ok: true, ack: { chat_id: input.chat_id, msg_id: input.msg_id, chat_seq: seq, server_ts: serverTs, duplicate: false } };
@@ -813,16 +820,19 @@ export class ChatRoom extends DurableObject<Env> {
         chars += row.body.length;
       }
     }
+    let failed = false;
     await Promise.all(
       chunks.map(async (chunk) => {
         try {
           await this.env.FANOUT_QUEUE.sendBatch(chunk.map((r) => ({ body: JSON.parse(r.body) as FanoutJobBody })));
           for (const r of chunk) this.sql.exec(`DELETE FROM fanout_jobs WHERE id = ?`, r.id);
         } catch (err) {
+          failed = true;
           logEvent("warn", "fanout_enqueue_failed", { jobs: chunk.length, error: describeError(err) });
         }
       }),
     );
+    if (failed) await this.ensureAlarm(Date.now() + FANOUT_RETRY_MS);
     if (rows.length === 500) this.jobSender.runAgain();
   }
 
@@ -841,12 +851,13 @@ export class ChatRoom extends DurableObject<Env> {
     const retentionMs = loadConfig(this.env).inboxRetentionDays * 24 * 3600 * 1000;
     this.sql.exec(`DELETE FROM messages WHERE server_ts < ? AND seq NOT IN (SELECT seq FROM pending WHERE seq IS NOT NULL)`, Date.now() - retentionMs);
     this.sql.exec(`DELETE FROM fanout_payloads WHERE seq NOT IN (SELECT seq FROM messages) AND seq NOT IN (SELECT seq FROM fanout_jobs)`);
+    // Rows still pending were either refused just now (the failed round armed FANOUT_RETRY_MS) or
+    // committed by sends in flight meanwhile (their own calls deliver them): the backstop suffices.
     const pendingLeft =
-      intentLeft ||
-      this.sql.exec(`SELECT 1 FROM pending LIMIT 1`).toArray().length > 0 ||
-      this.sql.exec(`SELECT 1 FROM fanout_jobs LIMIT 1`).toArray().length > 0;
+      this.sql.exec(`SELECT 1 FROM pending LIMIT 1`).toArray().length > 0 || this.sql.exec(`SELECT 1 FROM fanout_jobs LIMIT 1`).toArray().length > 0;
     const messagesLeft = this.sql.exec(`SELECT 1 FROM messages LIMIT 1`).toArray().length > 0;
-    if (pendingLeft) await this.ensureAlarm(Date.now() + FANOUT_RETRY_MS);
+    if (intentLeft) await this.ensureAlarm(Date.now() + FANOUT_RETRY_MS);
+    else if (pendingLeft) await this.ensureAlarm(Date.now() + FANOUT_BACKSTOP_MS);
     else if (messagesLeft) await this.ensureAlarm(Date.now() + PRUNE_INTERVAL_MS);
   }
 
@@ -908,6 +919,7 @@ export class ChatRoom extends DurableObject<Env> {
     const results = await Promise.allSettled(
       batches.map((b) => inboxStub(this.env, { accountId: b.address.account_id, deviceId: b.address.device_id }).enqueue(b.entries, b.address)),
     );
+    let failed = false;
     results.forEach((result, i) => {
       const batch = batches[i]!;
       if (result.status === "fulfilled") {
@@ -915,9 +927,11 @@ export class ChatRoom extends DurableObject<Env> {
         this.sql.exec(`DELETE FROM pending WHERE account_id = ? AND device_id = ? AND id <= ?`, batch.address.account_id, batch.address.device_id, batch.maxId);
       } else {
         this.fanoutFailures++;
+        failed = true;
         logEvent("warn", "fanout_failed", { device: deviceKey(batch.address), error: describeError(result.reason) });
       }
     });
+    if (failed) await this.ensureAlarm(Date.now() + FANOUT_RETRY_MS);
     if (rows.length === FLUSH_BATCH_ROWS) this.flusher.runAgain();
   }
 }

@@ -90,6 +90,13 @@ const BATCH_BYTES = 512 * 1024;
 /** Retry delay for delivered receipts a ChatRoom did not take. */
 const RECEIPT_RETRY_MS = 5000;
 /**
+ * The alarm armed when receipts become owed, for the case where this object stops before its
+ * DELIVERED_RECEIPT_DELAY_MS timer fires. A live object flushes on its timer and arms
+ * RECEIPT_RETRY_MS itself when a ChatRoom refuses; a backstop of a few seconds made every busy
+ * inbox run its alarm that often.
+ */
+export const RECEIPT_BACKSTOP_MS = 30_000;
+/**
  * Presence liveness: a foreground socket whose last ping (runtime auto-response timestamp) or frame
  * is older than DEAD_AFTER_MS is closed as dead. Checked every LIVENESS_CHECK_MS while a foreground
  * socket exists, so a silently dead connection turns offline within DEAD_AFTER_MS + LIVENESS_CHECK_MS
@@ -512,7 +519,7 @@ export class DeviceInbox extends DurableObject<Env> {
     const next = Math.min(nextEntry ?? Infinity, nextSeen ?? Infinity);
     this.dropConfirmedReceipts();
     const receiptsOwed = this.sql.exec(`SELECT 1 FROM outgoing_receipts LIMIT 1`).toArray().length > 0;
-    const at = Math.min(next, receiptsOwed ? now + RECEIPT_RETRY_MS : Infinity, foreground ? now + LIVENESS_CHECK_MS : Infinity);
+    const at = Math.min(next, receiptsOwed ? now + RECEIPT_BACKSTOP_MS : Infinity, foreground ? now + LIVENESS_CHECK_MS : Infinity);
     if (at !== Infinity) await this.ensureAlarm(at);
   }
 
@@ -730,7 +737,7 @@ export class DeviceInbox extends DurableObject<Env> {
       this.receiptFlushScheduled = false;
       return this.flushReceipts();
     });
-    this.ctx.waitUntil(Promise.all([flushed, this.ensureAlarm(Date.now() + delayMs + RECEIPT_RETRY_MS)]));
+    this.ctx.waitUntil(Promise.all([flushed, this.ensureAlarm(Date.now() + RECEIPT_BACKSTOP_MS)]));
   }
 
   /**

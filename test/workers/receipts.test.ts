@@ -6,7 +6,7 @@
 import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { DeviceInbox } from "../../durable-objects/device-inbox";
+import { type DeviceInbox, RECEIPT_BACKSTOP_MS } from "../../durable-objects/device-inbox";
 import { addCompanionDevice } from "../support/companions";
 import { createGroup, groupSend } from "../support/groups";
 import { call, login, register } from "../support/identity";
@@ -198,7 +198,7 @@ describe("delivered receipts window (DELIVERED_RECEIPT_DELAY_MS)", () => {
       .poll(() =>
         runInDurableObject(bobInbox, async (_instance: DeviceInbox, state) => ({
           owed: state.storage.sql.exec<{ up_to_seq: number }>(`SELECT up_to_seq FROM outgoing_receipts`).toArray(),
-          backstop: ((await state.storage.getAlarm()) ?? Infinity) <= Date.now() + 10_000,
+          backstop: ((await state.storage.getAlarm()) ?? Infinity) <= Date.now() + RECEIPT_BACKSTOP_MS,
         })),
         { timeout: 30_000 },
       )
