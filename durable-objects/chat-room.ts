@@ -156,6 +156,13 @@ export class ChatRoom extends DurableObject<Env> {
   private deviceCache: { key: string; devices: RegisteredDevice[]; blocks: Set<string>; fetchedAt: number } | null = null;
   /** Failed inbox calls of the fanout so far (memory only): deliverUpTo checks storage only after one. */
   private fanoutFailures = 0;
+  /**
+   * Pending rows an inbox has taken, per device (the highest row id), not yet deleted: they go with
+   * this object's next write (dropDelivered) instead of a commit of their own after every fanout
+   * round, which was one of a message's two commits here. Memory only: after a restart they are
+   * sent again, and the inbox skips what it already took (it keeps the highest seq per chat).
+   */
+  private readonly delivered = new Map<string, { address: Address; maxId: number }>();
   /** `meta` rows as last read or written (see meta()); memory only, rebuilt from storage after a restart. */
   private readonly metaCache = new Map<string, string | null>();
 
@@ -190,7 +197,10 @@ export class ChatRoom extends DurableObject<Env> {
   /** transactionSync that forgets the meta cache if it rolls back (the cache may hold its writes). */
   private transaction(run: () => void): void {
     try {
-      this.ctx.storage.transactionSync(run);
+      this.ctx.storage.transactionSync(() => {
+        this.dropDelivered();
+        run();
+      });
     } catch (err) {
       this.metaCache.clear();
       throw err;
@@ -848,6 +858,7 @@ export class ChatRoom extends DurableObject<Env> {
     );
     await this.flush();
     await this.sendJobs();
+    this.dropDelivered();
     const retentionMs = loadConfig(this.env).inboxRetentionDays * 24 * 3600 * 1000;
     this.sql.exec(`DELETE FROM messages WHERE server_ts < ? AND seq NOT IN (SELECT seq FROM pending WHERE seq IS NOT NULL)`, Date.now() - retentionMs);
     this.sql.exec(`DELETE FROM fanout_payloads WHERE seq NOT IN (SELECT seq FROM messages) AND seq NOT IN (SELECT seq FROM fanout_jobs)`);
@@ -886,6 +897,7 @@ export class ChatRoom extends DurableObject<Env> {
       // The flush attempted every row stored before it was called (SingleFlight); if no inbox call
       // failed meanwhile, they all landed and were deleted: no need to look.
       if (!group && this.fanoutFailures === failuresBefore) return true;
+      this.dropDelivered();
       let left = this.sql.exec(`SELECT 1 FROM pending WHERE seq IS NOT NULL AND seq <= ? LIMIT 1`, seq).toArray().length;
       if (group) left += this.sql.exec(`SELECT 1 FROM fanout_jobs WHERE seq <= ? LIMIT 1`, seq).toArray().length;
       if (left === 0) return true;
@@ -900,13 +912,19 @@ export class ChatRoom extends DurableObject<Env> {
   }
 
   private async flushRound(): Promise<void> {
-    const rows = this.sql
+    const stored = this.sql
       .exec<{ id: number; account_id: string; device_id: number; entry: string }>(
         `SELECT id, account_id, device_id, entry FROM pending ORDER BY id LIMIT ?`,
         FLUSH_BATCH_ROWS,
       )
       .toArray();
-    if (rows.length === 0) return;
+    // Rows an inbox already took are only waiting to be deleted with the next write.
+    const rows = this.delivered.size === 0 ? stored : stored.filter((row) => row.id > (this.delivered.get(`${row.account_id}.${row.device_id}`)?.maxId ?? 0));
+    if (stored.length === FLUSH_BATCH_ROWS && rows.length < stored.length) this.dropDelivered();
+    if (rows.length === 0) {
+      if (stored.length === FLUSH_BATCH_ROWS) this.flusher.runAgain();
+      return;
+    }
     const byDevice = new Map<string, { address: Address; maxId: number; entries: InboxEntryInputBody[] }>();
     for (const row of rows) {
       const key = `${row.account_id}.${row.device_id}`;
@@ -923,8 +941,8 @@ export class ChatRoom extends DurableObject<Env> {
     results.forEach((result, i) => {
       const batch = batches[i]!;
       if (result.status === "fulfilled") {
-        // Rows of this device with id <= maxId were all in this round (ids only grow).
-        this.sql.exec(`DELETE FROM pending WHERE account_id = ? AND device_id = ? AND id <= ?`, batch.address.account_id, batch.address.device_id, batch.maxId);
+        // Rows of this device with id <= maxId were all in this round or taken before (ids only grow).
+        this.delivered.set(deviceKey(batch.address), { address: batch.address, maxId: batch.maxId });
       } else {
         this.fanoutFailures++;
         failed = true;
@@ -932,7 +950,15 @@ export class ChatRoom extends DurableObject<Env> {
       }
     });
     if (failed) await this.ensureAlarm(Date.now() + FANOUT_RETRY_MS);
-    if (rows.length === FLUSH_BATCH_ROWS) this.flusher.runAgain();
+    if (stored.length === FLUSH_BATCH_ROWS) this.flusher.runAgain();
+  }
+
+  /** Deletes the pending rows inboxes have taken (see `delivered`); call where this object writes anyway. */
+  private dropDelivered(): void {
+    for (const { address, maxId } of this.delivered.values()) {
+      this.sql.exec(`DELETE FROM pending WHERE account_id = ? AND device_id = ? AND id <= ?`, address.account_id, address.device_id, maxId);
+    }
+    this.delivered.clear();
   }
 }
 

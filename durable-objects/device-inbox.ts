@@ -70,6 +70,10 @@ const SCHEMA = [
      expires_at INTEGER NOT NULL,
      PRIMARY KEY (chat_id, chat_seq)) WITHOUT ROWID`,
   `CREATE INDEX IF NOT EXISTS group_seen_expiry ON group_seen (expires_at)`,
+  // The highest position of each 1:1 chat this inbox has taken. A ChatRoom hands a device its
+  // entries in seq order and deletes what an inbox took only with its next write, so after a
+  // restart it sends some again, possibly after the device ACKed (and so deleted) them.
+  `CREATE TABLE IF NOT EXISTS direct_seen (chat_id TEXT PRIMARY KEY, up_to_seq INTEGER NOT NULL) WITHOUT ROWID`,
   // "delivered" receipts owed to chats, kept until their ChatRoom has them.
   `CREATE TABLE IF NOT EXISTS outgoing_receipts (chat_id TEXT PRIMARY KEY, up_to_seq INTEGER NOT NULL)`,
   // Exact per-device abuse counters (consumeQuota): one fixed window per quota, and for distinct
@@ -191,6 +195,7 @@ export class DeviceInbox extends DurableObject<Env> {
       this.sql.exec(`DELETE FROM auth_nonces`);
       this.sql.exec(`DELETE FROM outgoing_receipts`);
       this.sql.exec(`DELETE FROM group_seen`);
+      this.sql.exec(`DELETE FROM direct_seen`);
       this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('removed', ?)`, String(Date.now()));
     });
     this.removedFlag = true;
@@ -276,7 +281,7 @@ export class DeviceInbox extends DurableObject<Env> {
           this.insertReceipt(entry, now + retentionMs);
           continue;
         }
-        if (isGroupChat(entry.chat_id) && !this.firstSightOfGroupEntry(entry.chat_id, entry.chat_seq, now + retentionMs)) continue;
+        if (isGroupChat(entry.chat_id) ? !this.firstSightOfGroupEntry(entry.chat_id, entry.chat_seq, now + retentionMs) : !this.firstSightOfDirectEntry(entry.chat_id, entry.chat_seq)) continue;
         const added = this.insertEntry(entry, {
           dedupeKey: `m:${entry.chat_id}:${entry.chat_seq}`,
           chatSeq: entry.chat_seq,
@@ -327,6 +332,18 @@ export class DeviceInbox extends DurableObject<Env> {
    */
   private firstSightOfGroupEntry(chatId: string, chatSeq: number, expiresAt: number): boolean {
     return this.sql.exec(`INSERT OR IGNORE INTO group_seen (chat_id, chat_seq, expires_at) VALUES (?, ?, ?)`, chatId, chatSeq, expiresAt).rowsWritten > 0;
+  }
+
+  /** Whether a 1:1 chat position is new to this inbox (see direct_seen); records it if so. */
+  private firstSightOfDirectEntry(chatId: string, chatSeq: number): boolean {
+    return (
+      this.sql.exec(
+        `INSERT INTO direct_seen (chat_id, up_to_seq) VALUES (?, ?)
+         ON CONFLICT (chat_id) DO UPDATE SET up_to_seq = excluded.up_to_seq WHERE excluded.up_to_seq > direct_seen.up_to_seq`,
+        chatId,
+        chatSeq,
+      ).rowsWritten > 0
+    );
   }
 
   /** Receipts coalesce: a newer receipt for the same chat, reader and status replaces older ones. */

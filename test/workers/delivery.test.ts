@@ -163,6 +163,39 @@ describe("restarts", () => {
   });
 });
 
+describe("fanout rows taken but not yet deleted", () => {
+  it("a ChatRoom restart sends them again and the inbox skips them, even after the device ACKed", async () => {
+    const [alice, bob] = await pair();
+    const ids = await sendMany(alice, bob, 3);
+    const socket = await InboxSocket.open(bob);
+    await socket.drain();
+    expect(socket.messages().map((m) => m.msg_id)).toEqual(ids);
+    socket.ack(socket.messages().at(-1)!.seq);
+    await expect.poll(() => inboxSize(bob), { timeout: 30_000 }).toBe(0);
+
+    // The room deletes what an inbox took with its next write: the last message's row is still there.
+    const chatId = await directChatId(alice.accountId, bob.accountId);
+    const room = () => env.CHAT_ROOM.getByName(chatId);
+    const pendingRows = () =>
+      runInDurableObject(room(), (_instance, state) => state.storage.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM pending`).one().n);
+    expect(await pendingRows()).toBeGreaterThan(0);
+    await abortAllDurableObjects();
+    // The restarted room's alarm sends it again; bob's inbox already took that position.
+    expect(await runDurableObjectAlarm(room())).toBe(true);
+    expect(await pendingRows()).toBe(0);
+    expect(await inboxSize(bob)).toBe(0);
+    const again = await InboxSocket.open(bob);
+    await again.drain();
+    expect(again.messages()).toEqual([]);
+
+    // The next message still arrives.
+    const next = await send(alice, bob.accountId, [asRecipient(bob)]);
+    await again.until(() => again.messages().length === 1, "the next message");
+    expect(again.messages()[0]).toMatchObject({ msg_id: next.body.msg_id, chat_seq: 4 });
+    again.close();
+  });
+});
+
 describe("deploys during traffic", () => {
   it("loses and duplicates nothing when every object restarts while messages are in flight", async () => {
     const [alice, bob] = await pair();
