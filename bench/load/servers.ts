@@ -7,7 +7,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { freePort, LocalServer } from "../../test/node/support/server";
 
@@ -67,7 +67,6 @@ export async function startParley(workDir: string): Promise<RunningServer> {
   const server = new LocalServer(await freePort(), join(workDir, "parley-state"), {
     config,
     wranglerArgs: ["--var", `AUTH_TOKEN_SECRET:${tokenSecret}`],
-    env: { WRANGLER_LOG: "debug" },
   });
   return { ...(await started(server)), tokenSecret };
 }
@@ -77,23 +76,22 @@ export async function startFloor(workDir: string): Promise<RunningServer> {
   const server = new LocalServer(await freePort(), join(workDir, "floor-state"), {
     config: join(root, "bench", "floor", "wrangler.toml"),
     migrate: false,
-    env: { WRANGLER_LOG: "debug" },
     healthPath: "/health",
   });
-  return { ...(await started(server)), tokenSecret: null };
+  return { ...(await started(server, "/health")), tokenSecret: null };
 }
 
-async function started(server: LocalServer): Promise<Omit<RunningServer, "tokenSecret">> {
+async function started(server: LocalServer, healthPath = "/v1/health"): Promise<Omit<RunningServer, "tokenSecret">> {
   await server.start(180_000);
-  // wrangler's debug log names the Worker's own address ("userWorkerUrl"); the proxy in front of
-  // it costs time per frame and ~6 fds per socket (docs/PERFORMANCE.md), so the bench goes direct.
-  const ports = [...server.output().matchAll(/"userWorkerUrl":\{[^}]*"port":"(\d+)"/g)];
-  const port = ports.at(-1)?.[1];
-  if (!port) throw new Error(`the Worker's own port is not in wrangler's debug log:\n${server.output().slice(-3000)}`);
   const processes = workerdProcesses(server.processGroup!);
   const worker = processes.find((p) => p.cmdline.includes("--socket-addr=entry=127.0.0.1:0"));
   const proxy = processes.find((p) => p !== worker);
   if (!worker) throw new Error("cannot find the Worker's workerd process");
+  // The bench connects to the Worker's own port: the proxy in front of it costs time per frame and
+  // ~6 fds per socket (docs/PERFORMANCE.md). It was read from wrangler's debug log, but that log
+  // prints every inspector message (a console.log per send), which cost the two cores a fifth of
+  // one: the port is found among the workerd process's listening sockets instead.
+  const port = await workerPort(worker.pid, healthPath);
   return {
     workerUrl: `http://127.0.0.1:${port}`,
     proxyUrl: server.url,
@@ -104,6 +102,35 @@ async function started(server: LocalServer): Promise<Omit<RunningServer, "tokenS
     proxyPid: proxy?.pid ?? null,
     server,
   };
+}
+
+/** The listening port of workerd process `pid` that answers `healthPath` with 200. */
+async function workerPort(pid: number, healthPath: string): Promise<number> {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const match = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (match) inodes.add(match[1]!);
+    } catch {
+      // The descriptor closed while we looked.
+    }
+  }
+  const ports: number[] = [];
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    for (const line of readFileSync(table, "utf8").split("\n").slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      // local_address is ADDR:PORT in hex; state 0A is LISTEN; field 9 is the socket's inode.
+      if (fields.length > 9 && fields[3] === "0A" && inodes.has(fields[9]!)) ports.push(parseInt(fields[1]!.split(":")[1]!, 16));
+    }
+  }
+  for (const port of ports) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}${healthPath}`, { signal: AbortSignal.timeout(5000) })).ok) return port;
+    } catch {
+      // Not an HTTP port of the Worker (the runtime's own inspector, for one).
+    }
+  }
+  throw new Error(`no listening port of workerd ${pid} answers ${healthPath} (found ${ports.join(", ") || "none"})`);
 }
 
 function workerdProcesses(group: number): { pid: number; cmdline: string }[] {
