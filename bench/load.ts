@@ -10,7 +10,8 @@
  *   npm run bench:load -- --quick      a small run for development (a minute or two)
  *   options: --devices N  --skip-floor  --skip-idle  --idle 2000,10000  --out FILE
  *            --profile: after the phases, profile Parley's isolate under the throughput load and
- *            print the functions with the most self time (the CPU profile goes next to the JSON)
+ *            print the functions with the most self time (the CPU profile goes next to the JSON);
+ *            --profile-drain: the same for one more offline drain
  *
  * Phases, per server: (1) 1:1 latency, one message in flight; (2) 1:1 throughput, at most WINDOW
  * unacknowledged, random pairs from a fixed contact graph (each device has CONTACTS peers, every
@@ -279,12 +280,13 @@ interface DrainResult {
   received: number;
 }
 
-async function drain(t: Target): Promise<DrainResult> {
+async function drain(t: Target, beforeConnect?: () => Promise<void>): Promise<DrainResult> {
   const [sender, offline] = [2, 3];
   const cursor = t.sockets[offline]!.cursor;
   await t.sockets[offline]!.close();
   const schedule = Array.from({ length: SIZES.drainCount }, () => [sender, offline] as [number, number]);
   const filled = await withTimeout(pipeline(t, schedule, SIZES.window, false), PHASE_TIMEOUT_MS);
+  await beforeConnect?.();
   let received = 0;
   const counting: SocketEvents = { result: () => {}, message: () => void received++ };
   const start = performance.now();
@@ -425,6 +427,21 @@ async function profile(t: Target, profilePath: string): Promise<HotFunction[]> {
   }
 }
 
+/** CPU profile of the server's isolate during one more offline drain, from connect on (not part of the figures). */
+async function profileDrain(t: Target, profilePath: string): Promise<HotFunction[]> {
+  const inspector = await Inspector.connect(t.server.inspectorUrl);
+  try {
+    const result = await drain(t, () => inspector.start());
+    log(`profiled drain: ${result.drainMs.toFixed(0)} ms, filled at ${result.fillPerSecond.toFixed(0)} msgs/s`);
+    const cpuProfile = await inspector.stop();
+    mkdirSync(join(profilePath, ".."), { recursive: true });
+    writeFileSync(profilePath, JSON.stringify(cpuProfile));
+    return hotFunctions(cpuProfile, 40);
+  } finally {
+    inspector.close();
+  }
+}
+
 async function closeAll(sockets: BenchSocket[]): Promise<void> {
   await inParallel(sockets.length, 256, async (i) => sockets[i]!.close());
 }
@@ -498,6 +515,10 @@ async function main(): Promise<void> {
     if (flag("--profile")) {
       log("Parley: CPU profile under the throughput load");
       hot = await profile(target, outPath.replace(/\.json$/, ".cpuprofile"));
+    }
+    if (flag("--profile-drain")) {
+      log(`Parley: CPU profile of another offline drain (${SIZES.drainCount})`);
+      hot = await profileDrain(target, outPath.replace(/\.json$/, "-drain.cpuprofile"));
     }
     const idle: IdleResult[] = [];
     await closeAll(target.sockets);
