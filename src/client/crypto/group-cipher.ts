@@ -15,7 +15,7 @@ import { addressKey, type ProtocolAddress, type ProtocolStore } from "../store/p
 import { CryptoError, checkBytes } from "./errors";
 import { chainStep } from "./kdf";
 import { MAX_FORWARD_JUMPS, MAX_PLAINTEXT_BYTES, MAX_SENDER_KEY_SKIPPED, MAX_SENDER_KEY_STATES } from "./limits";
-import { chachaOpen, chachaSeal, ed25519GenerateKeyPair, ed25519Sign, ed25519Verify, type Rng, systemRng } from "./primitives";
+import { chachaOpen, chachaSeal, ed25519GenerateKeyPair, ed25519Sign, ed25519VerifyInBackground, type Rng, systemRng } from "./primitives";
 import {
   DISTRIBUTION_ID_BYTES,
   encodeDistribution,
@@ -136,22 +136,42 @@ function takeKey(state: SenderKeyState, iteration: number): Uint8Array {
 }
 
 /**
- * Verifies the signature, then decrypts; the stored record changes only when both succeed. The
- * signature is checked before taking the per-sender lock, so a burst verifies in parallel.
+ * Forward steps a message may cost before its signature is known: a forged counter must not make
+ * us derive thousands of chain keys (two HMACs each) for nothing, so a larger jump waits for it.
+ */
+const STEPS_BEFORE_VERIFIED = 32;
+
+/**
+ * Verifies the signature and decrypts; the stored record changes, and the plaintext is returned,
+ * only when both succeed. The signature check starts before the per-sender lock is taken and runs
+ * on the thread pool where the backend has one (node:crypto, WebCrypto), so the main thread derives
+ * the key and opens the message meanwhile, and a burst of messages verifies on the second core.
+ * A message with a bad signature fails with INVALID_SIGNATURE whatever else is wrong with it.
  */
 export async function groupDecrypt(store: ProtocolStore, sender: ProtocolAddress, bytes: Uint8Array): Promise<Uint8Array> {
   const m = parseSenderKeyMessage(bytes);
   const signer = (await store.getSenderKey(m.distributionId, sender)).states.find((s) => s.keyId === m.keyId);
   if (!signer) throw new CryptoError("NO_SENDER_KEY", `no sender key ${m.keyId} from ${addressKey(sender)}`);
-  if (!(await ed25519Verify(signer.signingPublic, m.signed, m.signature))) throw new CryptoError("INVALID_SIGNATURE", "group message signature");
+  const verdict = ed25519VerifyInBackground(signer.signingPublic, m.signed, m.signature);
+  const verified = async () => {
+    if (!(await verdict)) throw new CryptoError("INVALID_SIGNATURE", "group message signature");
+  };
   return serialised(lockName(m.distributionId, sender), async () => {
-    const record: SenderKeyRecord = await store.getSenderKey(m.distributionId, sender);
-    const state = record.states.find((s) => s.keyId === m.keyId);
-    // The key id cannot change its signing key (processSenderKeyDistribution refuses that); re-check anyway.
-    if (!state || !bytesEqual(state.signingPublic, signer.signingPublic)) throw new CryptoError("NO_SENDER_KEY", "sender key changed during decryption");
-    const seed = takeKey(state, m.iteration); // mutates only the loaded copy
-    const keys = senderMessageKeys(seed);
-    const plaintext = chachaOpen(keys.key, keys.nonce, m.sealed, m.header);
+    let plaintext: Uint8Array | null;
+    let record: SenderKeyRecord;
+    try {
+      record = await store.getSenderKey(m.distributionId, sender);
+      const state = record.states.find((s) => s.keyId === m.keyId);
+      // The key id cannot change its signing key (processSenderKeyDistribution refuses that); re-check anyway.
+      if (!state || !bytesEqual(state.signingPublic, signer.signingPublic)) throw new CryptoError("NO_SENDER_KEY", "sender key changed during decryption");
+      if (m.iteration - state.iteration > STEPS_BEFORE_VERIFIED) await verified();
+      const keys = senderMessageKeys(takeKey(state, m.iteration)); // mutates only the loaded copy
+      plaintext = chachaOpen(keys.key, keys.nonce, m.sealed, m.header);
+    } catch (e) {
+      await verified(); // a forgery is reported as one, not as whatever its forged fields broke
+      throw e;
+    }
+    await verified();
     if (!plaintext) throw new CryptoError("INVALID_MESSAGE", "group message authentication failed");
     await store.putSenderKey(m.distributionId, sender, record);
     return plaintext;
