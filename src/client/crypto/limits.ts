@@ -54,6 +54,13 @@ export const MEDIA_MAX_CHUNK_BYTES = 4 * 1024 * 1024;
 /** Chunks encrypted/decrypted concurrently: WebCrypto runs on the thread pool, so 2 cores both work. */
 export const MEDIA_PARALLEL_CHUNKS = 8;
 
+/**
+ * Media chunk hashes (SHA-512) handed to the thread pool at once when AES-GCM runs synchronously
+ * (node:crypto); the main thread hashes the rest itself. Two keep the pool busy while the main
+ * thread seals the next chunk; more would only queue copies of chunks.
+ */
+export const MEDIA_POOL_HASHES = 2;
+
 /** Devices per account in a signed device list (WhatsApp allows 1 + 4 linked; headroom for growth). */
 export const MAX_DEVICES_PER_ACCOUNT = 32;
 

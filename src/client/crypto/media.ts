@@ -23,7 +23,7 @@
 import { concatBytes, bytesEqual, utf8 } from "../../protocol/encoding";
 import { CryptoError, checkBytes } from "./errors";
 import { LABELS } from "./kdf";
-import { MEDIA_CHUNK_BYTES, MEDIA_MAX_CHUNK_BYTES, MEDIA_MIN_CHUNK_BYTES, MEDIA_PARALLEL_CHUNKS } from "./limits";
+import { MEDIA_CHUNK_BYTES, MEDIA_MAX_CHUNK_BYTES, MEDIA_MIN_CHUNK_BYTES, MEDIA_PARALLEL_CHUNKS, MEDIA_POOL_HASHES } from "./limits";
 import { AEAD_TAG_BYTES, type AesGcmKey, aesGcmKey, hkdfSha256, type Rng, sha512, sha512Async, systemRng } from "./primitives";
 
 export const MEDIA_FORMAT_VERSION = 1;
@@ -85,17 +85,24 @@ async function windowed<T>(count: number, task: (i: number) => Promise<T>, consu
     }
     consume(await inflight.get(i)!);
     inflight.delete(i);
+    // With synchronous AES-GCM and hashing nothing above waits for the event loop: give it a turn
+    // per chunk, so finished thread-pool hashes are counted (ChunkCipher.hash) and the app's I/O
+    // runs during a long file.
+    await nextTurn();
   }
 }
 
-/** What the digest commits to per chunk: the first 32 bytes of SHA-512 of its ciphertext. */
-async function chunkHash(sealed: Uint8Array): Promise<Uint8Array> {
-  return (await sha512Async(sealed)).subarray(0, 32);
+/** A turn of the event loop where there is one to give (Node's setImmediate); elsewhere a resolved promise. */
+function nextTurn(): Promise<void> {
+  const immediate = (globalThis as { setImmediate?: (callback: () => void) => unknown }).setImmediate;
+  return new Promise((resolve) => (immediate ? immediate(resolve) : resolve()));
 }
 
 /** The per-file cipher: AES key, header, and the running digest. */
 class ChunkCipher {
   private readonly hashes: Uint8Array[] = [];
+  /** Chunk hashes running on the thread pool now. */
+  private hashing = 0;
 
   private constructor(
     private readonly aes: AesGcmKey,
@@ -114,7 +121,29 @@ class ChunkCipher {
    */
   sealInto(index: number, final: boolean, plain: Uint8Array, dest: Uint8Array): Promise<Uint8Array> {
     const done = this.aes.sealInto(nonce(index, final), plain, this.header, dest);
-    return done ? done.then(() => chunkHash(dest)) : chunkHash(dest);
+    return done ? done.then(() => this.hash(dest, false)) : this.hash(dest, true);
+  }
+
+  /**
+   * What the digest commits to per chunk: the first 32 bytes of SHA-512 of its ciphertext. The
+   * thread pool (WebCrypto) hashes up to MEDIA_POOL_HASHES chunks at once; with synchronous
+   * AES-GCM (node:crypto) the main thread hashes the others itself rather than queue them, so both
+   * cores work and neither waits (the pool's copy of each chunk costs more than hashing it here
+   * when the pool is busy anyway; measured in docs/PERFORMANCE.md).
+   */
+  private hash(sealed: Uint8Array, mainThreadMayHash: boolean): Promise<Uint8Array> {
+    if (mainThreadMayHash && this.hashing >= MEDIA_POOL_HASHES) return Promise.resolve(sha512(sealed).subarray(0, 32));
+    this.hashing++;
+    return sha512Async(sealed).then(
+      (h) => {
+        this.hashing--;
+        return h.subarray(0, 32);
+      },
+      (e: unknown) => {
+        this.hashing--;
+        throw e;
+      },
+    );
   }
 
   /**
@@ -122,7 +151,7 @@ class ChunkCipher {
    * thread pool meanwhile when `hash` (full reads); resolves to the hash, or null without `hash`.
    */
   async openInto(index: number, final: boolean, sealed: Uint8Array, dest: Uint8Array, hash: boolean): Promise<Uint8Array | null> {
-    const h = hash ? chunkHash(sealed) : null;
+    const h = hash ? this.hash(sealed, this.aes.synchronous) : null;
     h?.catch(() => undefined); // awaited below unless authentication fails first
     if (!(await this.aes.openInto(nonce(index, final), sealed, this.header, dest))) {
       throw new CryptoError("MEDIA_CORRUPT", `media chunk ${index} fails authentication (tampered, reordered or truncated)`);

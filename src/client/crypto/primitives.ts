@@ -563,6 +563,8 @@ export function chachaOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Arra
 
 /** An AES-256-GCM key imported once and used for many chunks. */
 export interface AesGcmKey {
+  /** sealInto/openInto finish before they return (node:crypto): nothing to wait for, nothing on the thread pool. */
+  readonly synchronous: boolean;
   seal(nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Promise<Uint8Array>;
   /** null when authentication fails. */
   open(nonce: Uint8Array, sealed: Uint8Array, ad: Uint8Array): Promise<Uint8Array | null>;
@@ -583,6 +585,7 @@ export interface AesGcmKey {
 function withInto(key: Pick<AesGcmKey, "seal" | "open">): AesGcmKey {
   return {
     ...key,
+    synchronous: false,
     sealInto: async (nonce, plaintext, ad, dest) => {
       if (dest.length !== plaintext.length + AEAD_TAG_BYTES) throw new CryptoError("INVALID_INPUT", "AEAD output buffer has the wrong size");
       dest.set(await key.seal(nonce, plaintext, ad));
@@ -603,6 +606,7 @@ export async function aesGcmKey(raw: Uint8Array): Promise<AesGcmKey> {
   if (b.aesGcm === "node") {
     const key = nodeFor("aesGcm")!.aesGcm(raw);
     return {
+      synchronous: true,
       seal: async (nonce, plaintext, ad) => key.seal(nonce, plaintext, ad),
       open: async (nonce, sealed, ad) => key.open(nonce, sealed, ad),
       sealInto: (nonce, plaintext, ad, dest) => key.sealInto(nonce, plaintext, ad, dest),
