@@ -15,7 +15,7 @@ import { addressKey, type ProtocolAddress, type ProtocolStore } from "../store/p
 import { CryptoError, checkBytes } from "./errors";
 import { chainStep } from "./kdf";
 import { MAX_FORWARD_JUMPS, MAX_PLAINTEXT_BYTES, MAX_SENDER_KEY_SKIPPED, MAX_SENDER_KEY_STATES } from "./limits";
-import { chachaOpen, chachaSeal, ed25519GenerateKeyPair, ed25519Sign, ed25519VerifyInBackground, type Rng, systemRng } from "./primitives";
+import { chachaOpen, chachaSeal, ed25519GenerateKeyPair, ed25519Sign, ed25519Verify, ed25519VerifyInBackground, type Rng, systemRng } from "./primitives";
 import {
   DISTRIBUTION_ID_BYTES,
   encodeDistribution,
@@ -23,6 +23,7 @@ import {
   nextSenderMessageKeys,
   parseDistribution,
   parseSenderKeyMessage,
+  type SenderKeyMessage,
   senderMessageKeys,
 } from "./sender-keys";
 import { serialised } from "./serial";
@@ -141,18 +142,33 @@ function takeKey(state: SenderKeyState, iteration: number): Uint8Array {
  */
 const STEPS_BEFORE_VERIFIED = 32;
 
+/** Group messages being decrypted right now (all groups and senders): more than one is a burst. */
+let decrypting = 0;
+
 /**
  * Verifies the signature and decrypts; the stored record changes, and the plaintext is returned,
- * only when both succeed. The signature check starts before the per-sender lock is taken and runs
- * on the thread pool where the backend has one (node:crypto, WebCrypto), so the main thread derives
- * the key and opens the message meanwhile, and a burst of messages verifies on the second core.
- * A message with a bad signature fails with INVALID_SIGNATURE whatever else is wrong with it.
+ * only when both succeed. The signature check starts before the per-sender lock is taken. In a
+ * burst (several messages in flight) it runs on the thread pool (node:crypto's callback form;
+ * WebCrypto always does), so the second core verifies while the main thread derives keys and opens
+ * the others; a lone message is verified synchronously, which costs less CPU than a pool job
+ * (measured in docs/PERFORMANCE.md). A message with a bad signature fails with INVALID_SIGNATURE
+ * whatever else is wrong with it.
  */
 export async function groupDecrypt(store: ProtocolStore, sender: ProtocolAddress, bytes: Uint8Array): Promise<Uint8Array> {
   const m = parseSenderKeyMessage(bytes);
+  decrypting++;
+  try {
+    return await decryptCounted(store, sender, m);
+  } finally {
+    decrypting--;
+  }
+}
+
+async function decryptCounted(store: ProtocolStore, sender: ProtocolAddress, m: SenderKeyMessage): Promise<Uint8Array> {
   const signer = (await store.getSenderKey(m.distributionId, sender)).states.find((s) => s.keyId === m.keyId);
   if (!signer) throw new CryptoError("NO_SENDER_KEY", `no sender key ${m.keyId} from ${addressKey(sender)}`);
-  const verdict = ed25519VerifyInBackground(signer.signingPublic, m.signed, m.signature);
+  // Counted after the await: the other messages of a burst have been handed in by now.
+  const verdict = (decrypting > 1 ? ed25519VerifyInBackground : ed25519Verify)(signer.signingPublic, m.signed, m.signature);
   const verified = async () => {
     if (!(await verdict)) throw new CryptoError("INVALID_SIGNATURE", "group message signature");
   };
