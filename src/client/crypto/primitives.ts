@@ -8,8 +8,13 @@
  * 2.8.2); a backend that is absent, throws or gives other bytes is skipped:
  * 1. node:crypto (node-backend.ts; Node >= 20.16, reached without an import so browser and
  *    Workers bundles stay clean): synchronous OpenSSL, no promise, no thread-pool hop. Measured
- *    on the 2-core reference machine (docs/PERFORMANCE.md): X25519 ~65 µs, Ed25519 sign ~50 µs
- *    and verify ~120 µs, against ~100-200 µs of mostly main-thread overhead per WebCrypto call.
+ *    on the 2-core reference machine (docs/PERFORMANCE.md): X25519 ~70 µs, Ed25519 sign ~57 µs
+ *    and verify ~140 µs, against ~100-200 µs of mostly main-thread overhead per WebCrypto call.
+ *    Where the caller has other work to overlap, `ed25519VerifyInBackground` runs the check on
+ *    libuv's thread pool instead (a burst of group messages, a bundle's signatures beside
+ *    ML-KEM): ~5 µs to dispatch, but ~50 µs more CPU than the synchronous call, so a lone
+ *    message stays synchronous. Media chunk hashes go to WebCrypto's thread pool two at a time
+ *    while the main thread seals, opens and hashes the rest (media.ts).
  * 2. WebCrypto (Workers, browsers) for X25519, Ed25519, AES-GCM and SHA-512: 15-25x faster than
  *    @noble's elliptic curves. Small symmetric steps never go through WebCrypto: one call costs
  *    more scheduling than the work.
@@ -70,8 +75,9 @@ export interface Backend {
   ed25519: BackendName;
   aesGcm: BackendName;
   /**
-   * SHA-512 of bulk data (`sha512Async`, media): WebCrypto's thread pool before node:crypto. The
-   * synchronous `sha512` (short inputs) uses node:crypto whenever its probe passed.
+   * SHA-512 of bulk data on the thread pool (`sha512Async`, media): WebCrypto before node:crypto.
+   * The synchronous `sha512` (short inputs, and media chunks the main thread hashes itself) uses
+   * node:crypto whenever its probe passed.
    */
   sha512: BackendName;
   /** HMAC-SHA-256 (so HKDF) and ChaCha20-Poly1305: synchronous steps, node or noble only. */
@@ -229,8 +235,8 @@ async function detect(): Promise<Backend> {
     x25519: pick("x25519"),
     ed25519: pick("ed25519"),
     aesGcm: pick("aesGcm"),
-    // Bulk hashing is the one place where the thread pool wins: media hashes chunk i there while
-    // the main thread runs AES-GCM on chunk i+1 (both cores busy; measured in docs/PERFORMANCE.md).
+    // Bulk hashing can use the thread pool: media hashes a chunk or two there while the main
+    // thread seals and hashes the next ones (both cores busy; measured in docs/PERFORMANCE.md).
     sha512: web?.sha512 ? "webcrypto" : pick("sha512"),
     symmetric: n?.ok.symmetric ? "node" : "noble",
   };
