@@ -14,7 +14,7 @@ import type { SenderKeyRecord, SenderKeyState } from "../state/sender-key-record
 import { addressKey, type ProtocolAddress, type ProtocolStore } from "../store/protocol-store";
 import { CryptoError, checkBytes } from "./errors";
 import { chainStep } from "./kdf";
-import { MAX_FORWARD_JUMPS, MAX_PLAINTEXT_BYTES, MAX_SENDER_KEY_SKIPPED, MAX_SENDER_KEY_STATES } from "./limits";
+import { MAX_FORWARD_JUMPS, MAX_PLAINTEXT_BYTES, MAX_SENDER_KEY_SKIPPED, MAX_SENDER_KEY_STATES, SENDER_KEY_STEPS_BEFORE_VERIFIED } from "./limits";
 import { chachaOpen, chachaSeal, ed25519GenerateKeyPair, ed25519Sign, ed25519Verify, ed25519VerifyInBackground, type Rng, systemRng } from "./primitives";
 import {
   DISTRIBUTION_ID_BYTES,
@@ -136,12 +136,6 @@ function takeKey(state: SenderKeyState, iteration: number): Uint8Array {
   return step.messageKeySeed;
 }
 
-/**
- * Forward steps a message may cost before its signature is known: a forged counter must not make
- * us derive thousands of chain keys (two HMACs each) for nothing, so a larger jump waits for it.
- */
-const STEPS_BEFORE_VERIFIED = 32;
-
 /** Group messages being decrypted right now (all groups and senders): more than one is a burst. */
 let decrypting = 0;
 
@@ -180,7 +174,7 @@ async function decryptCounted(store: ProtocolStore, sender: ProtocolAddress, m: 
       const state = record.states.find((s) => s.keyId === m.keyId);
       // The key id cannot change its signing key (processSenderKeyDistribution refuses that); re-check anyway.
       if (!state || !bytesEqual(state.signingPublic, signer.signingPublic)) throw new CryptoError("NO_SENDER_KEY", "sender key changed during decryption");
-      if (m.iteration - state.iteration > STEPS_BEFORE_VERIFIED) await verified();
+      if (m.iteration - state.iteration > SENDER_KEY_STEPS_BEFORE_VERIFIED) await verified();
       const keys = senderMessageKeys(takeKey(state, m.iteration)); // mutates only the loaded copy
       plaintext = chachaOpen(keys.key, keys.nonce, m.sealed, m.header);
     } catch (e) {

@@ -36,6 +36,13 @@ export const MAX_SENDER_KEY_STATES = 5;
 /** Skipped sender-key message keys kept per sender-key state: same reasoning as 1:1 sessions. */
 export const MAX_SENDER_KEY_SKIPPED = 2_000;
 
+/**
+ * Chain steps a group message may cost while its signature check still runs (group-cipher.ts
+ * overlaps the two): a forged counter must not make us derive thousands of chain keys (two HMACs
+ * each) for nothing, so a larger jump waits for the verdict first.
+ */
+export const SENDER_KEY_STEPS_BEFORE_VERIFIED = 32;
+
 /** Imported WebCrypto keys cached by content: an import costs 30-700 µs, a lookup well under 1 µs. */
 export const KEY_CACHE_ENTRIES = 512;
 
