@@ -163,6 +163,7 @@ async function decryptCounted(store: ProtocolStore, sender: ProtocolAddress, m: 
   if (!signer) throw new CryptoError("NO_SENDER_KEY", `no sender key ${m.keyId} from ${addressKey(sender)}`);
   // Counted after the await: the other messages of a burst have been handed in by now.
   const verdict = (decrypting > 1 ? ed25519VerifyInBackground : ed25519Verify)(signer.signingPublic, m.signed, m.signature);
+  verdict.catch(() => undefined); // awaited under the lock below, on every path
   const verified = async () => {
     if (!(await verdict)) throw new CryptoError("INVALID_SIGNATURE", "group message signature");
   };

@@ -134,6 +134,7 @@ export async function initiateSession(ours: IdentityRecord, bundle: PreKeyBundle
     ed25519VerifyInBackground(bundle.identityKey, signedPrekeySignedBytes(spk.keyId, spk.publicKey), spk.signature),
     pq ? ed25519VerifyInBackground(bundle.identityKey, pqPrekeySignedBytes(pq.keyId, pq.publicKey, pq.lastResort), pq.signature) : true,
   ]);
+  verified.catch(() => undefined); // awaited below unless a key pair fails first
   const [ephemeral, ratchet] = await Promise.all([x25519GenerateKeyPair(rng), x25519GenerateKeyPair(rng)]);
   const theirIdentity = edwardsToMontgomeryPublic(bundle.identityKey);
   const ourIdentity = identityDh(ours.identity);
