@@ -141,6 +141,29 @@ describe("sender keys", () => {
     expect(await Promise.all(sent.slice(0, 5).map((m) => codeOf(open(bob, m))))).toEqual(Array(5).fill("DUPLICATE_MESSAGE"));
   });
 
+  it("a burst verifies concurrently: forgeries fail as forgeries, change nothing, and never return plaintext", async () => {
+    const { alice, bob, send, open } = await setup();
+    const forger = await ed25519GenerateKeyPair();
+    const resign = async (m: Uint8Array, iteration?: number) => {
+      const bad = m.slice();
+      if (iteration !== undefined) new DataView(bad.buffer).setUint32(21, iteration, false);
+      bad.set(await ed25519Sign(forger, bad.subarray(0, bad.length - 64)), bad.length - 64);
+      return bad;
+    };
+    const first = await send("already read");
+    expect(await open(bob, first)).toBe("already read");
+    const sent = await Promise.all(Array.from({ length: 12 }, (_, i) => send(`burst ${i}`)));
+    const before = await bob.store.getSenderKey(group, alice.address);
+    // A genuine body under a forged signature would open: its plaintext must still not come back.
+    const forgeries = [await resign(sent[3]!), await resign(sent[4]!, MAX_FORWARD_JUMPS), await resign(first)];
+    expect(await Promise.all(forgeries.map((m) => codeOf(open(bob, m))))).toEqual(Array(3).fill("INVALID_SIGNATURE"));
+    expect(await bob.store.getSenderKey(group, alice.address)).toEqual(before);
+    // Forgeries mixed into the burst, all in flight at once: each genuine message opens exactly once.
+    const mixed = await Promise.all([...sent, ...forgeries].map((m) => codeOf(open(bob, m))));
+    expect(mixed).toEqual([...Array(12).fill("ok"), ...Array(3).fill("INVALID_SIGNATURE")]);
+    expect(await Promise.all(sent.map((m) => codeOf(open(bob, m))))).toEqual(Array(12).fill("DUPLICATE_MESSAGE"));
+  });
+
   it("encrypting without our sender key is a typed error", async () => {
     const dave = member("dave");
     expect(await codeOf(groupEncrypt(dave.store, dave.address, group, utf8("x")))).toBe("NO_SENDER_KEY");

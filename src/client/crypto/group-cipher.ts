@@ -14,8 +14,8 @@ import type { SenderKeyRecord, SenderKeyState } from "../state/sender-key-record
 import { addressKey, type ProtocolAddress, type ProtocolStore } from "../store/protocol-store";
 import { CryptoError, checkBytes } from "./errors";
 import { chainStep } from "./kdf";
-import { MAX_FORWARD_JUMPS, MAX_PLAINTEXT_BYTES, MAX_SENDER_KEY_SKIPPED, MAX_SENDER_KEY_STATES } from "./limits";
-import { chachaOpen, chachaSeal, ed25519GenerateKeyPair, ed25519Sign, ed25519Verify, type Rng, systemRng } from "./primitives";
+import { MAX_FORWARD_JUMPS, MAX_PLAINTEXT_BYTES, MAX_SENDER_KEY_SKIPPED, MAX_SENDER_KEY_STATES, SENDER_KEY_STEPS_BEFORE_VERIFIED } from "./limits";
+import { chachaOpen, chachaSeal, ed25519GenerateKeyPair, ed25519Sign, ed25519Verify, ed25519VerifyInBackground, type Rng, systemRng } from "./primitives";
 import {
   DISTRIBUTION_ID_BYTES,
   encodeDistribution,
@@ -23,6 +23,7 @@ import {
   nextSenderMessageKeys,
   parseDistribution,
   parseSenderKeyMessage,
+  type SenderKeyMessage,
   senderMessageKeys,
 } from "./sender-keys";
 import { serialised } from "./serial";
@@ -135,23 +136,53 @@ function takeKey(state: SenderKeyState, iteration: number): Uint8Array {
   return step.messageKeySeed;
 }
 
+/** Group messages being decrypted right now (all groups and senders): more than one is a burst. */
+let decrypting = 0;
+
 /**
- * Verifies the signature, then decrypts; the stored record changes only when both succeed. The
- * signature is checked before taking the per-sender lock, so a burst verifies in parallel.
+ * Verifies the signature and decrypts; the stored record changes, and the plaintext is returned,
+ * only when both succeed. The signature check starts before the per-sender lock is taken. In a
+ * burst (several messages in flight) it runs on the thread pool (node:crypto's callback form;
+ * WebCrypto always does), so the second core verifies while the main thread derives keys and opens
+ * the others; a lone message is verified synchronously, which costs less CPU than a pool job
+ * (measured in docs/PERFORMANCE.md). A message with a bad signature fails with INVALID_SIGNATURE
+ * whatever else is wrong with it.
  */
 export async function groupDecrypt(store: ProtocolStore, sender: ProtocolAddress, bytes: Uint8Array): Promise<Uint8Array> {
   const m = parseSenderKeyMessage(bytes);
+  decrypting++;
+  try {
+    return await decryptCounted(store, sender, m);
+  } finally {
+    decrypting--;
+  }
+}
+
+async function decryptCounted(store: ProtocolStore, sender: ProtocolAddress, m: SenderKeyMessage): Promise<Uint8Array> {
   const signer = (await store.getSenderKey(m.distributionId, sender)).states.find((s) => s.keyId === m.keyId);
   if (!signer) throw new CryptoError("NO_SENDER_KEY", `no sender key ${m.keyId} from ${addressKey(sender)}`);
-  if (!(await ed25519Verify(signer.signingPublic, m.signed, m.signature))) throw new CryptoError("INVALID_SIGNATURE", "group message signature");
+  // Counted after the await: the other messages of a burst have been handed in by now.
+  const verdict = (decrypting > 1 ? ed25519VerifyInBackground : ed25519Verify)(signer.signingPublic, m.signed, m.signature);
+  verdict.catch(() => undefined); // awaited under the lock below, on every path
+  const verified = async () => {
+    if (!(await verdict)) throw new CryptoError("INVALID_SIGNATURE", "group message signature");
+  };
   return serialised(lockName(m.distributionId, sender), async () => {
-    const record: SenderKeyRecord = await store.getSenderKey(m.distributionId, sender);
-    const state = record.states.find((s) => s.keyId === m.keyId);
-    // The key id cannot change its signing key (processSenderKeyDistribution refuses that); re-check anyway.
-    if (!state || !bytesEqual(state.signingPublic, signer.signingPublic)) throw new CryptoError("NO_SENDER_KEY", "sender key changed during decryption");
-    const seed = takeKey(state, m.iteration); // mutates only the loaded copy
-    const keys = senderMessageKeys(seed);
-    const plaintext = chachaOpen(keys.key, keys.nonce, m.sealed, m.header);
+    let plaintext: Uint8Array | null;
+    let record: SenderKeyRecord;
+    try {
+      record = await store.getSenderKey(m.distributionId, sender);
+      const state = record.states.find((s) => s.keyId === m.keyId);
+      // The key id cannot change its signing key (processSenderKeyDistribution refuses that); re-check anyway.
+      if (!state || !bytesEqual(state.signingPublic, signer.signingPublic)) throw new CryptoError("NO_SENDER_KEY", "sender key changed during decryption");
+      if (m.iteration - state.iteration > SENDER_KEY_STEPS_BEFORE_VERIFIED) await verified();
+      const keys = senderMessageKeys(takeKey(state, m.iteration)); // mutates only the loaded copy
+      plaintext = chachaOpen(keys.key, keys.nonce, m.sealed, m.header);
+    } catch (e) {
+      await verified(); // a forgery is reported as one, not as whatever its forged fields broke
+      throw e;
+    }
+    await verified();
     if (!plaintext) throw new CryptoError("INVALID_MESSAGE", "group message authentication failed");
     await store.putSenderKey(m.distributionId, sender, record);
     return plaintext;

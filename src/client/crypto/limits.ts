@@ -36,6 +36,13 @@ export const MAX_SENDER_KEY_STATES = 5;
 /** Skipped sender-key message keys kept per sender-key state: same reasoning as 1:1 sessions. */
 export const MAX_SENDER_KEY_SKIPPED = 2_000;
 
+/**
+ * Chain steps a group message may cost while its signature check still runs (group-cipher.ts
+ * overlaps the two): a forged counter must not make us derive thousands of chain keys (two HMACs
+ * each) for nothing, so a larger jump waits for the verdict first.
+ */
+export const SENDER_KEY_STEPS_BEFORE_VERIFIED = 32;
+
 /** Imported WebCrypto keys cached by content: an import costs 30-700 µs, a lookup well under 1 µs. */
 export const KEY_CACHE_ENTRIES = 512;
 
@@ -53,6 +60,13 @@ export const MEDIA_MAX_CHUNK_BYTES = 4 * 1024 * 1024;
 
 /** Chunks encrypted/decrypted concurrently: WebCrypto runs on the thread pool, so 2 cores both work. */
 export const MEDIA_PARALLEL_CHUNKS = 8;
+
+/**
+ * Media chunk hashes (SHA-512) handed to the thread pool at once when AES-GCM runs synchronously
+ * (node:crypto); the main thread hashes the rest itself. Two keep the pool busy while the main
+ * thread seals the next chunk; more would only queue copies of chunks.
+ */
+export const MEDIA_POOL_HASHES = 2;
 
 /** Devices per account in a signed device list (WhatsApp allows 1 + 4 linked; headroom for growth). */
 export const MAX_DEVICES_PER_ACCOUNT = 32;

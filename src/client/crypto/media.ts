@@ -23,7 +23,7 @@
 import { concatBytes, bytesEqual, utf8 } from "../../protocol/encoding";
 import { CryptoError, checkBytes } from "./errors";
 import { LABELS } from "./kdf";
-import { MEDIA_CHUNK_BYTES, MEDIA_MAX_CHUNK_BYTES, MEDIA_MIN_CHUNK_BYTES, MEDIA_PARALLEL_CHUNKS } from "./limits";
+import { MEDIA_CHUNK_BYTES, MEDIA_MAX_CHUNK_BYTES, MEDIA_MIN_CHUNK_BYTES, MEDIA_PARALLEL_CHUNKS, MEDIA_POOL_HASHES } from "./limits";
 import { AEAD_TAG_BYTES, type AesGcmKey, aesGcmKey, hkdfSha256, type Rng, sha512, sha512Async, systemRng } from "./primitives";
 
 export const MEDIA_FORMAT_VERSION = 1;
@@ -69,11 +69,12 @@ interface Sealed {
 }
 
 /**
- * Runs `task(0..count-1)` with at most MEDIA_PARALLEL_CHUNKS in flight (WebCrypto works on the
- * thread pool, so both cores stay busy) and hands results to `consume` in index order.
+ * Runs `task(0..count-1)` with at most MEDIA_PARALLEL_CHUNKS in flight (hashing, and AES-GCM on
+ * WebCrypto, work on the thread pool, so both cores stay busy) and hands results to `consume` in
+ * index order.
  */
-async function windowed(count: number, task: (i: number) => Promise<Sealed>, consume: (s: Sealed) => void): Promise<void> {
-  const inflight = new Map<number, Promise<Sealed>>();
+async function windowed<T>(count: number, task: (i: number) => Promise<T>, consume: (result: T) => void): Promise<void> {
+  const inflight = new Map<number, Promise<T>>();
   let next = 0;
   for (let i = 0; i < count; i++) {
     for (; next < count && next < i + MEDIA_PARALLEL_CHUNKS; next++) {
@@ -84,12 +85,24 @@ async function windowed(count: number, task: (i: number) => Promise<Sealed>, con
     }
     consume(await inflight.get(i)!);
     inflight.delete(i);
+    // With synchronous AES-GCM and hashing nothing above waits for the event loop: give it a turn
+    // per chunk, so finished thread-pool hashes are counted (ChunkCipher.hash) and the app's I/O
+    // runs during a long file.
+    await nextTurn();
   }
+}
+
+/** A turn of the event loop where there is one to give (Node's setImmediate); elsewhere a resolved promise. */
+function nextTurn(): Promise<void> {
+  const immediate = (globalThis as { setImmediate?: (callback: () => void) => unknown }).setImmediate;
+  return new Promise((resolve) => (immediate ? immediate(resolve) : resolve()));
 }
 
 /** The per-file cipher: AES key, header, and the running digest. */
 class ChunkCipher {
   private readonly hashes: Uint8Array[] = [];
+  /** Chunk hashes running on the thread pool now. */
+  private hashing = 0;
 
   private constructor(
     private readonly aes: AesGcmKey,
@@ -101,22 +114,71 @@ class ChunkCipher {
     return new ChunkCipher(await aesGcmKey(hkdfSha256(fileKey, ZERO_SALT, LABELS.mediaKeys, 32)), header);
   }
 
-  /** Seals chunk `index`; its hash is recorded by `record` (results arrive out of order). */
-  async sealOne(index: number, final: boolean, plain: Uint8Array): Promise<Sealed> {
-    const c = await this.aes.seal(nonce(index, final), plain, this.header);
-    return { data: c, hash: (await sha512Async(c)).subarray(0, 32) };
+  /**
+   * Seals chunk `index` into `dest` (plain.length + 16 bytes) and resolves to its hash. With
+   * synchronous AES-GCM (node:crypto) the hash job is on the thread pool before this returns, so
+   * the caller's next chunk is sealed on the main thread while this one is hashed.
+   */
+  sealInto(index: number, final: boolean, plain: Uint8Array, dest: Uint8Array): Promise<Uint8Array> {
+    const done = this.aes.sealInto(nonce(index, final), plain, this.header, dest);
+    return done ? done.then(() => this.hash(dest, false)) : this.hash(dest, true);
   }
 
-  /** Opens chunk `index`, hashing its ciphertext at the same time when `hash` (full reads). */
+  /**
+   * What the digest commits to per chunk: the first 32 bytes of SHA-512 of its ciphertext. The
+   * thread pool (WebCrypto) hashes up to MEDIA_POOL_HASHES chunks at once; with synchronous
+   * AES-GCM (node:crypto) the main thread hashes the others itself rather than queue them, so both
+   * cores work and neither waits (the pool's copy of each chunk costs more than hashing it here
+   * when the pool is busy anyway; measured in docs/PERFORMANCE.md).
+   */
+  private hash(sealed: Uint8Array, mainThreadMayHash: boolean): Promise<Uint8Array> {
+    if (mainThreadMayHash && this.hashing >= MEDIA_POOL_HASHES) return Promise.resolve(sha512(sealed).subarray(0, 32));
+    this.hashing++;
+    return sha512Async(sealed).then(
+      (h) => {
+        this.hashing--;
+        return h.subarray(0, 32);
+      },
+      (e: unknown) => {
+        this.hashing--;
+        throw e;
+      },
+    );
+  }
+
+  /**
+   * Opens chunk `index` into `dest` (sealed.length - 16 bytes), hashing its ciphertext on the
+   * thread pool meanwhile when `hash` (full reads); resolves to the hash, or null without `hash`.
+   */
+  async openInto(index: number, final: boolean, sealed: Uint8Array, dest: Uint8Array, hash: boolean): Promise<Uint8Array | null> {
+    const h = hash ? this.hash(sealed, this.aes.synchronous) : null;
+    h?.catch(() => undefined); // awaited below unless authentication fails first
+    if (!(await this.aes.openInto(nonce(index, final), sealed, this.header, dest))) {
+      throw new CryptoError("MEDIA_CORRUPT", `media chunk ${index} fails authentication (tampered, reordered or truncated)`);
+    }
+    return h && (await h);
+  }
+
+  /** Seals chunk `index` into a buffer of its own (streams hand chunks on one by one). */
+  async sealOne(index: number, final: boolean, plain: Uint8Array): Promise<Sealed> {
+    const data = new Uint8Array(plain.length + AEAD_TAG_BYTES);
+    return { data, hash: await this.sealInto(index, final, plain, data) };
+  }
+
+  /** Opens chunk `index` into a buffer of its own. */
   async openOne(index: number, final: boolean, sealed: Uint8Array, hash: boolean): Promise<Sealed> {
-    const [p, h] = await Promise.all([this.aes.open(nonce(index, final), sealed, this.header), hash ? sha512Async(sealed) : null]);
-    if (!p) throw new CryptoError("MEDIA_CORRUPT", `media chunk ${index} fails authentication (tampered, reordered or truncated)`);
-    return { data: p, hash: h && h.subarray(0, 32) };
+    if (sealed.length < AEAD_TAG_BYTES) throw new CryptoError("MEDIA_CORRUPT", "media ciphertext truncated");
+    const data = new Uint8Array(sealed.length - AEAD_TAG_BYTES);
+    return { data, hash: await this.openInto(index, final, sealed, data, hash) };
   }
 
   /** Hashes must be recorded in chunk order. */
+  recordHash(hash: Uint8Array | null): void {
+    if (hash) this.hashes.push(hash);
+  }
+
   record(s: Sealed): Uint8Array {
-    if (s.hash) this.hashes.push(s.hash);
+    this.recordHash(s.hash);
     return s.data;
   }
 
@@ -147,7 +209,7 @@ function sealedChunks(body: Uint8Array, chunkSize: number): Uint8Array[] {
   return out;
 }
 
-/** Encrypts a whole buffer (chunks in parallel batches). */
+/** Encrypts a whole buffer, each chunk sealed straight into its place in the result. */
 export async function encryptMedia(plaintext: Uint8Array, options: MediaOptions = {}): Promise<EncryptedMedia> {
   checkBytes(plaintext, undefined, "media plaintext");
   const chunkSize = options.chunkSize ?? MEDIA_CHUNK_BYTES;
@@ -157,20 +219,19 @@ export async function encryptMedia(plaintext: Uint8Array, options: MediaOptions 
   const count = Math.max(1, Math.ceil(plaintext.length / chunkSize));
   const out = new Uint8Array(MEDIA_HEADER_BYTES + plaintext.length + count * AEAD_TAG_BYTES);
   out.set(cipher.header);
-  let offset = MEDIA_HEADER_BYTES;
   await windowed(
     count,
-    (i) => cipher.sealOne(i, i === count - 1, plaintext.subarray(i * chunkSize, (i + 1) * chunkSize)),
-    (sealed) => {
-      const c = cipher.record(sealed);
-      out.set(c, offset);
-      offset += c.length;
+    (i) => {
+      const plain = plaintext.subarray(i * chunkSize, (i + 1) * chunkSize);
+      const at = MEDIA_HEADER_BYTES + i * (chunkSize + AEAD_TAG_BYTES);
+      return cipher.sealInto(i, i === count - 1, plain, out.subarray(at, at + plain.length + AEAD_TAG_BYTES));
     },
+    (hash) => cipher.recordHash(hash),
   );
   return { ciphertext: out, key, digest: cipher.digest() };
 }
 
-/** Decrypts a whole download after checking every chunk and the digest. */
+/** Decrypts a whole download after checking every chunk and the digest; chunks open straight into the result. */
 export async function decryptMedia(ciphertext: Uint8Array, key: Uint8Array, digest: Uint8Array): Promise<Uint8Array> {
   checkBytes(ciphertext, undefined, "media ciphertext");
   checkBytes(key, MEDIA_KEY_BYTES, "media key");
@@ -179,15 +240,14 @@ export async function decryptMedia(ciphertext: Uint8Array, key: Uint8Array, dige
   const cipher = await ChunkCipher.create(key, ciphertext.subarray(0, MEDIA_HEADER_BYTES));
   const chunks = sealedChunks(ciphertext.subarray(MEDIA_HEADER_BYTES), chunkSize);
   const out = new Uint8Array(ciphertext.length - MEDIA_HEADER_BYTES - chunks.length * AEAD_TAG_BYTES);
-  let offset = 0;
   await windowed(
     chunks.length,
-    (i) => cipher.openOne(i, i === chunks.length - 1, chunks[i]!, true),
-    (opened) => {
-      const p = cipher.record(opened);
-      out.set(p, offset);
-      offset += p.length;
+    (i) => {
+      const sealed = chunks[i]!;
+      const at = i * chunkSize;
+      return cipher.openInto(i, i === chunks.length - 1, sealed, out.subarray(at, at + sealed.length - AEAD_TAG_BYTES), true);
     },
+    (hash) => cipher.recordHash(hash),
   );
   if (!bytesEqual(cipher.digest(), digest)) throw new CryptoError("MEDIA_CORRUPT", "media digest does not match");
   return out;

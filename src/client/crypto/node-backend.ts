@@ -30,9 +30,19 @@ export interface KeyPairBytes {
 export interface SyncAesGcm {
   seal(nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Uint8Array;
   open(nonce: Uint8Array, sealed: Uint8Array, ad: Uint8Array): Uint8Array | null;
+  /** `seal` written into `dest` (plaintext.length + 16 bytes) instead of a new buffer. */
+  sealInto(nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array, dest: Uint8Array): void;
+  /** `open` written into `dest` (sealed.length - 16 bytes); false on a bad tag, and `dest` then holds bytes to throw away. */
+  openInto(nonce: Uint8Array, sealed: Uint8Array, ad: Uint8Array, dest: Uint8Array): boolean;
 }
 
 const TAG_BYTES = 16;
+/**
+ * Bulk input goes through the cipher in pieces of this size: each update() returns a new buffer,
+ * and one of 256 KiB (a media chunk) costs fresh pages (page faults, ~60 µs) while 64 KiB ones come
+ * from malloc's reused memory. Measured on the reference machine: 228-240 against 270 µs per chunk.
+ */
+const UPDATE_PIECE_BYTES = 64 * 1024;
 type Curve = "X25519" | "Ed25519";
 type Aead = "aes-256-gcm" | "chacha20-poly1305";
 
@@ -113,39 +123,77 @@ export class NodeBackend {
     }
   }
 
+  /**
+   * The same verdict as `ed25519Verify`, computed by OpenSSL on libuv's thread pool (Node's
+   * callback form of crypto.verify): the main thread pays ~10-20 µs to dispatch the job and is
+   * free for other work while the second core verifies.
+   */
+  ed25519VerifyOnPool(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
+    return new Promise((resolve) => {
+      try {
+        this.c.verify(null, message, this.publicKey("ep", "Ed25519", publicKey), signature, (err, ok) => resolve(!err && ok));
+      } catch {
+        resolve(false); // not a curve point
+      }
+    });
+  }
+
   aesGcm(raw: Uint8Array): SyncAesGcm {
     const key = this.c.createSecretKey(raw);
+    const gcm = "aes-256-gcm";
     return {
-      seal: (nonce, plaintext, ad) => this.seal("aes-256-gcm", key, nonce, plaintext, ad),
-      open: (nonce, sealed, ad) => this.open("aes-256-gcm", key, nonce, sealed, ad),
+      seal: (nonce, plaintext, ad) => this.seal(gcm, key, nonce, plaintext, ad),
+      open: (nonce, sealed, ad) => this.open(gcm, key, nonce, sealed, ad),
+      sealInto: (nonce, plaintext, ad, dest) => this.sealInto(gcm, key, nonce, plaintext, ad, dest),
+      openInto: (nonce, sealed, ad, dest) => this.openInto(gcm, key, nonce, sealed, ad, dest),
     };
   }
 
   /** ciphertext || 16-byte tag. Both AEADs hold nothing back: update() returns every byte. */
   private seal(algorithm: Aead, key: NodeCryptoModule.CipherKey, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Uint8Array {
+    const out = new Uint8Array(plaintext.length + TAG_BYTES);
+    this.sealInto(algorithm, key, nonce, plaintext, ad, out);
+    return out;
+  }
+
+  private sealInto(algorithm: Aead, key: NodeCryptoModule.CipherKey, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array, dest: Uint8Array): void {
+    if (dest.length !== plaintext.length + TAG_BYTES) throw new CryptoError("INVALID_INPUT", "AEAD output buffer has the wrong size");
     const cipher = this.c.createCipheriv(algorithm as NodeCryptoModule.CipherGCMTypes, key, nonce, { authTagLength: TAG_BYTES });
     cipher.setAAD(ad, { plaintextLength: plaintext.length });
-    const out = new Uint8Array(plaintext.length + TAG_BYTES);
-    out.set(cipher.update(plaintext));
+    for (let o = 0; o < plaintext.length; o += UPDATE_PIECE_BYTES) dest.set(cipher.update(plaintext.subarray(o, o + UPDATE_PIECE_BYTES)), o);
     cipher.final();
-    out.set(cipher.getAuthTag(), plaintext.length);
-    return out;
+    dest.set(cipher.getAuthTag(), plaintext.length);
   }
 
   /** The plaintext, or null when the tag does not verify. */
   private open(algorithm: Aead, key: NodeCryptoModule.CipherKey, nonce: Uint8Array, sealed: Uint8Array, ad: Uint8Array): Uint8Array | null {
     if (sealed.length < TAG_BYTES) return null;
     const body = sealed.length - TAG_BYTES;
+    if (body > UPDATE_PIECE_BYTES) {
+      const out = new Uint8Array(body);
+      return this.openInto(algorithm, key, nonce, sealed, ad, out) ? out : null;
+    }
+    // A message-sized body: update()'s own buffer is the result, no copy.
+    const decipher = this.decipher(algorithm, key, nonce, sealed, ad);
+    const plaintext = decipher.update(sealed.subarray(0, body));
+    return finalOk(decipher) ? bytes(plaintext) : null;
+  }
+
+  private openInto(algorithm: Aead, key: NodeCryptoModule.CipherKey, nonce: Uint8Array, sealed: Uint8Array, ad: Uint8Array, dest: Uint8Array): boolean {
+    if (sealed.length < TAG_BYTES) return false;
+    const body = sealed.length - TAG_BYTES;
+    if (dest.length !== body) throw new CryptoError("INVALID_INPUT", "AEAD output buffer has the wrong size");
+    const decipher = this.decipher(algorithm, key, nonce, sealed, ad);
+    for (let o = 0; o < body; o += UPDATE_PIECE_BYTES) dest.set(decipher.update(sealed.subarray(o, Math.min(body, o + UPDATE_PIECE_BYTES))), o);
+    return finalOk(decipher);
+  }
+
+  private decipher(algorithm: Aead, key: NodeCryptoModule.CipherKey, nonce: Uint8Array, sealed: Uint8Array, ad: Uint8Array): NodeCryptoModule.DecipherGCM {
+    const body = sealed.length - TAG_BYTES;
     const decipher = this.c.createDecipheriv(algorithm as NodeCryptoModule.CipherGCMTypes, key, nonce, { authTagLength: TAG_BYTES });
     decipher.setAAD(ad, { plaintextLength: body });
     decipher.setAuthTag(sealed.subarray(body));
-    const plaintext = decipher.update(sealed.subarray(0, body));
-    try {
-      decipher.final();
-    } catch {
-      return null;
-    }
-    return bytes(plaintext);
+    return decipher;
   }
 
   sha512(data: Uint8Array): Uint8Array {
@@ -162,6 +210,16 @@ export class NodeBackend {
 
   chachaOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, ad: Uint8Array): Uint8Array | null {
     return this.open("chacha20-poly1305", key, nonce, sealed, ad);
+  }
+}
+
+/** Whether the tag verified (final() throws when it does not). */
+function finalOk(decipher: NodeCryptoModule.DecipherGCM): boolean {
+  try {
+    decipher.final();
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -8,8 +8,13 @@
  * 2.8.2); a backend that is absent, throws or gives other bytes is skipped:
  * 1. node:crypto (node-backend.ts; Node >= 20.16, reached without an import so browser and
  *    Workers bundles stay clean): synchronous OpenSSL, no promise, no thread-pool hop. Measured
- *    on the 2-core reference machine (docs/PERFORMANCE.md): X25519 ~65 µs, Ed25519 sign ~50 µs
- *    and verify ~120 µs, against ~100-200 µs of mostly main-thread overhead per WebCrypto call.
+ *    on the 2-core reference machine (docs/PERFORMANCE.md): X25519 ~70 µs, Ed25519 sign ~57 µs
+ *    and verify ~140 µs, against ~100-200 µs of mostly main-thread overhead per WebCrypto call.
+ *    Where the caller has other work to overlap, `ed25519VerifyInBackground` runs the check on
+ *    libuv's thread pool instead (a burst of group messages, a bundle's signatures beside
+ *    ML-KEM): ~5 µs to dispatch, but ~50 µs more CPU than the synchronous call, so a lone
+ *    message stays synchronous. Media chunk hashes go to WebCrypto's thread pool two at a time
+ *    while the main thread seals, opens and hashes the rest (media.ts).
  * 2. WebCrypto (Workers, browsers) for X25519, Ed25519, AES-GCM and SHA-512: 15-25x faster than
  *    @noble's elliptic curves. Small symmetric steps never go through WebCrypto: one call costs
  *    more scheduling than the work.
@@ -70,8 +75,9 @@ export interface Backend {
   ed25519: BackendName;
   aesGcm: BackendName;
   /**
-   * SHA-512 of bulk data (`sha512Async`, media): WebCrypto's thread pool before node:crypto. The
-   * synchronous `sha512` (short inputs) uses node:crypto whenever its probe passed.
+   * SHA-512 of bulk data on the thread pool (`sha512Async`, media): WebCrypto before node:crypto.
+   * The synchronous `sha512` (short inputs, and media chunks the main thread hashes itself) uses
+   * node:crypto whenever its probe passed.
    */
   sha512: BackendName;
   /** HMAC-SHA-256 (so HKDF) and ChaCha20-Poly1305: synchronous steps, node or noble only. */
@@ -229,8 +235,8 @@ async function detect(): Promise<Backend> {
     x25519: pick("x25519"),
     ed25519: pick("ed25519"),
     aesGcm: pick("aesGcm"),
-    // Bulk hashing is the one place where the thread pool wins: media hashes chunk i there while
-    // the main thread runs AES-GCM on chunk i+1 (both cores busy; measured in docs/PERFORMANCE.md).
+    // Bulk hashing can use the thread pool: media hashes a chunk or two there while the main
+    // thread seals and hashes the next ones (both cores busy; measured in docs/PERFORMANCE.md).
     sha512: web?.sha512 ? "webcrypto" : pick("sha512"),
     symmetric: n?.ok.symmetric ? "node" : "noble",
   };
@@ -418,11 +424,28 @@ export async function ed25519Sign(ours: KeyPair, message: Uint8Array): Promise<U
 }
 
 /** Strict RFC 8032 verification (OpenSSL/BoringSSL; noble with zip215 off, which matches them). */
-export async function ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
+export function ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
+  return verify(publicKey, message, signature, false);
+}
+
+/**
+ * `ed25519Verify` for a caller with other work to do before it needs the verdict (a burst of group
+ * messages, the handshake's ML-KEM step): node:crypto then verifies on libuv's thread pool, so the
+ * second core does it while the main thread goes on (WebCrypto always works there; @noble cannot).
+ * Alone it is no faster: the job costs ~10-20 µs more than the synchronous call.
+ */
+export function ed25519VerifyInBackground(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
+  return verify(publicKey, message, signature, true);
+}
+
+async function verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array, onPool: boolean): Promise<boolean> {
   checkBytes(publicKey, 32, "Ed25519 public key");
   if (!(signature instanceof Uint8Array) || signature.length !== ED25519_SIGNATURE_BYTES) return false;
   const b = resolved ?? (await backend());
-  if (b.ed25519 === "node") return nodeFor("ed25519")!.ed25519Verify(publicKey, message, signature);
+  if (b.ed25519 === "node") {
+    const node = nodeFor("ed25519")!;
+    return onPool ? node.ed25519VerifyOnPool(publicKey, message, signature) : node.ed25519Verify(publicKey, message, signature);
+  }
   if (b.ed25519 === "noble") {
     try {
       return ed25519.verify(signature, message, publicKey, { zip215: false });
@@ -546,9 +569,41 @@ export function chachaOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Arra
 
 /** An AES-256-GCM key imported once and used for many chunks. */
 export interface AesGcmKey {
+  /** sealInto/openInto finish before they return (node:crypto): nothing to wait for, nothing on the thread pool. */
+  readonly synchronous: boolean;
   seal(nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Promise<Uint8Array>;
   /** null when authentication fails. */
   open(nonce: Uint8Array, sealed: Uint8Array, ad: Uint8Array): Promise<Uint8Array | null>;
+  /**
+   * `seal` written into `dest` (plaintext.length + 16 bytes). Returns nothing when the work is
+   * already done (node:crypto runs synchronously, so a caller can hand `dest` on at once), else a
+   * promise of it.
+   */
+  sealInto(nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array, dest: Uint8Array): Promise<void> | void;
+  /**
+   * `open` written into `dest` (sealed.length - 16 bytes): whether the tag verified, or a promise
+   * of it. On false `dest` holds unauthenticated bytes that must not be used.
+   */
+  openInto(nonce: Uint8Array, sealed: Uint8Array, ad: Uint8Array, dest: Uint8Array): Promise<boolean> | boolean;
+}
+
+/** sealInto/openInto over a key that only has seal/open (WebCrypto and @noble produce their own buffers). */
+function withInto(key: Pick<AesGcmKey, "seal" | "open">): AesGcmKey {
+  return {
+    ...key,
+    synchronous: false,
+    sealInto: async (nonce, plaintext, ad, dest) => {
+      if (dest.length !== plaintext.length + AEAD_TAG_BYTES) throw new CryptoError("INVALID_INPUT", "AEAD output buffer has the wrong size");
+      dest.set(await key.seal(nonce, plaintext, ad));
+    },
+    openInto: async (nonce, sealed, ad, dest) => {
+      if (sealed.length < AEAD_TAG_BYTES) return false;
+      if (dest.length !== sealed.length - AEAD_TAG_BYTES) throw new CryptoError("INVALID_INPUT", "AEAD output buffer has the wrong size");
+      const plain = await key.open(nonce, sealed, ad);
+      if (plain) dest.set(plain);
+      return plain !== null;
+    },
+  };
 }
 
 export async function aesGcmKey(raw: Uint8Array): Promise<AesGcmKey> {
@@ -556,11 +611,17 @@ export async function aesGcmKey(raw: Uint8Array): Promise<AesGcmKey> {
   const b = await backend();
   if (b.aesGcm === "node") {
     const key = nodeFor("aesGcm")!.aesGcm(raw);
-    return { seal: async (nonce, plaintext, ad) => key.seal(nonce, plaintext, ad), open: async (nonce, sealed, ad) => key.open(nonce, sealed, ad) };
+    return {
+      synchronous: true,
+      seal: async (nonce, plaintext, ad) => key.seal(nonce, plaintext, ad),
+      open: async (nonce, sealed, ad) => key.open(nonce, sealed, ad),
+      sealInto: (nonce, plaintext, ad, dest) => key.sealInto(nonce, plaintext, ad, dest),
+      openInto: (nonce, sealed, ad, dest) => (sealed.length < AEAD_TAG_BYTES ? false : key.openInto(nonce, sealed, ad, dest)),
+    };
   }
   if (b.aesGcm === "noble") {
     const rawCopy = raw.slice();
-    return {
+    return withInto({
       seal: async (nonce, plaintext, ad) => gcm(rawCopy, nonce, ad).encrypt(plaintext),
       open: async (nonce, sealed, ad) => {
         try {
@@ -569,11 +630,11 @@ export async function aesGcmKey(raw: Uint8Array): Promise<AesGcmKey> {
           return null;
         }
       },
-    };
+    });
   }
   const s = subtle()!;
   const key = await s.importKey("raw", ab(raw), { name: "AES-GCM" }, false, ["encrypt", "decrypt"]);
-  return {
+  return withInto({
     seal: async (nonce, plaintext, ad) =>
       new Uint8Array(await s.encrypt({ name: "AES-GCM", iv: ab(nonce), additionalData: ab(ad) }, key, ab(plaintext))),
     open: async (nonce, sealed, ad) => {
@@ -584,7 +645,7 @@ export async function aesGcmKey(raw: Uint8Array): Promise<AesGcmKey> {
         return null;
       }
     },
-  };
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import {
   ML_KEM_768_CIPHERTEXT_BYTES,
   ML_KEM_768_PUBLIC_BYTES,
   type Rng,
-  ed25519Verify,
+  ed25519VerifyInBackground,
   edwardsToMontgomeryPrivate,
   edwardsToMontgomeryPublic,
   mlKemDecapsulate,
@@ -126,16 +126,18 @@ export async function initiateSession(ours: IdentityRecord, bundle: PreKeyBundle
   const { signedPrekey: spk, oneTimePrekey: opk, pqPrekey: pq } = bundle;
   if (!pq && options.requirePostQuantum) throw new CryptoError("PQ_REQUIRED", "bundle has no ML-KEM prekey");
 
+  // The signature checks go to the thread pool first, then the Diffie-Hellmans and ML-KEM
+  // (synchronous with node:crypto and @noble) run on the main thread meanwhile. Their results are
+  // discarded unless both signatures verify: computing them early reveals nothing, since nothing
+  // leaves this function before.
+  const verified = Promise.all([
+    ed25519VerifyInBackground(bundle.identityKey, signedPrekeySignedBytes(spk.keyId, spk.publicKey), spk.signature),
+    pq ? ed25519VerifyInBackground(bundle.identityKey, pqPrekeySignedBytes(pq.keyId, pq.publicKey, pq.lastResort), pq.signature) : true,
+  ]);
+  verified.catch(() => undefined); // awaited below unless a key pair fails first
   const [ephemeral, ratchet] = await Promise.all([x25519GenerateKeyPair(rng), x25519GenerateKeyPair(rng)]);
   const theirIdentity = edwardsToMontgomeryPublic(bundle.identityKey);
   const ourIdentity = identityDh(ours.identity);
-  // Dispatch every WebCrypto operation, then run ML-KEM (synchronous @noble) on the main thread
-  // while the thread pool works. The Diffie-Hellman results are discarded unless both signatures
-  // verify: computing them early reveals nothing, since nothing leaves this function before.
-  const verified = Promise.all([
-    ed25519Verify(bundle.identityKey, signedPrekeySignedBytes(spk.keyId, spk.publicKey), spk.signature),
-    pq ? ed25519Verify(bundle.identityKey, pqPrekeySignedBytes(pq.keyId, pq.publicKey, pq.lastResort), pq.signature) : true,
-  ]);
   const agreed = Promise.all([
     x25519Agree(ourIdentity, spk.publicKey),
     x25519Agree(ephemeral, theirIdentity),
