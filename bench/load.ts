@@ -277,6 +277,8 @@ interface DrainResult {
   fillPerSecond: number;
   /** Connect -> last queued message received (and queue_empty). */
   drainMs: number;
+  /** Connect -> the upgrade answered (101): the part of drainMs before the first entry can arrive. */
+  upgradeMs: number;
   received: number;
 }
 
@@ -292,8 +294,9 @@ async function drain(t: Target, beforeConnect?: () => Promise<void>): Promise<Dr
   const start = performance.now();
   t.sockets[offline] = await withTimeout(BenchSocket.open(t.socketBase, t.devices[offline]!, cursor, counting), PHASE_TIMEOUT_MS);
   const drainMs = performance.now() - start;
+  const upgradeMs = (t.sockets[offline]!.openedAt ?? start) - start;
   t.sockets[offline]!.setEvents(events);
-  return { fillPerSecond: SIZES.drainCount / (filled.ms / 1000), drainMs, received };
+  return { fillPerSecond: SIZES.drainCount / (filled.ms / 1000), drainMs, upgradeMs, received };
 }
 
 interface IdleResult {
@@ -581,6 +584,7 @@ function printTable(r: Results): void {
   rows.push(["under load, client CPU/msg (µs)", p?.throughput.cost.clientUs, d?.throughput.cost.clientUs, m?.throughput.cost.clientUs]);
   rows.push(["offline: queueing (msgs/s)", p?.drain?.fillPerSecond, d?.drain?.fillPerSecond, undefined]);
   rows.push([`offline: drain ${SIZES.drainCount} on connect (ms)`, p?.drain?.drainMs, d?.drain?.drainMs, undefined]);
+  rows.push(["offline: of which the upgrade (ms)", p?.drain?.upgradeMs, d?.drain?.upgradeMs, undefined]);
 
   const header = ["", "Parley", "two-DO floor", "ratio", "memory floor", "ratio"];
   const lines = rows.map(([name, a, b, c]) => [name, fmt(a), fmt(b), ratio(a, b), fmt(c), ratio(a, c)]);

@@ -102,6 +102,8 @@ export class BenchSocket {
   cursor: number;
   private events: SocketEvents | null = null;
   private closing = false;
+  /** When the upgrade completed (performance.now()); the backlog follows on the open socket. */
+  openedAt: number | undefined;
 
   private constructor(
     private readonly ws: WebSocket,
@@ -116,6 +118,7 @@ export class BenchSocket {
     const ws = new WebSocket(url, { perMessageDeflate: false });
     const socket = new BenchSocket(ws, cursor);
     socket.events = events;
+    ws.once("open", () => (socket.openedAt = performance.now()));
     return new Promise((resolve, reject) => {
       // `on`, not `once`: ws may emit a second error (a refused upgrade), which would crash the run.
       ws.on("error", reject);
