@@ -415,27 +415,27 @@ async function runPhases(t: Target, withDrain: boolean): Promise<ServerResults> 
 }
 
 /** CPU profile of the server's isolate while it carries the throughput workload (not part of the figures). */
-async function profile(t: Target, profilePath: string): Promise<HotFunction[]> {
-  const inspector = await Inspector.connect(t.server.inspectorUrl);
-  try {
+function profile(t: Target, profilePath: string): Promise<HotFunction[]> {
+  return profiled(t, profilePath, async (start) => {
     const schedule = randomSchedule(contactPairs(t.devices.length, 12), Math.min(SIZES.throughputCount, 5000), 56);
-    await inspector.start();
+    await start();
     await withTimeout(pipeline(t, schedule, SIZES.window, true), PHASE_TIMEOUT_MS);
-    const cpuProfile = await inspector.stop();
-    mkdirSync(join(profilePath, ".."), { recursive: true });
-    writeFileSync(profilePath, JSON.stringify(cpuProfile));
-    return hotFunctions(cpuProfile, 40);
-  } finally {
-    inspector.close();
-  }
+  });
 }
 
 /** CPU profile of the server's isolate during one more offline drain, from connect on (not part of the figures). */
-async function profileDrain(t: Target, profilePath: string): Promise<HotFunction[]> {
+function profileDrain(t: Target, profilePath: string): Promise<HotFunction[]> {
+  return profiled(t, profilePath, async (start) => {
+    const result = await drain(t, start);
+    log(`profiled drain: ${result.drainMs.toFixed(0)} ms, filled at ${result.fillPerSecond.toFixed(0)} msgs/s`);
+  });
+}
+
+/** Runs `work`, profiling the server's isolate from when `work` calls `start` until it returns; the profile goes to `profilePath`. */
+async function profiled(t: Target, profilePath: string, work: (start: () => Promise<void>) => Promise<void>): Promise<HotFunction[]> {
   const inspector = await Inspector.connect(t.server.inspectorUrl);
   try {
-    const result = await drain(t, () => inspector.start());
-    log(`profiled drain: ${result.drainMs.toFixed(0)} ms, filled at ${result.fillPerSecond.toFixed(0)} msgs/s`);
+    await work(() => inspector.start());
     const cpuProfile = await inspector.stop();
     mkdirSync(join(profilePath, ".."), { recursive: true });
     writeFileSync(profilePath, JSON.stringify(cpuProfile));
