@@ -160,7 +160,8 @@ export class ChatRoom extends DurableObject<Env> {
    * Pending rows an inbox has taken, per device (the highest row id), not yet deleted: they go with
    * this object's next write (dropDelivered) instead of a commit of their own after every fanout
    * round, which was one of a message's two commits here. Memory only: after a restart they are
-   * sent again, and the inbox skips what it already took (it keeps the highest seq per chat).
+   * sent again, and the inbox skips messages it already took (highest seq per 1:1 chat, positions
+   * per group); a receipt sent again only repeats an up_to_seq the device already had.
    */
   private readonly delivered = new Map<string, { address: Address; maxId: number }>();
   /** `meta` rows as last read or written (see meta()); memory only, rebuilt from storage after a restart. */
