@@ -843,7 +843,7 @@ export class ChatRoom extends DurableObject<Env> {
         }
       }),
     );
-    if (failed) await this.ensureAlarm(Date.now() + FANOUT_RETRY_MS);
+    if (failed) await this.armRetry();
     if (rows.length === 500) this.jobSender.runAgain();
   }
 
@@ -882,7 +882,10 @@ export class ChatRoom extends DurableObject<Env> {
     if (this.alarmAt === undefined) this.alarmAt = await this.ctx.storage.getAlarm();
     if (this.alarmAt === null || this.alarmAt > at) {
       this.alarmAt = at;
-      void this.ctx.storage.setAlarm(at);
+      // A failure means the object is being reset (its output gate breaks): forget what was armed.
+      this.ctx.storage.setAlarm(at).catch(() => {
+        this.alarmAt = undefined;
+      });
     }
   }
 
@@ -950,8 +953,16 @@ export class ChatRoom extends DurableObject<Env> {
         logEvent("warn", "fanout_failed", { device: deviceKey(batch.address), error: describeError(result.reason) });
       }
     });
-    if (failed) await this.ensureAlarm(Date.now() + FANOUT_RETRY_MS);
+    if (failed) await this.armRetry();
     if (stored.length === FLUSH_BATCH_ROWS) this.flusher.runAgain();
+  }
+
+  /**
+   * After a failed inbox call or queue hand-off: retry in FANOUT_RETRY_MS. Best effort: a failure
+   * here means the object is being reset, and the backstop armed with the commit still stands.
+   */
+  private async armRetry(): Promise<void> {
+    await this.ensureAlarm(Date.now() + FANOUT_RETRY_MS).catch(() => undefined);
   }
 
   /** Deletes the pending rows inboxes have taken (see `delivered`); call where this object writes anyway. */

@@ -508,7 +508,10 @@ export class DeviceInbox extends DurableObject<Env> {
     if (this.alarmAt === undefined) this.alarmAt = await this.ctx.storage.getAlarm();
     if (this.alarmAt === null || this.alarmAt > at) {
       this.alarmAt = at;
-      void this.ctx.storage.setAlarm(at);
+      // A failure means the object is being reset (its output gate breaks): forget what was armed.
+      this.ctx.storage.setAlarm(at).catch(() => {
+        this.alarmAt = undefined;
+      });
     }
   }
 
