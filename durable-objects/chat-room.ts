@@ -899,7 +899,7 @@ export class ChatRoom extends DurableObject<Env> {
       const failuresBefore = this.fanoutFailures;
       await (group ? Promise.all([this.flush(), this.sendJobs()]) : this.flush());
       // The flush attempted every row stored before it was called (SingleFlight); if no inbox call
-      // failed meanwhile, they all landed and were deleted: no need to look.
+      // failed meanwhile, they all landed (and wait in `delivered` for deletion): no need to look.
       if (!group && this.fanoutFailures === failuresBefore) return true;
       this.dropDelivered();
       let left = this.sql.exec(`SELECT 1 FROM pending WHERE seq IS NOT NULL AND seq <= ? LIMIT 1`, seq).toArray().length;
