@@ -9,6 +9,8 @@
 import { execFileSync } from "node:child_process";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
+import { boundedWorkersPool } from "./test/harness/bounded-workers-pool";
+import { StallReporter } from "./test/harness/stall-reporter";
 import { TEST_PUSH_BINDINGS } from "./test/support/push-credentials";
 
 // wrangler.toml serves web/dist as static assets: the Worker cannot start without it, and the
@@ -17,6 +19,8 @@ execFileSync(process.execPath, ["scripts/build-web.mjs"], { cwd: import.meta.dir
 
 export default defineConfig({
   test: {
+    // StallReporter: a run that stops making progress prints what is still running (see the module).
+    reporters: ["default", new StallReporter()],
     projects: [
       {
         plugins: [
@@ -42,6 +46,9 @@ export default defineConfig({
               },
             },
           })),
+          // After cloudflareTest(): a test file's runtime that never starts or never shuts down is
+          // killed and reported instead of stalling the whole run (see the module).
+          boundedWorkersPool(),
         ],
         test: {
           name: "workers",
