@@ -54,7 +54,8 @@ export default defineConfig({
           name: "workers",
           include: ["test/workers/**/*.test.ts"],
           setupFiles: ["./test/workers/setup.ts"],
-          // Generous: on a loaded 2-core machine a file sending hundreds of messages takes minutes.
+          // Generous: the slowest file takes seconds on an idle machine (after the pool patch in
+          // patches/; it took minutes before), far longer on a loaded 2-core one.
           testTimeout: 180_000,
         },
       },
