@@ -844,7 +844,8 @@ export class ChatRoom extends DurableObject<Env> {
       }),
     );
     if (failed) await this.armRetry();
-    if (rows.length === 500) this.jobSender.runAgain();
+    // Another round only after progress: rows the queue refused wait for the retry alarm, not a loop.
+    else if (rows.length === 500) this.jobSender.runAgain();
   }
 
   /** Retries fanout that failed, and prunes idempotency records older than the retention window. */
@@ -954,7 +955,9 @@ export class ChatRoom extends DurableObject<Env> {
       }
     });
     if (failed) await this.armRetry();
-    if (stored.length === FLUSH_BATCH_ROWS) this.flusher.runAgain();
+    // Another round only if this one delivered something: with every call failing, the same full
+    // batch would be read and refused again at once, in a loop; the retry alarm takes over instead.
+    if (stored.length === FLUSH_BATCH_ROWS && results.some((r) => r.status === "fulfilled")) this.flusher.runAgain();
   }
 
   /**
