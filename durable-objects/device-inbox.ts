@@ -149,6 +149,14 @@ export class DeviceInbox extends DurableObject<Env> {
   private readonly confirmedReceipts = new Map<string, number>();
   /** A delayed receipt flush is waiting (scheduleReceiptFlush); memory only. */
   private receiptFlushScheduled = false;
+  /**
+   * The highest cursor the device ACKed over receipts alone, whose rows are not deleted yet: they go
+   * with this inbox's next write (deleteAckedReceipts) instead of a commit of their own, which was
+   * one of a sent message's durable steps (the sender ACKing its "delivered" receipt). Memory only:
+   * after a restart those receipts are sent again unless the device connects with its cursor, and a
+   * receipt sent again only repeats an up_to_seq the device had.
+   */
+  private receiptsAckedUpTo = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -276,6 +284,7 @@ export class DeviceInbox extends DurableObject<Env> {
     const retentionMs = loadConfig(this.env).inboxRetentionDays * 24 * 3600 * 1000;
     let messageAdded = false;
     this.ctx.storage.transactionSync(() => {
+      this.deleteAckedReceipts();
       for (const entry of entries) {
         if (entry.kind === "receipt") {
           this.insertReceipt(entry, now + retentionMs);
@@ -532,6 +541,7 @@ export class DeviceInbox extends DurableObject<Env> {
       this.pumpAll();
     }
     this.sql.exec(`DELETE FROM group_seen WHERE expires_at <= ?`, now);
+    this.deleteAckedReceipts();
     await this.flushReceipts();
     const foreground = this.checkLiveness(now);
     const nextEntry = this.sql.exec<{ t: number | null }>(`SELECT MIN(expires_at) AS t FROM entries WHERE expires_at IS NOT NULL`).one().t;
@@ -710,6 +720,11 @@ export class DeviceInbox extends DurableObject<Env> {
    */
   private acknowledge(cursor: number, self: Address): void {
     if (cursor <= 0) return;
+    if (this.onlyReceiptsUpTo(cursor)) {
+      // Nothing owed and nothing to lose: the delete waits for the next write (receiptsAckedUpTo).
+      this.receiptsAckedUpTo = Math.max(this.receiptsAckedUpTo, cursor);
+      return;
+    }
     // One statement deletes the entries and says what they were (receipts owed, count and bytes).
     const covered = new Map<string, number>();
     let removedCount = 0;
@@ -738,6 +753,24 @@ export class DeviceInbox extends DurableObject<Env> {
     this.count -= removedCount;
     this.bytes -= removedBytes;
     if (covered.size > 0) this.scheduleReceiptFlush();
+  }
+
+  /** Whether every entry up to `cursor` still stored is a receipt (an ACK over them owes nothing). */
+  private onlyReceiptsUpTo(cursor: number): boolean {
+    return this.sql.exec(`SELECT 1 FROM entries WHERE seq <= ? AND kind <> 'receipt' LIMIT 1`, cursor).toArray().length === 0;
+  }
+
+  /** Deletes the receipts ACKed without a write of their own (see receiptsAckedUpTo); call where this inbox writes anyway. */
+  private deleteAckedReceipts(): void {
+    if (this.receiptsAckedUpTo === 0) return;
+    const removed = this.sql
+      .exec<{ bytes: number }>(`DELETE FROM entries WHERE seq <= ? AND kind = 'receipt' RETURNING bytes`, this.receiptsAckedUpTo)
+      .toArray();
+    for (const row of removed) {
+      this.count--;
+      this.bytes -= row.bytes;
+    }
+    this.receiptsAckedUpTo = 0;
   }
 
   /**

@@ -210,6 +210,52 @@ describe("delivered receipts window (DELIVERED_RECEIPT_DELAY_MS)", () => {
     await again.until(() => again.receipts().some((r) => r.status === "delivered" && r.up_to_seq === 4), "delivered receipt after the restart");
     again.close();
   });
+
+  it("an ACK over receipts alone waits for the inbox's next write; a reconnect with the cursor never sees them again, a restart at worst repeats them", async () => {
+    const alice = await register();
+    const bob = await register();
+    const aliceInbox = () => env.DEVICE_INBOX.getByName(`${alice.accountId}.1`);
+    const receiptsStoredUpTo = (cursor: number) =>
+      runInDurableObject(aliceInbox(), (_instance: DeviceInbox, state) =>
+        state.storage.sql.exec(`SELECT seq FROM entries WHERE kind = 'receipt' AND seq <= ?`, cursor).toArray().length,
+      );
+    await send(alice, bob.accountId, [asRecipient(bob)]);
+    const bobSocket = await InboxSocket.open(bob);
+    await bobSocket.drain();
+    bobSocket.ack(bobSocket.messages()[0]!.seq);
+
+    const aliceSocket = await InboxSocket.open(alice);
+    await aliceSocket.until(() => aliceSocket.receipts().some((r) => r.status === "delivered"), "delivered receipt");
+    const receiptSeq = aliceSocket.receipts()[0]!.seq;
+    aliceSocket.ack(receiptSeq);
+    aliceSocket.close();
+    // Connecting with the cursor ACKs it too, so the inbox has taken the ACK by now; the row waits:
+    // it owes nothing, and the device is not sent it again.
+    const resumed = await InboxSocket.open(alice, receiptSeq);
+    await resumed.drain();
+    expect(resumed.receipts()).toEqual([]);
+    expect(await receiptsStoredUpTo(receiptSeq)).toBe(1);
+    resumed.close();
+
+    // A restart forgets the ACK: a device without its cursor gets the receipt again (at least once).
+    await abortAllDurableObjects();
+    const fresh = await InboxSocket.open(alice);
+    await fresh.drain();
+    expect(fresh.receipts().map((r) => r.seq)).toContain(receiptSeq);
+    const cursor = fresh.entries().at(-1)!.seq;
+    fresh.ack(cursor);
+    fresh.close();
+
+    // The inbox's next write (a message from bob) deletes what was ACKed with it.
+    expect((await send(bob, alice.accountId, [asRecipient(alice)])).status).toBe(200);
+    await expect.poll(() => receiptsStoredUpTo(cursor), { timeout: 10_000 }).toBe(0);
+    const after = await InboxSocket.open(alice, cursor);
+    await after.drain();
+    expect(after.messages()).toHaveLength(1);
+    expect(after.receipts().filter((r) => r.seq <= cursor)).toEqual([]);
+    after.close();
+    bobSocket.close();
+  });
 });
 
 describe("overflow", () => {
