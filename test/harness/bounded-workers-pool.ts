@@ -82,6 +82,17 @@ function describe(options: PoolOptions): string {
   return options.project.name || "workers";
 }
 
+/**
+ * Starts run one at a time (across pool workers), so the workerd processes that appear during a
+ * start belong to it: on a machine with more cores vitest starts several files' runtimes at once.
+ */
+let startQueue: Promise<unknown> = Promise.resolve();
+function oneAtATime<T>(task: () => Promise<T>): Promise<T> {
+  const run = startQueue.then(task, task);
+  startQueue = run.catch(() => undefined);
+  return run;
+}
+
 /** Wraps one pool worker: its start and stop are bounded, everything else is the worker's own. */
 function bounded(worker: PoolWorker, options: PoolOptions): PoolWorker {
   const start = worker.start.bind(worker);
@@ -89,21 +100,31 @@ function bounded(worker: PoolWorker, options: PoolOptions): PoolWorker {
   /** The workerd processes this worker's current runtime runs in. */
   let own = new Set<number>();
 
+  /** One attempt: the workerd processes that appeared during it are this worker's (starts run one at a time). */
+  const attemptStart = async (): Promise<{ timedOut: boolean; starting: Promise<void> }> => {
+    const before = workerdChildren();
+    const starting = start();
+    starting.catch(() => undefined); // awaited below, or abandoned after the bound
+    const outcome = await within(starting, START_BOUND_MS);
+    own = new Set([...workerdChildren()].filter((pid) => !before.has(pid)));
+    return { timedOut: outcome === TIMED_OUT, starting };
+  };
+
   worker.start = async () => {
     for (let attempt = 1; ; attempt++) {
-      const before = workerdChildren();
       const began = Date.now();
-      const starting = start();
-      starting.catch(() => undefined); // awaited below, or abandoned after the bound
-      const outcome = await within(starting, START_BOUND_MS);
-      own = new Set([...workerdChildren()].filter((pid) => !before.has(pid)));
+      const { timedOut, starting } = await oneAtATime(attemptStart);
       const tookMs = Date.now() - began;
-      if (outcome !== TIMED_OUT) {
+      if (!timedOut) {
         if (tookMs > SLOW_START_MS) report(`${describe(options)}: runtime started in ${tookMs} ms (attempt ${attempt})`);
         return;
       }
       report(`${describe(options)}: runtime did not start within ${START_BOUND_MS} ms (attempt ${attempt} of ${START_ATTEMPTS}); killing workerd ${[...own].join(", ") || "(none found)"}`);
+      // Without its workerd to kill, the abandoned start could still finish later and overwrite a
+      // new one's runtime: fail the file rather than start twice.
+      if (own.size === 0) throw new Error("workers pool: the runtime did not start and no workerd of it was found to stop");
       kill(own);
+      await within(starting, STOP_BOUND_MS); // settles once its workerd is gone
       abandon(worker);
       if (attempt === START_ATTEMPTS) throw new Error(`workers pool: the runtime did not start in ${START_ATTEMPTS} attempts of ${START_BOUND_MS} ms`);
     }
