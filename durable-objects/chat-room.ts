@@ -195,8 +195,12 @@ export class ChatRoom extends DurableObject<Env> {
     this.metaCache.set(key, null);
   }
 
-  /** transactionSync that forgets the meta cache if it rolls back (the cache may hold its writes). */
+  /**
+   * transactionSync that forgets the meta cache if it rolls back (the cache may hold its writes),
+   * and then remembers again the taken rows whose deletes rolled back with it.
+   */
   private transaction(run: () => void): void {
+    const taken = this.delivered.size === 0 ? null : new Map(this.delivered);
     try {
       this.ctx.storage.transactionSync(() => {
         this.dropDelivered();
@@ -204,6 +208,7 @@ export class ChatRoom extends DurableObject<Env> {
       });
     } catch (err) {
       this.metaCache.clear();
+      for (const [device, rows] of taken ?? []) if (!this.delivered.has(device)) this.delivered.set(device, rows);
       throw err;
     }
   }
