@@ -11,9 +11,9 @@
  * start tried again with a fresh runtime; a dispose that takes longer than STOP_BOUND_MS kills the
  * file's workerd. Each is reported on stderr, so a slow or hung runtime is visible in the log.
  */
-import { readdirSync, readFileSync } from "node:fs";
 import type { Plugin } from "vite";
 import type { PoolOptions, PoolWorker } from "vitest/node";
+import { allProcStats } from "./proc";
 
 /** A healthy start takes 1-5 s on the 2-core reference machine, ~15 s when both cores are busy. */
 const START_BOUND_MS = 60_000;
@@ -33,26 +33,7 @@ function within<T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OU
 
 /** This process's workerd children (Miniflare spawns them directly); empty where /proc is absent. */
 function workerdChildren(): Set<number> {
-  const found = new Set<number>();
-  let entries: string[];
-  try {
-    entries = readdirSync("/proc");
-  } catch {
-    return found;
-  }
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      // "pid (comm) state ppid ...": comm may hold spaces or parentheses, so split after the last ')'.
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (comm === "workerd" && ppid === process.pid) found.add(Number(entry));
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return found;
+  return new Set(allProcStats().filter((p) => p.comm === "workerd" && Number(p.fields[1]) === process.pid).map((p) => p.pid));
 }
 
 function kill(pids: Iterable<number>): void {

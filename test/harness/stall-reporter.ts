@@ -4,36 +4,28 @@
  * each waits on, CPU time), again every STALL_MS until the run ends. A run that hangs in CI then
  * says where before the CI kills it, instead of ending on the last file that did finish.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import type { Reporter, TestModule } from "vitest/node";
+import { allProcStats, type ProcStat } from "./proc";
 
-/** Longer than any file takes alone (the slowest, ~150 s on the 2-core reference machine). */
+/** Far longer than any file takes alone (the slowest, cli-e2e, ~80 s on the 2-core reference machine). */
 const STALL_MS = 6 * 60_000;
 
-function processLine(pid: string): string | null {
+function processLine({ pid, comm, fields }: ProcStat): string | null {
+  if (!/^(node|workerd|chrom)/.test(comm)) return null;
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-    if (!/^(node|workerd|chrom)/.test(comm)) return null;
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime
     const wchan = readFileSync(`/proc/${pid}/wchan`, "utf8");
     const args = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ").slice(0, 160);
     return `  pid ${pid} ppid ${fields[1]} ${fields[0]} wchan=${wchan || "-"} cpu=${(ticks / 100).toFixed(1)}s ${args}`;
   } catch {
-    return null;
+    return null; // ended while we looked
   }
 }
 
 function processes(): string[] {
-  try {
-    return readdirSync("/proc")
-      .filter((e) => /^\d+$/.test(e))
-      .map(processLine)
-      .filter((l): l is string => l !== null);
-  } catch {
-    return ["  (no /proc here)"];
-  }
+  const lines = allProcStats().flatMap((p) => processLine(p) ?? []);
+  return lines.length > 0 ? lines : ["  (no /proc here, or no test processes)"];
 }
 
 export class StallReporter implements Reporter {
