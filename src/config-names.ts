@@ -5,6 +5,7 @@
  */
 export const CONFIG_ENV_NAMES = {
   environment: "PARLEY_ENV",
+  logLevel: "LOG_LEVEL",
   verificationSender: "VERIFICATION_SENDER",
   verificationWebhookUrl: "VERIFICATION_WEBHOOK_URL",
   verificationWebhookSecret: "VERIFICATION_WEBHOOK_SECRET",

@@ -7,6 +7,7 @@ import { z } from "zod";
 import type { Env } from "./env";
 import { CONFIG_ENV_NAMES } from "./config-names";
 import { ApiError } from "./errors";
+import { LOG_THRESHOLDS } from "./log";
 import { MAX_LINKED_DEVICES_CEILING, MEDIA_MAX_WORKER_BODY_BYTES, MEDIA_MIN_PART_BYTES } from "./limits";
 import { MAX_FANOUT_JOB_DEVICES } from "./protocol/internal";
 
@@ -16,6 +17,9 @@ const GIB = 1024 * MIB;
 const ConfigSchema = z
   .object({
     environment: z.enum(["development", "test", "staging", "production"]),
+    // "debug" adds a line per accepted message (message_submitted): a cost per send in CPU and log
+    // volume that production does not need; the send metric counts every send at either level.
+    logLevel: z.enum(LOG_THRESHOLDS),
     verificationSender: z.enum(["dev", "webhook"]),
     verificationWebhookUrl: z.url({ protocol: /^https?$/ }).optional(),
     verificationWebhookSecret: z.string().min(16).optional(),
@@ -100,6 +104,7 @@ export function loadConfig(env: Env): Config {
   if (cached) return cached;
   const parsed = ConfigSchema.safeParse({
     environment: env.PARLEY_ENV ?? "development",
+    logLevel: env.LOG_LEVEL ?? "info",
     verificationSender: env.VERIFICATION_SENDER ?? "dev",
     verificationWebhookUrl: env.VERIFICATION_WEBHOOK_URL || undefined,
     verificationWebhookSecret: env.VERIFICATION_WEBHOOK_SECRET || undefined,

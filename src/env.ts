@@ -29,6 +29,8 @@ export interface Env {
 
   // vars (wrangler.toml [vars]) and secrets (`wrangler secret put`, or .dev.vars locally)
   PARLEY_ENV?: string;
+  /** info (default) or debug: debug adds a log line per accepted message. */
+  LOG_LEVEL?: string;
   VERIFICATION_SENDER?: string;
   VERIFICATION_WEBHOOK_URL?: string;
   VERIFICATION_WEBHOOK_SECRET?: string;

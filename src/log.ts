@@ -8,7 +8,16 @@
 export type LogLevel = "debug" | "info" | "warn" | "error";
 export type LogFields = Record<string, string | number | boolean | null | undefined>;
 
-export function logEvent(level: LogLevel, event: string, fields: LogFields = {}): void {
+/** The levels LOG_LEVEL can set (src/config.ts): whether per-message debug events are written. */
+export const LOG_THRESHOLDS = ["debug", "info"] as const;
+export type LogThreshold = (typeof LOG_THRESHOLDS)[number];
+
+/**
+ * Writes one event. A debug event is written only when the caller passes the configured
+ * threshold and it is "debug": per-message events cost CPU on every send and log volume.
+ */
+export function logEvent(level: LogLevel, event: string, fields: LogFields = {}, threshold: LogThreshold = "info"): void {
+  if (level === "debug" && threshold !== "debug") return;
   const line = JSON.stringify({ level, event, ts: Date.now(), ...fields });
   if (level === "error" || level === "warn") console.error(line);
   else console.log(line);

@@ -26,6 +26,7 @@ export async function sendDirectMessage(env: Env, sender: DevicePrincipal, messa
   const chatId = await directChatId(sender.accountId, message.to);
   const mediaIds = message.media_ids ?? [];
   await checkReferences(env, sender, mediaIds, Date.now());
+  const config = loadConfig(env);
   const startedAt = Date.now();
   const result = await chatRoomStub(env, chatId).submit({
     chat_id: chatId,
@@ -33,21 +34,20 @@ export async function sendDirectMessage(env: Env, sender: DevicePrincipal, messa
     sender: { account_id: sender.accountId, device_id: sender.deviceId },
     msg_id: message.msg_id,
     envelopes: message.envelopes,
-    send_limit: { limit: loadConfig(env).sendsPerChatPerMinute, window_ms: 60_000 },
+    send_limit: { limit: config.sendsPerChatPerMinute, window_ms: 60_000 },
   });
   const outcome = result.ok ? (result.ack.duplicate ? "duplicate" : "accepted") : result.code;
   recordMetric(env, { name: "send", outcome, latencyMs: Date.now() - startedAt, envelopes: message.envelopes.length });
   if (result.ok && !result.ack.duplicate) recordMetric(env, { name: "fanout", path: "inline", devices: message.envelopes.length });
-  logEvent("info", "message_submitted", {
-    request_id: requestId,
-    msg_id: message.msg_id,
-    chat_id: chatId,
-    envelopes: message.envelopes.length,
-    outcome,
-    chat_seq: result.ok ? result.ack.chat_seq : null,
-  });
+  // Accepted sends are counted by the metric above; a line each only at LOG_LEVEL=debug.
+  logEvent(
+    result.ok ? "debug" : "info",
+    "message_submitted",
+    { request_id: requestId, msg_id: message.msg_id, chat_id: chatId, envelopes: message.envelopes.length, outcome, chat_seq: result.ok ? result.ack.chat_seq : null },
+    config.logLevel,
+  );
   // Also on a duplicate: the first attempt may have been accepted before recording failed.
-  if (result.ok) await recordReferences(env, loadConfig(env), chatId, [sender.accountId, message.to], mediaIds, Date.now());
+  if (result.ok) await recordReferences(env, config, chatId, [sender.accountId, message.to], mediaIds, Date.now());
   return ackOrThrow(result);
 }
 
@@ -68,16 +68,22 @@ export async function sendGroupMessage(env: Env, sender: DevicePrincipal, chatId
     key_holders: message.key_holders,
     distributions: message.distributions,
   });
-  logEvent("info", "group_message_submitted", {
-    request_id: requestId,
-    msg_id: message.msg_id,
-    chat_id: chatId,
-    key_holders: message.key_holders.length,
-    distributions: message.distributions.length,
-    outcome: result.ok ? (result.ack.duplicate ? "duplicate" : "accepted") : result.code,
-    chat_seq: result.ok ? result.ack.chat_seq : null,
-  });
-  if (result.ok) await recordReferences(env, loadConfig(env), chatId, null, mediaIds, Date.now());
+  const config = loadConfig(env);
+  logEvent(
+    result.ok ? "debug" : "info",
+    "group_message_submitted",
+    {
+      request_id: requestId,
+      msg_id: message.msg_id,
+      chat_id: chatId,
+      key_holders: message.key_holders.length,
+      distributions: message.distributions.length,
+      outcome: result.ok ? (result.ack.duplicate ? "duplicate" : "accepted") : result.code,
+      chat_seq: result.ok ? result.ack.chat_seq : null,
+    },
+    config.logLevel,
+  );
+  if (result.ok) await recordReferences(env, config, chatId, null, mediaIds, Date.now());
   return ackOrThrow(result);
 }
 

@@ -22,6 +22,7 @@ const invalid: [string, Partial<Env>, string, RegExp?][] = [
   ["a missing token secret", { AUTH_TOKEN_SECRET: undefined }, "AUTH_TOKEN_SECRET", /at least 32 characters/],
   ["a short token secret", { AUTH_TOKEN_SECRET: "too-short-secret" }, "AUTH_TOKEN_SECRET"],
   ["an unknown environment", { PARLEY_ENV: "prod" }, "PARLEY_ENV"],
+  ["an unknown log level", { LOG_LEVEL: "verbose" }, "LOG_LEVEL"],
   ["an unknown sender", { VERIFICATION_SENDER: "sms" }, "VERIFICATION_SENDER"],
   ["a non-numeric token lifetime", { AUTH_TOKEN_TTL_SECONDS: "ten minutes" }, "AUTH_TOKEN_TTL_SECONDS"],
   ["a token lifetime under a minute", { AUTH_TOKEN_TTL_SECONDS: "30" }, "AUTH_TOKEN_TTL_SECONDS"],

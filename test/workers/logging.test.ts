@@ -1,7 +1,7 @@
 /**
- * Logs: every request gets a request id (also in the response), sends log their msg_id for
- * correlation, and nothing secret or private ever reaches a log line: no tokens, no verification
- * codes, no ciphertext, no signatures.
+ * Logs: every request gets a request id (also in the response), refused sends log their msg_id
+ * for correlation (accepted ones too at LOG_LEVEL=debug), and nothing secret or private ever
+ * reaches a log line: no tokens, no verification codes, no ciphertext, no signatures.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { call, login, register } from "../support/identity";
@@ -53,12 +53,33 @@ describe("logs", () => {
     const entries = parsed();
     const sendLine = entries.find((e) => e.event === "request" && e.route === "/v1/messages");
     expect(sendLine).toMatchObject({ method: "POST", status: 200, request_id: sent.headers.get("x-request-id") });
-    expect(entries.find((e) => e.event === "message_submitted" && e.msg_id === msgId)).toMatchObject({
-      request_id: sent.headers.get("x-request-id"),
-      outcome: "accepted",
-      chat_seq: 1,
-    });
     // Socket URLs carry the token in the query: the log names the route, not the URL.
     expect(entries.some((e) => e.event === "request" && e.route === "/v1/socket")).toBe(true);
+  });
+
+  it("write a line per accepted message only at LOG_LEVEL=debug, and one per refused send at any level", async () => {
+    const alice = await register();
+    const bob = await register();
+    const body = (msgId: string) => ({ to: bob.accountId, msg_id: msgId, envelopes: envelopesFor(msgId, [asRecipient(bob)]) });
+    const submitted = (msgId: string) => parsed().filter((e) => e.event === "message_submitted" && e.msg_id === msgId);
+
+    const quiet = newMsgId();
+    expect((await call("POST", "/v1/messages", { token: alice.token, body: body(quiet) })).status).toBe(200);
+    expect(submitted(quiet)).toEqual([]);
+
+    // Addressed to a device bob does not have: refused with 409, and logged with the request id.
+    const refused = newMsgId();
+    const mismatch = await call("POST", "/v1/messages", { token: alice.token, body: { ...body(refused), envelopes: envelopesFor(refused, [{ ...asRecipient(bob), deviceId: 99 }]) } });
+    expect(mismatch.status).toBe(409);
+    expect(submitted(refused)).toEqual([expect.objectContaining({ level: "info", outcome: "device_mismatch", request_id: mismatch.headers.get("x-request-id") })]);
+
+    const verbose = newMsgId();
+    const sent = await call("POST", "/v1/messages", { token: alice.token, body: body(verbose), env: { LOG_LEVEL: "debug" } });
+    expect(sent.status).toBe(200);
+    expect(submitted(verbose)).toEqual([expect.objectContaining({ level: "debug", outcome: "accepted", chat_seq: 2, request_id: sent.headers.get("x-request-id") })]);
+    // The level follows the configuration in use: back at the default, accepted sends are quiet again.
+    const after = newMsgId();
+    expect((await call("POST", "/v1/messages", { token: alice.token, body: body(after) })).status).toBe(200);
+    expect(submitted(after)).toEqual([]);
   });
 });
