@@ -166,6 +166,8 @@ export class ChatRoom extends DurableObject<Env> {
   private readonly delivered = new Map<string, { address: Address; maxId: number }>();
   /** `meta` rows as last read or written (see meta()); memory only, rebuilt from storage after a restart. */
   private readonly metaCache = new Map<string, string | null>();
+  /** `receipts` rows read or written since this wake, by reader device (the room is their only writer). */
+  private readonly receiptPositions = new Map<string, { delivered_up_to: number; read_up_to: number }>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -412,13 +414,7 @@ export class ChatRoom extends DurableObject<Env> {
     const chatId = this.meta("chat_id");
     if (!chatId || !this.members().includes(input.reader.account_id)) return NOT_A_MEMBER;
     const upTo = Math.min(input.up_to_seq, this.lastSeq());
-    const current = this.sql
-      .exec<{ delivered_up_to: number; read_up_to: number }>(
-        `SELECT delivered_up_to, read_up_to FROM receipts WHERE account_id = ? AND device_id = ?`,
-        input.reader.account_id,
-        input.reader.device_id,
-      )
-      .toArray()[0] ?? { delivered_up_to: 0, read_up_to: 0 };
+    const current = this.receiptPosition(input.reader);
     const previous = input.status === "read" ? current.read_up_to : current.delivered_up_to;
     if (upTo <= previous) return { ok: true, value: null };
 
@@ -448,9 +444,9 @@ export class ChatRoom extends DurableObject<Env> {
     }
 
     const serverTs = Date.now();
+    const delivered = Math.max(current.delivered_up_to, upTo);
+    const read = input.status === "read" ? upTo : current.read_up_to;
     this.transaction(() => {
-      const delivered = Math.max(current.delivered_up_to, upTo);
-      const read = input.status === "read" ? upTo : current.read_up_to;
       this.sql.exec(
         `INSERT OR REPLACE INTO receipts (account_id, device_id, delivered_up_to, read_up_to) VALUES (?, ?, ?, ?)`,
         input.reader.account_id,
@@ -478,12 +474,31 @@ export class ChatRoom extends DurableObject<Env> {
         }
       }
     });
+    this.receiptPositions.set(deviceKey(input.reader), { delivered_up_to: delivered, read_up_to: read });
     if (bySender.size > 0) {
       await this.ensureAlarm(Date.now() + FANOUT_BACKSTOP_MS);
       // Receipts are best-effort fast: no caller waits on them, and the alarm retries failures.
       this.ctx.waitUntil(this.flush());
     }
     return { ok: true, value: null };
+  }
+
+  /** What a reader device has received and read up to (0 before its first receipt). */
+  private receiptPosition(reader: Address): { delivered_up_to: number; read_up_to: number } {
+    const key = deviceKey(reader);
+    let position = this.receiptPositions.get(key);
+    if (!position) {
+      position =
+        this.sql
+          .exec<{ delivered_up_to: number; read_up_to: number }>(
+            `SELECT delivered_up_to, read_up_to FROM receipts WHERE account_id = ? AND device_id = ?`,
+            reader.account_id,
+            reader.device_id,
+          )
+          .toArray()[0] ?? { delivered_up_to: 0, read_up_to: 0 };
+      this.receiptPositions.set(key, position);
+    }
+    return position;
   }
 
   /**
