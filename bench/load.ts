@@ -16,8 +16,8 @@
  * Phases, per server: (1) 1:1 latency, one message in flight; (2) 1:1 throughput, at most WINDOW
  * unacknowledged, random pairs from a fixed contact graph (each device has CONTACTS peers, every
  * chat warmed up with one message first, so the figure is the steady state and not chat creation);
- * (3) offline drain: messages queued for an offline device, then (once the server is idle again)
- * the time from connect to the last one; (4, Parley only) idle hibernated sockets: memory and file descriptors per socket.
+ * (3) offline drain: once the throughput phase's deferred work is done (DEFERRED_WORK_MS), messages
+ * queued for an offline device, then (once the server is idle again) the time from connect to the last one; (4, Parley only) idle hibernated sockets: memory and file descriptors per socket.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem, tmpdir } from "node:os";
@@ -273,6 +273,8 @@ async function throughput(t: Target): Promise<ThroughputResult> {
 }
 
 interface DrainResult {
+  /** The server's CPU while waiting DEFERRED_WORK_MS after the throughput phase, before the fill. */
+  deferredCpuMs: number;
   /** Sending the backlog to the offline device: msgs/s, until the server is idle again (settle included). */
   fillPerSecond: number;
   /** After the last send's ack, how long the server stayed busy with work the sends left behind, and its CPU meanwhile. */
@@ -290,6 +292,7 @@ async function drain(t: Target, beforeConnect?: () => Promise<void>): Promise<Dr
   const cursor = t.sockets[offline]!.cursor;
   await t.sockets[offline]!.close();
   const schedule = Array.from({ length: SIZES.drainCount }, () => [sender, offline] as [number, number]);
+  const deferredCpuMs = await cpuOver(t.server.workerPid, DEFERRED_WORK_MS);
   const filled = await withTimeout(pipeline(t, schedule, SIZES.window, false), PHASE_TIMEOUT_MS);
   // The device connects once the server is idle: measured right after the last ack, the drain
   // waited seconds for work the 10,000 sends left behind (its CPU is counted here, as queueing).
@@ -302,7 +305,22 @@ async function drain(t: Target, beforeConnect?: () => Promise<void>): Promise<Dr
   const drainMs = performance.now() - start;
   const upgradeMs = (t.sockets[offline]!.openedAt ?? start) - start;
   t.sockets[offline]!.setEvents(events);
-  return { fillPerSecond: SIZES.drainCount / ((filled.ms + settled.ms) / 1000), settleMs: settled.ms, settleCpuMs: settled.cpuMs, drainMs, upgradeMs, received };
+  return { deferredCpuMs, fillPerSecond: SIZES.drainCount / ((filled.ms + settled.ms) / 1000), settleMs: settled.ms, settleCpuMs: settled.cpuMs, drainMs, upgradeMs, received };
+}
+
+/**
+ * How long the throughput phase's objects keep working after it: idle objects are evicted ~10 s
+ * after their last event, and every chat and inbox that took traffic runs its backstop alarm 30 s
+ * after its last commit (FANOUT_BACKSTOP_MS, RECEIPT_BACKSTOP_MS). The fill waits this long, so
+ * its rate and its tail are its own; before, that work landed right after the fill's last ack.
+ */
+const DEFERRED_WORK_MS = 35_000;
+
+/** The CPU milliseconds the process `pid` uses over the next `ms`. */
+async function cpuOver(pid: number, ms: number): Promise<number> {
+  const before = processCpuMs(pid);
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  return processCpuMs(pid) - before;
 }
 
 /** CPU share of one core below which the server counts as idle, over IDLE_WINDOW_MS; waits at most SETTLE_MAX_MS. */
@@ -610,6 +628,7 @@ function printTable(r: Results): void {
   pct("under load, send->deliver", (s) => s.throughput.deliver);
   rows.push(["under load, server CPU/msg (µs)", p?.throughput.cost.serverUs, d?.throughput.cost.serverUs, m?.throughput.cost.serverUs]);
   rows.push(["under load, client CPU/msg (µs)", p?.throughput.cost.clientUs, d?.throughput.cost.clientUs, m?.throughput.cost.clientUs]);
+  rows.push([`after the throughput phase: server CPU in the next ${DEFERRED_WORK_MS / 1000} s (ms)`, p?.drain?.deferredCpuMs, d?.drain?.deferredCpuMs, undefined]);
   rows.push(["offline: queueing (msgs/s)", p?.drain?.fillPerSecond, d?.drain?.fillPerSecond, undefined]);
   rows.push(["offline: of which busy after the last ack (ms)", p?.drain?.settleMs, d?.drain?.settleMs, undefined]);
   rows.push(["offline: server CPU after the last ack (ms)", p?.drain?.settleCpuMs, d?.drain?.settleCpuMs, undefined]);
