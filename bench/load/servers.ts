@@ -81,6 +81,16 @@ export async function startFloor(workDir: string): Promise<RunningServer> {
   return { ...(await started(server, "/health")), tokenSecret: null };
 }
 
+/** The primitives benchmark's Worker (bench/primitives), fresh state in `workDir`. */
+export async function startPrimitives(workDir: string): Promise<RunningServer> {
+  const server = new LocalServer(await freePort(), join(workDir, "primitives-state"), {
+    config: join(root, "bench", "primitives", "wrangler.toml"),
+    migrate: false,
+    healthPath: "/health",
+  });
+  return { ...(await started(server, "/health")), tokenSecret: null };
+}
+
 async function started(server: LocalServer, healthPath = "/v1/health"): Promise<Omit<RunningServer, "tokenSecret">> {
   await server.start(180_000);
   const processes = workerdProcesses(server.processGroup!);
