@@ -310,8 +310,8 @@ async function drain(t: Target, beforeConnect?: () => Promise<void>): Promise<Dr
 
 /**
  * How long the throughput phase's objects keep working after it: idle objects are evicted ~10 s
- * after their last event, and every chat and inbox that took traffic runs its backstop alarm 30 s
- * after its last commit (FANOUT_BACKSTOP_MS, RECEIPT_BACKSTOP_MS). The fill waits this long, so
+ * after their last event, and every chat and inbox that took traffic runs its backstop alarm at most
+ * 30 s after the commit that armed it (FANOUT_BACKSTOP_MS, RECEIPT_BACKSTOP_MS). The fill waits this long, so
  * its rate and its tail are its own; before, that work landed right after the fill's last ack.
  */
 const DEFERRED_WORK_MS = 35_000;

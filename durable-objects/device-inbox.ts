@@ -159,7 +159,8 @@ export class DeviceInbox extends DurableObject<Env> {
   private receiptsAckedUpTo = 0;
   /**
    * At least the seq of every stored entry (seqs only grow): the highest assigned, read once per
-   * wake and raised by each insert; a rolled-back insert leaves it too high, which costs one SELECT.
+   * wake and raised by each insert; a rolled-back insert leaves it too high, which costs the pumps a
+   * SELECT each until an insert reaches it again.
    * The pump after every ACK finds nothing new: with this it knows so without a statement.
    */
   private seqBound: number | undefined = undefined;

@@ -18,7 +18,7 @@ const ConfigSchema = z
   .object({
     environment: z.enum(["development", "test", "staging", "production"]),
     // "debug" adds a line per accepted message (message_submitted): a cost per send in CPU and log
-    // volume that production does not need; the send metric counts every send at either level.
+    // volume that production does not need; the send metric counts every answered send at either level.
     logLevel: z.enum(LOG_THRESHOLDS),
     verificationSender: z.enum(["dev", "webhook"]),
     verificationWebhookUrl: z.url({ protocol: /^https?$/ }).optional(),

@@ -8,7 +8,7 @@
 import { logEvent, describeError } from "./log";
 
 export type Metric =
-  /** One send through POST /v1/messages or the socket, from the Worker's view. */
+  /** One send (1:1 or group, HTTP or socket) the ChatRoom answered, from the Worker's view; a group send's envelopes are its ciphertext plus its distributions. */
   | { name: "send"; outcome: string; latencyMs: number; envelopes: number }
   /** Recipient devices of one accepted message, and whether the ChatRoom fanned out inline or via the queue. */
   | { name: "fanout"; path: "inline" | "queue"; devices: number }

@@ -60,6 +60,7 @@ export async function sendGroupMessage(env: Env, sender: DevicePrincipal, chatId
   if (!success) throw new ApiError("rate_limited", "sending too fast; slow down", undefined, 10);
   const mediaIds = message.media_ids ?? [];
   await checkReferences(env, sender, mediaIds, Date.now());
+  const startedAt = Date.now();
   const result = await chatRoomStub(env, chatId).submitGroup({
     chat_id: chatId,
     sender: { account_id: sender.accountId, device_id: sender.deviceId },
@@ -68,6 +69,9 @@ export async function sendGroupMessage(env: Env, sender: DevicePrincipal, chatId
     key_holders: message.key_holders,
     distributions: message.distributions,
   });
+  const outcome = result.ok ? (result.ack.duplicate ? "duplicate" : "accepted") : result.code;
+  // One Sender Key ciphertext for the group, plus the pairwise distributions it carries.
+  recordMetric(env, { name: "send", outcome, latencyMs: Date.now() - startedAt, envelopes: 1 + message.distributions.length });
   const config = loadConfig(env);
   logEvent(
     result.ok ? "debug" : "info",
@@ -78,7 +82,7 @@ export async function sendGroupMessage(env: Env, sender: DevicePrincipal, chatId
       chat_id: chatId,
       key_holders: message.key_holders.length,
       distributions: message.distributions.length,
-      outcome: result.ok ? (result.ack.duplicate ? "duplicate" : "accepted") : result.code,
+      outcome,
       chat_seq: result.ok ? result.ack.chat_seq : null,
     },
     config.logLevel,

@@ -77,9 +77,11 @@ describe("logs", () => {
     const sent = await call("POST", "/v1/messages", { token: alice.token, body: body(verbose), env: { LOG_LEVEL: "debug" } });
     expect(sent.status).toBe(200);
     expect(submitted(verbose)).toEqual([expect.objectContaining({ level: "debug", outcome: "accepted", chat_seq: 2, request_id: sent.headers.get("x-request-id") })]);
-    // The level follows the configuration in use: back at the default, accepted sends are quiet again.
+    // Back at the default configuration, accepted sends are quiet again.
     const after = newMsgId();
     expect((await call("POST", "/v1/messages", { token: alice.token, body: body(after) })).status).toBe(200);
     expect(submitted(after)).toEqual([]);
+    const ciphertexts = [quiet, verbose, after].map((id) => body(id).envelopes[0]!.content);
+    for (const line of lines) for (const secret of [...ciphertexts, alice.token]) expect(line.includes(secret), `a log line contains a secret: ${line}`).toBe(false);
   });
 });

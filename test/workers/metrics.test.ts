@@ -6,6 +6,7 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { recordMetric, toDataPoint, type Metric } from "../../src/metrics";
+import { createGroup, groupSend } from "../support/groups";
 import { register } from "../support/identity";
 import { asRecipient, InboxSocket, newMsgId, send } from "../support/messaging";
 
@@ -53,6 +54,19 @@ describe("metrics", () => {
 
     const identifiers = [alice.accountId, bob.accountId, msgId];
     for (const point of points) for (const id of identifiers) expect(JSON.stringify(point)).not.toContain(id);
+  });
+
+  it("record group sends as sends: outcome, latency, and the ciphertext plus its distributions", async () => {
+    const alice = await register();
+    const bob = await register();
+    const chatId = (await createGroup(alice, [bob.accountId])).body.chat_id as string;
+    const points = captureDataPoints();
+    expect((await groupSend(alice, chatId, { distributions: [asRecipient(bob)] })).status).toBe(200);
+    expect((await groupSend(alice, chatId, { holders: [asRecipient(bob)], distributions: [asRecipient(bob)] })).status).toBe(409);
+    expect(named(points, "send").map((p) => [p.blobs?.[1], p.doubles?.[1]])).toEqual([
+      ["accepted", 2],
+      ["device_mismatch", 2],
+    ]);
   });
 
   it("fit Analytics Engine's limits for every metric", () => {
