@@ -72,19 +72,19 @@ export async function startParley(workDir: string): Promise<RunningServer> {
 }
 
 /** The floor Worker (bench/floor), fresh state in `workDir`. */
-export async function startFloor(workDir: string): Promise<RunningServer> {
-  const server = new LocalServer(await freePort(), join(workDir, "floor-state"), {
-    config: join(root, "bench", "floor", "wrangler.toml"),
-    migrate: false,
-    healthPath: "/health",
-  });
-  return { ...(await started(server, "/health")), tokenSecret: null };
+export function startFloor(workDir: string): Promise<RunningServer> {
+  return startBenchWorker(workDir, "floor");
 }
 
 /** The primitives benchmark's Worker (bench/primitives), fresh state in `workDir`. */
-export async function startPrimitives(workDir: string): Promise<RunningServer> {
-  const server = new LocalServer(await freePort(), join(workDir, "primitives-state"), {
-    config: join(root, "bench", "primitives", "wrangler.toml"),
+export function startPrimitives(workDir: string): Promise<RunningServer> {
+  return startBenchWorker(workDir, "primitives");
+}
+
+/** A Worker of bench/<name> under its own wrangler.toml, answering GET /health, with fresh state. */
+async function startBenchWorker(workDir: string, name: "floor" | "primitives"): Promise<RunningServer> {
+  const server = new LocalServer(await freePort(), join(workDir, `${name}-state`), {
+    config: join(root, "bench", name, "wrangler.toml"),
     migrate: false,
     healthPath: "/health",
   });
