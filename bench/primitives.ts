@@ -5,7 +5,8 @@
  * under wrangler dev (fresh state), asks it for N of each operation (one warm-up request first),
  * and divides the Worker's workerd CPU time (/proc) by N. Single statements run N to an event;
  * `rpc` is N round trips from the Worker to the object, `rpc_write` the same with one row written
- * per call, so each ends with a commit of its own: rpc_write - rpc is what a commit costs.
+ * per call, so each ends with a commit of its own: rpc_write - rpc is what a commit costs; rpc_read
+ * is the same with one SELECT by key, which costs more as the first statement of an event than in a loop.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";

@@ -2,7 +2,8 @@
  * What the platform's building blocks cost on this machine (`npm run bench:primitives`): one
  * Durable Object with SQLite runs N of one operation per request, and bench/primitives.ts reads the
  * CPU the Worker's workerd process used. Turns the load bench's per-message counts (statements,
- * commits, RPCs; docs/PERFORMANCE.md) into microseconds.
+ * commits, RPCs; docs/PERFORMANCE.md) into microseconds. `rpc`, `rpc_read` and `rpc_write` are one
+ * event each: their differences are what one statement and one commit cost as the first of an event.
  */
 import { DurableObject } from "cloudflare:workers";
 
@@ -82,6 +83,11 @@ export class Prims extends DurableObject<Env> {
     return 1;
   }
 
+  /** An RPC whose event reads one row. */
+  read(): number {
+    return this.sql.exec<{ value: number }>(`SELECT value FROM marks WHERE key = ?`, "a").toArray().length;
+  }
+
   /** An RPC whose event writes one row: the event ends with a commit of its own. */
   write(i: number): number {
     return this.sql.exec(`INSERT INTO marks (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, "w", i).rowsWritten;
@@ -94,10 +100,10 @@ export default {
     const n = Number(url.searchParams.get("n") ?? "1000");
     const stub = env.PRIMS.get(env.PRIMS.idFromName("primitives"));
     if (url.pathname === "/health") return new Response("ok");
-    if (url.pathname === "/operations") return Response.json([...OPERATIONS, "rpc", "rpc_write"]);
-    if (url.pathname === "/rpc" || url.pathname === "/rpc_write") {
+    if (url.pathname === "/operations") return Response.json([...OPERATIONS, "rpc", "rpc_read", "rpc_write"]);
+    if (url.pathname === "/rpc" || url.pathname === "/rpc_read" || url.pathname === "/rpc_write") {
       let sum = 0;
-      for (let i = 0; i < n; i++) sum += url.pathname === "/rpc" ? await stub.ping() : await stub.write(i);
+      for (let i = 0; i < n; i++) sum += url.pathname === "/rpc" ? await stub.ping() : url.pathname === "/rpc_read" ? await stub.read() : await stub.write(i);
       return new Response(String(sum));
     }
     const operation = url.pathname.slice(1) as Operation;
