@@ -56,7 +56,6 @@ import {
   type SubmitInputBody,
   type SubmitResult,
 } from "../src/protocol/internal";
-import { runToEnd } from "./sql-statements";
 
 const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
@@ -189,12 +188,12 @@ export class ChatRoom extends DurableObject<Env> {
   }
 
   private setMeta(key: string, value: string): void {
-    runToEnd(this.sql, `INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`, key, value);
+    this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`, key, value);
     this.metaCache.set(key, value);
   }
 
   private deleteMeta(key: string): void {
-    runToEnd(this.sql, `DELETE FROM meta WHERE key = ?`, key);
+    this.sql.exec(`DELETE FROM meta WHERE key = ?`, key);
     this.metaCache.set(key, null);
   }
 
@@ -267,8 +266,7 @@ export class ChatRoom extends DurableObject<Env> {
     const recipients: RecipientList = input.envelopes.map((e) => [e.account_id, e.device_id]);
     this.transaction(() => {
       this.setMeta("last_seq", String(seq));
-      runToEnd(
-        this.sql,
+      this.sql.exec(
         `INSERT INTO messages (seq, msg_id, sender_account, sender_device, server_ts, recipients) VALUES (?, ?, ?, ?, ?, ?)`,
         seq,
         input.msg_id,
@@ -288,8 +286,7 @@ export class ChatRoom extends DurableObject<Env> {
           type: envelope.type,
           content: envelope.content,
         };
-        runToEnd(
-          this.sql,
+        this.sql.exec(
           `INSERT INTO pending (seq, account_id, device_id, entry) VALUES (?, ?, ?, ?)`,
           seq,
           envelope.account_id,
@@ -450,8 +447,7 @@ export class ChatRoom extends DurableObject<Env> {
     const delivered = Math.max(current.delivered_up_to, upTo);
     const read = input.status === "read" ? upTo : current.read_up_to;
     this.transaction(() => {
-      runToEnd(
-        this.sql,
+      this.sql.exec(
         `INSERT OR REPLACE INTO receipts (account_id, device_id, delivered_up_to, read_up_to) VALUES (?, ?, ?, ?)`,
         input.reader.account_id,
         input.reader.device_id,
@@ -469,8 +465,7 @@ export class ChatRoom extends DurableObject<Env> {
           server_ts: serverTs,
         };
         for (const device of group.devices.values()) {
-          runToEnd(
-            this.sql,
+          this.sql.exec(
             `INSERT INTO pending (seq, account_id, device_id, entry) VALUES (NULL, ?, ?, ?)`,
             device.account_id,
             device.device_id,
@@ -642,9 +637,9 @@ export class ChatRoom extends DurableObject<Env> {
       if (!this.meta("chat_id")) this.setMeta("chat_id", after.chat_id);
       const { members, ...rest } = storeGroupState(after);
       this.setMeta("group", JSON.stringify(rest));
-      runToEnd(this.sql, `DELETE FROM group_members`);
+      this.sql.exec(`DELETE FROM group_members`);
       for (const [account, m] of members) {
-        runToEnd(this.sql, `INSERT INTO group_members (account_id, role, joined_seq) VALUES (?, ?, ?)`, account, m.role, m.joined_seq);
+        this.sql.exec(`INSERT INTO group_members (account_id, role, joined_seq) VALUES (?, ?, ?)`, account, m.role, m.joined_seq);
       }
       this.scheduleFanout(entry, devices, new Map());
       this.deleteMeta("group_intent");
@@ -727,8 +722,7 @@ export class ChatRoom extends DurableObject<Env> {
     this.transaction(() => {
       this.setMeta("last_seq", String(seq));
       // Group messages keep no per-device recipient list (1,024 members would make every row large).
-      runToEnd(
-        this.sql,
+      this.sql.exec(
         `INSERT INTO messages (seq, msg_id, sender_account, sender_device, server_ts, recipients) VALUES (?, ?, ?, ?, ?, '[]')`,
         seq,
         input.msg_id,
@@ -814,8 +808,7 @@ export class ChatRoom extends DurableObject<Env> {
         queued.push([r.account_id, r.device_id]);
         continue;
       }
-      runToEnd(
-        this.sql,
+      this.sql.exec(
         `INSERT INTO pending (seq, account_id, device_id, entry) VALUES (?, ?, ?, ?)`,
         entry.chat_seq,
         r.account_id,
@@ -825,10 +818,10 @@ export class ChatRoom extends DurableObject<Env> {
     }
     if (queued.length === 0) return;
     const inline = entryJson.length <= MAX_INLINE_JOB_ENTRY_CHARS;
-    if (!inline) runToEnd(this.sql, `INSERT OR REPLACE INTO fanout_payloads (seq, entry) VALUES (?, ?)`, entry.chat_seq, entryJson);
+    if (!inline) this.sql.exec(`INSERT OR REPLACE INTO fanout_payloads (seq, entry) VALUES (?, ?)`, entry.chat_seq, entryJson);
     for (let i = 0; i < queued.length; i += groupFanoutBatchDevices) {
       const job: FanoutJobBody = { chat_id: entry.chat_id as FanoutJobBody["chat_id"], chat_seq: entry.chat_seq, devices: queued.slice(i, i + groupFanoutBatchDevices), entry: inline ? entry : null };
-      runToEnd(this.sql, `INSERT INTO fanout_jobs (seq, body) VALUES (?, ?)`, entry.chat_seq, JSON.stringify(job));
+      this.sql.exec(`INSERT INTO fanout_jobs (seq, body) VALUES (?, ?)`, entry.chat_seq, JSON.stringify(job));
     }
   }
 
@@ -889,8 +882,8 @@ export class ChatRoom extends DurableObject<Env> {
     await this.sendJobs();
     this.dropDelivered();
     const retentionMs = loadConfig(this.env).inboxRetentionDays * 24 * 3600 * 1000;
-    runToEnd(this.sql, `DELETE FROM messages WHERE server_ts < ? AND seq NOT IN (SELECT seq FROM pending WHERE seq IS NOT NULL)`, Date.now() - retentionMs);
-    runToEnd(this.sql, `DELETE FROM fanout_payloads WHERE seq NOT IN (SELECT seq FROM messages) AND seq NOT IN (SELECT seq FROM fanout_jobs)`);
+    this.sql.exec(`DELETE FROM messages WHERE server_ts < ? AND seq NOT IN (SELECT seq FROM pending WHERE seq IS NOT NULL)`, Date.now() - retentionMs);
+    this.sql.exec(`DELETE FROM fanout_payloads WHERE seq NOT IN (SELECT seq FROM messages) AND seq NOT IN (SELECT seq FROM fanout_jobs)`);
     // Rows still pending were either refused just now (the failed round armed FANOUT_RETRY_MS) or
     // committed by sends in flight meanwhile (their own calls deliver them): the backstop suffices.
     const pendingLeft =
@@ -998,7 +991,7 @@ export class ChatRoom extends DurableObject<Env> {
   /** Deletes the pending rows inboxes have taken (see `delivered`); call where this object writes anyway. */
   private dropDelivered(): void {
     for (const { address, maxId } of this.delivered.values()) {
-      runToEnd(this.sql, `DELETE FROM pending WHERE account_id = ? AND device_id = ? AND id <= ?`, address.account_id, address.device_id, maxId);
+      this.sql.exec(`DELETE FROM pending WHERE account_id = ? AND device_id = ? AND id <= ?`, address.account_id, address.device_id, maxId);
     }
     this.delivered.clear();
   }

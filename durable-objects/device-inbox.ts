@@ -39,7 +39,6 @@ import {
 } from "../src/protocol/internal";
 import { PushJob, type PushJobBody } from "../src/protocol/push";
 import { isGroupChat } from "../src/protocol/chat-ids";
-import { runToEnd } from "./sql-statements";
 
 /** Why the push consumer should (or should not) wake the device for a job. */
 export type PushDecision = "push" | "removed" | "online" | "acknowledged" | "already_pushed";
@@ -186,7 +185,7 @@ export class DeviceInbox extends DurableObject<Env> {
   }
 
   private setMeta(key: string, value: string): void {
-    runToEnd(this.sql, `INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`, key, value);
+    this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`, key, value);
     if (key === "address") this.addressCache = value;
   }
 
@@ -199,20 +198,20 @@ export class DeviceInbox extends DurableObject<Env> {
   /** Records an auth challenge nonce; false if seen before (replay) or the device was removed. */
   consumeAuthNonce(nonce: string, expiresAt: number): boolean {
     if (this.removed) return false;
-    runToEnd(this.sql, `DELETE FROM auth_nonces WHERE expires_at <= ?`, Date.now());
-    return runToEnd(this.sql, `INSERT OR IGNORE INTO auth_nonces (nonce, expires_at) VALUES (?, ?)`, nonce, expiresAt) > 0;
+    this.sql.exec(`DELETE FROM auth_nonces WHERE expires_at <= ?`, Date.now());
+    return this.sql.exec(`INSERT OR IGNORE INTO auth_nonces (nonce, expires_at) VALUES (?, ?)`, nonce, expiresAt).rowsWritten > 0;
   }
 
   /** The device was removed: close its socket, drop everything stored, refuse it from now on. */
   async deactivate(): Promise<void> {
     for (const ws of this.ctx.getWebSockets()) this.closeSocket(ws, CLOSE_DEVICE_REMOVED, "device removed");
     this.ctx.storage.transactionSync(() => {
-      runToEnd(this.sql, `DELETE FROM entries`);
-      runToEnd(this.sql, `DELETE FROM auth_nonces`);
-      runToEnd(this.sql, `DELETE FROM outgoing_receipts`);
-      runToEnd(this.sql, `DELETE FROM group_seen`);
-      runToEnd(this.sql, `DELETE FROM direct_seen`);
-      runToEnd(this.sql, `INSERT OR REPLACE INTO meta (key, value) VALUES ('removed', ?)`, String(Date.now()));
+      this.sql.exec(`DELETE FROM entries`);
+      this.sql.exec(`DELETE FROM auth_nonces`);
+      this.sql.exec(`DELETE FROM outgoing_receipts`);
+      this.sql.exec(`DELETE FROM group_seen`);
+      this.sql.exec(`DELETE FROM direct_seen`);
+      this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('removed', ?)`, String(Date.now()));
     });
     this.removedFlag = true;
     this.count = 0;
@@ -224,7 +223,7 @@ export class DeviceInbox extends DurableObject<Env> {
   /** The push-token routes keep this in step with D1: whether this device can be woken by a push. */
   setPushRegistered(registered: boolean): void {
     if (registered) this.setMeta("push_token", "1");
-    else runToEnd(this.sql, `DELETE FROM meta WHERE key = 'push_token'`);
+    else this.sql.exec(`DELETE FROM meta WHERE key = 'push_token'`);
   }
 
   isActive(): boolean {
@@ -263,15 +262,15 @@ export class DeviceInbox extends DurableObject<Env> {
     const retryAfterMs = windowStart + input.window_ms - now;
     const row = this.sql.exec<{ window_start: number; used: number }>(`SELECT window_start, used FROM quotas WHERE name = ?`, input.name).toArray()[0];
     let used = row && row.window_start === windowStart ? row.used : 0;
-    if (row && row.window_start !== windowStart) runToEnd(this.sql, `DELETE FROM quota_targets WHERE name = ?`, input.name);
+    if (row && row.window_start !== windowStart) this.sql.exec(`DELETE FROM quota_targets WHERE name = ?`, input.name);
     if (input.target !== undefined) {
       const seen = this.sql.exec(`SELECT 1 FROM quota_targets WHERE name = ? AND target = ?`, input.name, input.target).toArray().length > 0;
       if (seen) return { ok: true, remaining: Math.max(0, input.limit - used) };
     }
     if (used + input.cost > input.limit) return { ok: false, retry_after_ms: retryAfterMs };
     used += input.cost;
-    runToEnd(this.sql, `INSERT OR REPLACE INTO quotas (name, window_start, used) VALUES (?, ?, ?)`, input.name, windowStart, used);
-    if (input.target !== undefined) runToEnd(this.sql, `INSERT INTO quota_targets (name, target) VALUES (?, ?)`, input.name, input.target);
+    this.sql.exec(`INSERT OR REPLACE INTO quotas (name, window_start, used) VALUES (?, ?, ?)`, input.name, windowStart, used);
+    if (input.target !== undefined) this.sql.exec(`INSERT INTO quota_targets (name, target) VALUES (?, ?)`, input.name, input.target);
     return { ok: true, remaining: input.limit - used };
   }
 
@@ -348,19 +347,18 @@ export class DeviceInbox extends DurableObject<Env> {
    * can arrive twice long after the first copy left; 1:1 fanout is ordered and deduped by `entries`.
    */
   private firstSightOfGroupEntry(chatId: string, chatSeq: number, expiresAt: number): boolean {
-    return runToEnd(this.sql, `INSERT OR IGNORE INTO group_seen (chat_id, chat_seq, expires_at) VALUES (?, ?, ?)`, chatId, chatSeq, expiresAt) > 0;
+    return this.sql.exec(`INSERT OR IGNORE INTO group_seen (chat_id, chat_seq, expires_at) VALUES (?, ?, ?)`, chatId, chatSeq, expiresAt).rowsWritten > 0;
   }
 
   /** Whether a 1:1 chat position is new to this inbox (see direct_seen); records it if so. */
   private firstSightOfDirectEntry(chatId: string, chatSeq: number): boolean {
     return (
-      runToEnd(
-        this.sql,
+      this.sql.exec(
         `INSERT INTO direct_seen (chat_id, up_to_seq) VALUES (?, ?)
          ON CONFLICT (chat_id) DO UPDATE SET up_to_seq = excluded.up_to_seq WHERE excluded.up_to_seq > direct_seen.up_to_seq`,
         chatId,
         chatSeq,
-      ) > 0
+      ).rowsWritten > 0
     );
   }
 
@@ -381,7 +379,7 @@ export class DeviceInbox extends DurableObject<Env> {
   }
 
   private deleteEntry(seq: number, bytes: number): void {
-    runToEnd(this.sql, `DELETE FROM entries WHERE seq = ?`, seq);
+    this.sql.exec(`DELETE FROM entries WHERE seq = ?`, seq);
     this.count--;
     this.bytes -= bytes;
   }
@@ -491,7 +489,7 @@ export class DeviceInbox extends DurableObject<Env> {
       await this.env.PUSH_QUEUE.send(job);
     } catch (err) {
       logEvent("warn", "push_schedule_failed", { error: describeError(err) });
-      if (this.meta("push_scheduled_at") === stamp) runToEnd(this.sql, `DELETE FROM meta WHERE key = 'push_scheduled_at'`);
+      if (this.meta("push_scheduled_at") === stamp) this.sql.exec(`DELETE FROM meta WHERE key = 'push_scheduled_at'`);
     }
   }
 
@@ -549,7 +547,7 @@ export class DeviceInbox extends DurableObject<Env> {
       });
       this.pumpAll();
     }
-    runToEnd(this.sql, `DELETE FROM group_seen WHERE expires_at <= ?`, now);
+    this.sql.exec(`DELETE FROM group_seen WHERE expires_at <= ?`, now);
     this.deleteAckedReceipts();
     await this.flushReceipts();
     const foreground = this.checkLiveness(now);
@@ -576,7 +574,7 @@ export class DeviceInbox extends DurableObject<Env> {
     if (!account || !Number.isInteger(device)) return errorJson(new ApiError("unauthorized", "missing device identity"));
     this.setMeta("address", JSON.stringify({ account_id: account, device_id: device }));
     // The device is pulling now: the next message after it goes offline again deserves a push.
-    runToEnd(this.sql, `DELETE FROM meta WHERE key = 'push_scheduled_at'`);
+    this.sql.exec(`DELETE FROM meta WHERE key = 'push_scheduled_at'`);
 
     const cursorParam = new URL(request.url).searchParams.get("cursor") ?? "0";
     if (!/^[0-9]{1,15}$/.test(cursorParam)) return errorJson(new ApiError("invalid_request", "cursor must be a non-negative integer"));
@@ -751,8 +749,7 @@ export class DeviceInbox extends DurableObject<Env> {
         covered.set(row.chat_id, Math.max(covered.get(row.chat_id) ?? 0, row.chat_seq));
       }
       for (const [chatId, upTo] of covered) {
-        runToEnd(
-          this.sql,
+        this.sql.exec(
           `INSERT INTO outgoing_receipts (chat_id, up_to_seq) VALUES (?, ?)
            ON CONFLICT (chat_id) DO UPDATE SET up_to_seq = MAX(up_to_seq, excluded.up_to_seq)`,
           chatId,
@@ -840,7 +837,7 @@ export class DeviceInbox extends DurableObject<Env> {
   /** Deletes the owed receipts their ChatRoom has taken (call where the inbox writes anyway). */
   private dropConfirmedReceipts(): void {
     for (const [chatId, upToSeq] of this.confirmedReceipts) {
-      runToEnd(this.sql, `DELETE FROM outgoing_receipts WHERE chat_id = ? AND up_to_seq = ?`, chatId, upToSeq);
+      this.sql.exec(`DELETE FROM outgoing_receipts WHERE chat_id = ? AND up_to_seq = ?`, chatId, upToSeq);
     }
     this.confirmedReceipts.clear();
   }
