@@ -158,10 +158,10 @@ export class DeviceInbox extends DurableObject<Env> {
    */
   private receiptsAckedUpTo = 0;
   /**
-   * At least the seq of every stored entry (seqs only grow): the highest assigned, read once per
-   * wake and raised by each insert; a rolled-back insert leaves it too high, which costs the pumps a
-   * SELECT each until an insert reaches it again.
-   * The pump after every ACK finds nothing new: with this it knows so without a statement.
+   * At least the seq of every stored entry (seqs only grow), so the pump after an ACK, which
+   * usually finds nothing new, knows so without a statement: the highest assigned, read once per
+   * wake and raised by each insert. A rolled-back insert leaves it too high, which costs the pumps
+   * a SELECT each until an insert reaches it again; it is never too low.
    */
   private seqBound: number | undefined = undefined;
 
