@@ -114,6 +114,24 @@ describe("offline backlog", () => {
   });
 });
 
+describe("live delivery after ACKs", () => {
+  it("pushes each new entry at once after the device ACKed everything before it", async () => {
+    // After an ACK the inbox knows it has nothing newer without a SELECT (a seq bound in memory);
+    // each insert must raise that bound, or the next message would wait for a reconnect.
+    const [alice, bob] = await pair();
+    const socket = await InboxSocket.open(bob);
+    await socket.drain();
+    for (let i = 0; i < 3; i++) {
+      const res = await send(alice, bob.accountId, [asRecipient(bob)]);
+      await socket.until(() => socket.messages().length === i + 1, `live message ${i + 1}`);
+      const entry = socket.messages()[i]!;
+      expect(entry.msg_id).toBe(res.body.msg_id);
+      socket.ack(entry.seq);
+    }
+    socket.close();
+  });
+});
+
 describe("idempotent sends", () => {
   it("a repeated msg_id returns the original ack and is delivered once", async () => {
     const [alice, bob] = await pair();
