@@ -36,7 +36,7 @@ export async function sendDirectMessage(env: Env, sender: DevicePrincipal, messa
     envelopes: message.envelopes,
     send_limit: { limit: config.sendsPerChatPerMinute, window_ms: 60_000 },
   });
-  const outcome = result.ok ? (result.ack.duplicate ? "duplicate" : "accepted") : result.code;
+  const outcome = outcomeOf(result);
   recordMetric(env, { name: "send", outcome, latencyMs: Date.now() - startedAt, envelopes: message.envelopes.length });
   if (result.ok && !result.ack.duplicate) recordMetric(env, { name: "fanout", path: "inline", devices: message.envelopes.length });
   // Accepted sends are counted by the metric above; a line each only at LOG_LEVEL=debug.
@@ -69,7 +69,7 @@ export async function sendGroupMessage(env: Env, sender: DevicePrincipal, chatId
     key_holders: message.key_holders,
     distributions: message.distributions,
   });
-  const outcome = result.ok ? (result.ack.duplicate ? "duplicate" : "accepted") : result.code;
+  const outcome = outcomeOf(result);
   // One Sender Key ciphertext for the group, plus the pairwise distributions it carries.
   recordMetric(env, { name: "send", outcome, latencyMs: Date.now() - startedAt, envelopes: 1 + message.distributions.length });
   const config = loadConfig(env);
@@ -89,6 +89,11 @@ export async function sendGroupMessage(env: Env, sender: DevicePrincipal, chatId
   );
   if (result.ok) await recordReferences(env, config, chatId, null, mediaIds, Date.now());
   return ackOrThrow(result);
+}
+
+/** A send's outcome as metrics and logs name it: accepted, duplicate, or the refusal's code. */
+function outcomeOf(result: SubmitResult): string {
+  return result.ok ? (result.ack.duplicate ? "duplicate" : "accepted") : result.code;
 }
 
 /** The ack of an accepted send, or the ApiError its refusal means. */
