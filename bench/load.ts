@@ -17,7 +17,8 @@
  * unacknowledged, random pairs from a fixed contact graph (each device has CONTACTS peers, every
  * chat warmed up with one message first, so the figure is the steady state and not chat creation);
  * (3) offline drain: once the throughput phase's deferred work is done (DEFERRED_WORK_MS), messages
- * queued for an offline device, then (once the server is idle again) the time from connect to the last one; (4, Parley only) idle hibernated sockets: memory and file descriptors per socket.
+ * queued for an offline device, then (once the server is idle again) the time from connect to the
+ * last one; (4, Parley only) idle hibernated sockets: memory and file descriptors per socket.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem, tmpdir } from "node:os";
