@@ -939,8 +939,8 @@ export class ChatRoom extends DurableObject<Env> {
   private async flushRound(): Promise<void> {
     const stored = this.sql
       .exec<{ id: number; account_id: string; device_id: number; entry: string }>(
-        `SELECT id, account_id, device_id, entry FROM pending ORDER BY id LIMIT ?`,
-        FLUSH_BATCH_ROWS,
+        // A literal: a bound LIMIT would recompile the statement on every run (test/node/sql-statements.test.ts).
+        `SELECT id, account_id, device_id, entry FROM pending ORDER BY id LIMIT ${FLUSH_BATCH_ROWS}`,
       )
       .toArray();
     // Rows an inbox already took are only waiting to be deleted with the next write.

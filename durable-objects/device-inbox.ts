@@ -894,7 +894,8 @@ export class DeviceInbox extends DurableObject<Env> {
         state.sent >= this.seqBound
           ? []
           : this.sql
-              .exec<{ seq: number; body: string; expires_at: number | null }>(`SELECT seq, body, expires_at FROM entries WHERE seq > ? ORDER BY seq LIMIT ?`, state.sent, room)
+              // `+?`: a bare bound LIMIT would recompile the statement on every run (test/node/sql-statements.test.ts).
+              .exec<{ seq: number; body: string; expires_at: number | null }>(`SELECT seq, body, expires_at FROM entries WHERE seq > ? ORDER BY seq LIMIT +?`, state.sent, room)
               .toArray();
       // Fewer rows than asked for: nothing more is queued (no await in this loop), so no second,
       // empty SELECT is needed to learn that the backlog is exhausted.
