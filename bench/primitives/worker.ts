@@ -27,6 +27,7 @@ const OPERATIONS = [
   "select_constant",
   "select_by_key",
   "select_range_empty",
+  "select_range_empty_plus_limit",
   "upsert",
   "insert_returning_and_delete",
   "empty_transaction",
@@ -58,6 +59,10 @@ export class Prims extends DurableObject<Env> {
           break;
         case "select_range_empty":
           sum += this.sql.exec(`SELECT seq, body FROM entries WHERE seq > ? ORDER BY seq LIMIT ?`, Number.MAX_SAFE_INTEGER, 200).toArray().length;
+          break;
+        case "select_range_empty_plus_limit":
+          // The same with `LIMIT +?`: SQLite does not plan by the bound value, so the statement is not recompiled each run.
+          sum += this.sql.exec(`SELECT seq, body FROM entries WHERE seq > ? ORDER BY seq LIMIT +?`, Number.MAX_SAFE_INTEGER, 200).toArray().length;
           break;
         case "upsert":
           sum += this.sql.exec(`INSERT INTO marks (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, "a", i).rowsWritten;
