@@ -194,7 +194,8 @@ export async function uploadFile(api: ApiClient, source: FileSource, options: Up
     } else {
       const encryptor = new MediaEncryptStream();
       key = encryptor.key;
-      stored = await uploadBuffered(api, slot, encryptor.encrypt(exactLength(source, size)), progress);
+      // `units` copies each sealed chunk into the part buffer before it asks for the next.
+      stored = await uploadBuffered(api, slot, encryptor.encrypt(exactLength(source, size), { copied: true }), progress);
       digest = () => encryptor.digest();
     }
   } catch (err) {

@@ -307,7 +307,12 @@ export class MediaEncryptStream {
     this.key = options.key ?? (options.rng ?? systemRng)(MEDIA_KEY_BYTES);
   }
 
-  async *encrypt(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  /**
+   * With `copied`, the caller promises to copy each sealed chunk before it asks for the next (an
+   * uploader gathering a part), and each is freed then (release-buffer.ts) instead of waiting
+   * for the garbage collector. Never the header: the cipher keeps it.
+   */
+  async *encrypt(source: AsyncIterable<Uint8Array>, options: { copied?: boolean } = {}): AsyncGenerator<Uint8Array> {
     const cipher = (this.cipher = await ChunkCipher.create(this.key, encodeHeader(this.chunkSize)));
     yield cipher.header;
     let index = 0;
@@ -318,7 +323,10 @@ export class MediaEncryptStream {
       const done = await Promise.all(plain.map((p, k) => cipher.sealOne(at + k, last && k === plain.length - 1, p)));
       // rechunk made these plaintext chunks for this loop alone, and sealing is done with them.
       for (const p of plain) releaseBuffer(p);
-      yield* done.map((d) => cipher.record(d));
+      for (const sealed of done.map((d) => cipher.record(d))) {
+        yield sealed;
+        if (options.copied) releaseBuffer(sealed);
+      }
       index += plain.length;
     }
   }
