@@ -3,10 +3,12 @@
  * as an app would (`fs.openAsBlob`), encrypted while uploading through the real Worker (wrangler
  * dev, local R2; multipart with the default 8 MiB parts) and downloaded + verified + decrypted
  * while streaming, with the client's memory sampled every 20 ms, upload and download separately.
- * No forced GC in the measured path. What remains above the baseline is mostly garbage: every
- * sealed or opened chunk and every socket read is a fresh ArrayBuffer (WebCrypto and undici
- * allocate them), and V8 lets ~30 MiB of dead ArrayBuffers pile up before it collects them (the
- * buffers figure after an explicit GC at the end shows what stays alive).
+ * No forced GC in the measured path. The SDK frees or reuses the buffers it makes for itself
+ * (src/client/release-buffer.ts); what remains above the baseline is mostly garbage it cannot
+ * free: on download, Node's socket reads and the plaintext pieces handed to the app (this bench
+ * drops them, as an app that writes them out would), which V8 collects only once ~30 MiB of dead
+ * ArrayBuffers have piled up (the buffers figure after an explicit GC at the end shows what stays
+ * alive).
  * The server runs on the same 2 cores, so the MB/s include its work. Results: docs/PERFORMANCE.md.
  */
 import { openAsBlob } from "node:fs";
@@ -15,6 +17,7 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import WebSocket from "ws";
 import { Client, MemoryKeyValueStore, type WebSocketConstructor } from "../src/client/index";
+import { releaseBuffer } from "../src/client/release-buffer";
 import { freePort, LocalServer } from "../test/node/support/server";
 
 const MIB = 1024 * 1024;
@@ -29,6 +32,12 @@ async function fileOf(dir: string, mib: number): Promise<Blob> {
   })());
   return openAsBlob(path);
 }
+
+/**
+ * MEDIA_APP_FREES=1: the bench, as the app, frees each plaintext piece once counted (what an app
+ * may do with pieces it owns), so the download figures show the garbage left that is not the app's.
+ */
+const APP_FREES = process.env.MEDIA_APP_FREES === "1";
 
 /** MEDIA_LIVE=1 (with node --expose-gc): collect before each sample, so peaks show live memory only. */
 const LIVE_ONLY = process.env.MEDIA_LIVE === "1";
@@ -63,6 +72,7 @@ async function main(): Promise<void> {
     const base = process.memoryUsage();
     const timer = setInterval(sample, 20);
     if (LIVE_ONLY) console.log("MEDIA_LIVE=1: a full GC before every sample (live memory, not what a normal process peaks at)");
+    if (APP_FREES) console.log("MEDIA_APP_FREES=1: the app frees each downloaded plaintext piece once it has counted it");
     console.log(`load average before: ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
 
     const t0 = performance.now();
@@ -72,7 +82,10 @@ async function main(): Promise<void> {
     const upPeak = peak;
     peak = { rss: 0, heap: 0, external: 0 };
     let bytes = 0;
-    for await (const piece of bob.downloadFile(file)) bytes += piece.length;
+    for await (const piece of bob.downloadFile(file)) {
+      bytes += piece.length;
+      if (APP_FREES) releaseBuffer(piece);
+    }
     const t2 = performance.now();
     clearInterval(timer);
     sample();
@@ -89,6 +102,7 @@ async function main(): Promise<void> {
     console.log(`client peak, download: rss ${mb(downPeak.rss)} MiB, heap ${mb(downPeak.heap)} MiB, buffers ${mb(downPeak.external)} MiB`);
     const rss = Math.max(upPeak.rss, downPeak.rss);
     console.log(`peak growth over baseline: rss +${mb(rss - base.rss)} MiB, buffers +${mb(Math.max(upPeak.external, downPeak.external) - base.external)} MiB (file: ${FILE_MIB} MiB)`);
+    console.log(`  upload alone: rss +${mb(upPeak.rss - base.rss)} MiB, buffers +${mb(upPeak.external - base.external)} MiB; download alone: rss +${mb(downPeak.rss - base.rss)} MiB, buffers +${mb(downPeak.external - base.external)} MiB`);
     if (globalThis.gc) {
       globalThis.gc();
       console.log(`after an explicit GC (not in the measured path): buffers ${mb(process.memoryUsage().external)} MiB`);

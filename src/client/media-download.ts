@@ -12,6 +12,7 @@ import { CryptoError } from "./crypto/errors";
 import { decryptMediaRange, decryptMediaStream, MEDIA_HEADER_BYTES, parseMediaHeader, planMediaRange } from "./crypto/media";
 import { ParleyApiError } from "./errors";
 import type { FileAttachment } from "./payload";
+import { releaseBuffer } from "./release-buffer";
 
 function capabilityExpired(cap: string, now: number): boolean {
   const exp = Number(cap.slice(0, cap.indexOf(".")));
@@ -29,11 +30,33 @@ async function openMedia(api: ApiClient, file: FileAttachment, range?: { start: 
   }
 }
 
+/** Whether `body` is a byte stream (the Fetch standard's, undici's): only those accept a BYOB reader. */
+function isByteStream(body: ReadableStream<Uint8Array>): boolean {
+  try {
+    body.getReader({ mode: "byob" }).releaseLock();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The response body piece by piece, for a consumer that copies each piece before it asks for the
+ * next (bytesOf, decryptMediaStream). Each piece is then freed (release-buffer.ts) if it came from
+ * a byte stream: enqueueing into one transfers the chunk's buffer, so the stream's reader holds its
+ * only live reference, and the response has finished with it (undici: a copy of the socket's
+ * bytes per read). A body from an app's own fetch that is not a byte stream may share its pieces:
+ * those are left alone.
+ */
 async function* bodyOf(res: Response): AsyncGenerator<Uint8Array> {
   if (!res.body) return;
+  const ours = isByteStream(res.body);
   const reader = res.body.getReader();
   try {
-    for (let r = await reader.read(); !r.done; r = await reader.read()) yield r.value;
+    for (let r = await reader.read(); !r.done; r = await reader.read()) {
+      yield r.value;
+      if (ours) releaseBuffer(r.value);
+    }
   } finally {
     reader.releaseLock();
   }

@@ -5,12 +5,21 @@
  * a few at a time. Nothing holds a whole part, a failed part is produced again (sealing is
  * deterministic per chunk index), and an upload resumed after a restart re-encrypts only its
  * missing parts. Chunk hashes are kept by index for the digest.
+ *
+ * Memory: a file is read through `Blob.stream()` (pieces freed as soon as they are copied) into a
+ * plaintext chunk freed once sealed (release-buffer.ts), and chunks are sealed into buffers reused
+ * from one range to the next. A range's buffers are reused only after the request that sent it
+ * has succeeded (`sent()`); a range whose request failed leaves its buffers to the garbage
+ * collector. Reuse rather than freeing, because an HTTP response does not prove the socket has
+ * written every byte (a server may answer early): a late write from a reused buffer sends other
+ * ciphertext of this file, one from freed memory could send anything in the process.
  */
 import { bytesEqual, fromBase64, toBase64 } from "../protocol/encoding";
 import { MEDIA_CHUNK_BYTES, MEDIA_PARALLEL_CHUNKS } from "./crypto/limits";
 import { MEDIA_HEADER_BYTES, MediaChunkSealer, mediaCiphertextLength, mediaDigest } from "./crypto/media";
 import { AEAD_TAG_BYTES } from "./crypto/primitives";
 import { CryptoError } from "./crypto/errors";
+import { releaseBuffer } from "./release-buffer";
 
 /** Sources the ranged uploader can read at any offset. */
 export type RereadableSource = Uint8Array | Blob;
@@ -19,12 +28,37 @@ export function isRereadable(source: unknown): source is RereadableSource {
   return source instanceof Uint8Array || (typeof Blob !== "undefined" && source instanceof Blob);
 }
 
-async function readPlain(source: RereadableSource, start: number, end: number): Promise<Uint8Array> {
-  if (source instanceof Uint8Array) return source.subarray(start, end);
-  const bytes = new Uint8Array(await source.slice(start, end).arrayBuffer());
+/**
+ * Bytes [start, end) of a Blob in a new buffer of ours. Through `stream()`, not `arrayBuffer()`:
+ * Node's arrayBuffer() gathers the file's pieces internally and copies them, leaving garbage we
+ * cannot reach, while a byte stream hands each piece to us alone (enqueueing transfers it), so it
+ * can be freed as soon as it is copied.
+ */
+async function readBlob(blob: Blob, start: number, end: number): Promise<Uint8Array> {
+  const out = new Uint8Array(end - start);
+  let fill = 0;
+  const reader = blob.slice(start, end).stream().getReader();
+  try {
+    for (let r = await reader.read(); !r.done; r = await reader.read()) {
+      // A file changed under us (longer now) must not overrun the chunk.
+      if (fill + r.value.length > out.length) throw new CryptoError("INVALID_INPUT", `the file changed while it was read (more than ${end - start} bytes at ${start})`);
+      out.set(r.value, fill);
+      fill += r.value.length;
+      releaseBuffer(r.value);
+    }
+  } finally {
+    reader.releaseLock();
+  }
   // A file changed under us would otherwise seal a short chunk with a valid tag.
-  if (bytes.length !== end - start) throw new CryptoError("INVALID_INPUT", `the file is shorter than it was (read ${bytes.length} of ${end - start} bytes at ${start})`);
-  return bytes;
+  if (fill !== end - start) throw new CryptoError("INVALID_INPUT", `the file is shorter than it was (read ${fill} of ${end - start} bytes at ${start})`);
+  return out;
+}
+
+/** A sealed chunk: `bytes` (what is sent) lies at the start of `buffer` (a reusable whole chunk buffer). */
+interface SealedChunk {
+  index: number;
+  buffer: Uint8Array;
+  bytes: Uint8Array;
 }
 
 export class MediaCipherRanges {
@@ -36,7 +70,13 @@ export class MediaCipherRanges {
   /** Why producing a range last failed (reading the file, sealing): fetch reports it only as a network error. */
   sourceError: unknown = null;
   /** The last chunk of the previous range, which usually straddles into the next one. */
-  private straddling: { index: number; sealed: Uint8Array } | null = null;
+  private straddling: SealedChunk | null = null;
+  /** Sealed-chunk buffers free for reuse: every byte sent from them went out in a request that succeeded. */
+  private readonly spare: Uint8Array[] = [];
+  /** Buffers of the latest range's stream, until `sent()` says its request succeeded. */
+  private lent: Uint8Array[] | null = null;
+  /** Buffers of a range whose request was never confirmed: never reused (the garbage collector takes them). */
+  private readonly abandoned = new WeakSet<Uint8Array>();
 
   private constructor(
     private readonly source: RereadableSource,
@@ -61,14 +101,35 @@ export class MediaCipherRanges {
     return { first, last };
   }
 
-  private async sealChunk(index: number, keep: boolean): Promise<Uint8Array> {
-    if (this.straddling?.index === index) return this.straddling.sealed;
+  private async sealChunk(index: number, keep: boolean): Promise<SealedChunk> {
+    if (this.straddling?.index === index) return this.straddling;
     const cs = this.sealer.chunkSize;
-    const plain = await readPlain(this.source, index * cs, Math.min(this.size, (index + 1) * cs));
-    const { sealed, hash } = await this.sealer.seal(index, index === this.chunkCount - 1, plain);
-    this.hashes[index] = hash;
-    if (keep) this.straddling = { index, sealed };
-    return sealed;
+    const start = index * cs;
+    const end = Math.min(this.size, (index + 1) * cs);
+    const fromBlob = !(this.source instanceof Uint8Array);
+    const plain = fromBlob ? await readBlob(this.source as Blob, start, end) : (this.source as Uint8Array).subarray(start, end);
+    const buffer = this.spare.pop() ?? new Uint8Array(this.step);
+    const bytes = buffer.subarray(0, end - start + AEAD_TAG_BYTES);
+    try {
+      this.hashes[index] = await this.sealer.sealInto(index, index === this.chunkCount - 1, plain, bytes);
+    } catch (err) {
+      this.spare.push(buffer); // nothing was handed out from it
+      throw err;
+    }
+    // readBlob made `plain` for this chunk alone and sealing is done with it (never the app's bytes).
+    if (fromBlob) releaseBuffer(plain);
+    const chunk = { index, buffer, bytes };
+    if (keep) this.straddling = chunk;
+    return chunk;
+  }
+
+  /**
+   * The request that carried the latest `stream()` has succeeded: its chunk buffers may be sealed
+   * into again (all but the one the next range starts with).
+   */
+  sent(): void {
+    for (const buffer of this.lent ?? []) if (buffer !== this.straddling?.buffer && !this.abandoned.has(buffer)) this.spare.push(buffer);
+    this.lent = null;
   }
 
   /**
@@ -78,7 +139,10 @@ export class MediaCipherRanges {
   stream(start: number, end: number): ReadableStream<Uint8Array> {
     if (!(0 <= start && start < end && end <= this.cipherSize)) throw new CryptoError("INVALID_INPUT", "ciphertext range outside the file");
     const { first, last } = this.chunksOf(start, end);
-    const ahead: Promise<Uint8Array>[] = [];
+    // The previous range was never confirmed sent (its request failed): its buffers stay out of reuse.
+    for (const buffer of this.lent ?? []) this.abandoned.add(buffer);
+    const lent: Uint8Array[] = (this.lent = []);
+    const ahead: Promise<SealedChunk>[] = [];
     let next = first;
     let headerDone = start >= MEDIA_HEADER_BYTES;
     return new ReadableStream<Uint8Array>(
@@ -91,8 +155,8 @@ export class MediaCipherRanges {
           }
           for (; next <= last && ahead.length < MEDIA_PARALLEL_CHUNKS; next++) {
             const sealing = this.sealChunk(next, next === last);
-            // Awaited in order below; a later failure must not count as unhandled meanwhile.
-            sealing.catch(() => undefined);
+            // Lent from the moment it exists, so a cancelled stream's read-ahead is never reused either.
+            sealing.then((chunk) => lent.push(chunk.buffer), () => undefined);
             ahead.push(sealing);
           }
           if (ahead.length === 0) {
@@ -102,7 +166,7 @@ export class MediaCipherRanges {
           const index = next - ahead.length;
           let sealed: Uint8Array;
           try {
-            sealed = await ahead.shift()!;
+            sealed = (await ahead.shift()!).bytes;
           } catch (err) {
             this.sourceError = err;
             throw err;
@@ -135,7 +199,9 @@ export class MediaCipherRanges {
   async unchanged(index: number): Promise<boolean> {
     const saved = this.hashes[index];
     if (!saved) return true;
-    await this.sealChunk(index, false);
+    const chunk = await this.sealChunk(index, false);
+    // Sealed only for its hash and handed to nobody: its buffer is free again.
+    if (chunk !== this.straddling) this.spare.push(chunk.buffer);
     return bytesEqual(saved, this.hashes[index]!);
   }
 

@@ -93,18 +93,20 @@ export function unitRanges(slot: MediaSlotBody): { part: number; start: number; 
 
 /**
  * Uploads one unit (`body()` makes its bytes afresh for every attempt) and, for the single unit,
- * returns the stored result.
+ * returns the stored result. `sent()` runs when an attempt's request succeeded (not when a failed
+ * attempt turns out to have landed: its body may still be on its way out).
  */
-async function uploadUnit(api: ApiClient, slot: MediaSlotBody, part: number, length: number, body: () => MediaBody): Promise<MediaStoredBody | null> {
+async function uploadUnit(api: ApiClient, slot: MediaSlotBody, part: number, length: number, body: () => MediaBody, sent: () => void = () => undefined): Promise<MediaStoredBody | null> {
   const { upload } = slot;
+  const confirmed = <T>(result: T): T => (sent(), result);
   if (upload.mode === "single") {
     return withRetries(
-      () => api.putMedia(upload.url, body(), upload.complete_required),
+      async () => confirmed(await api.putMedia(upload.url, body(), upload.complete_required)),
       async () => null,
     );
   }
   await withRetries(
-    () => api.putMediaPart(slot.media_id, slot.cap, part, body()),
+    async () => confirmed(await api.putMediaPart(slot.media_id, slot.cap, part, body())),
     async () => ((await api.mediaParts(slot.media_id, slot.cap)).parts.some((p) => p.part_number === part && p.size === length) ? { part_number: part, size: length } : null),
   );
   return null;
@@ -136,7 +138,14 @@ export async function uploadRanges(
     if (skip.has(unit.part)) continue;
     const length = unit.end - unit.start;
     try {
-      stored = await uploadUnit(api, slot, unit.part, length, () => ({ stream: cipher.stream(unit.start, unit.end), length }));
+      stored = await uploadUnit(
+        api,
+        slot,
+        unit.part,
+        length,
+        () => ({ stream: cipher.stream(unit.start, unit.end), length }),
+        () => cipher.sent(),
+      );
     } catch (err) {
       // A file that cannot be read is not a network problem: say what it is (and do not keep the upload for a resume).
       if (err instanceof TransportError && cipher.sourceError instanceof CryptoError) throw cipher.sourceError;
@@ -185,7 +194,8 @@ export async function uploadFile(api: ApiClient, source: FileSource, options: Up
     } else {
       const encryptor = new MediaEncryptStream();
       key = encryptor.key;
-      stored = await uploadBuffered(api, slot, encryptor.encrypt(exactLength(source, size)), progress);
+      // `units` copies each sealed chunk into the part buffer before it asks for the next.
+      stored = await uploadBuffered(api, slot, encryptor.encrypt(exactLength(source, size), { copied: true }), progress);
       digest = () => encryptor.digest();
     }
   } catch (err) {

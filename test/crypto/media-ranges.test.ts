@@ -18,6 +18,13 @@ async function read(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   return concatBytes(...pieces);
 }
 
+/** A range's stream as the request body sees it: the views themselves (not copies). */
+async function views(stream: ReadableStream<Uint8Array>): Promise<Uint8Array[]> {
+  const pieces: Uint8Array[] = [];
+  for await (const p of stream as unknown as AsyncIterable<Uint8Array>) pieces.push(p);
+  return pieces;
+}
+
 /** Random cut points of [0, total): ranges of 1 byte up to a few chunks, crossing chunk boundaries. */
 function partition(total: number, rand: () => number): [number, number][] {
   const out: [number, number][] = [];
@@ -69,5 +76,61 @@ describe("ciphertext ranges", () => {
     const other = await MediaCipherRanges.create(changed, key, CHUNK);
     other.restoreHashes(saved);
     expect(await other.unchanged(0)).toBe(false);
+  });
+
+  it("ranges sent one after another seal into a few reused buffers, never the app's bytes, and still give the ciphertext", async () => {
+    const size = 40 * CHUNK + 5;
+    const plain = seededRng(21)(size);
+    const key = seededRng(22)(32);
+    const whole = await encryptMedia(plain, { key, chunkSize: CHUNK });
+    const unit = 4 * CHUNK + 100; // a part straddles chunk boundaries at both ends
+    for (const source of [plain, new Blob([plain as Uint8Array<ArrayBuffer>])]) {
+      const ranges = await MediaCipherRanges.create(source, key, CHUNK);
+      const copies: Uint8Array[] = [];
+      const buffers = new Set<ArrayBufferLike>();
+      for (let a = 0; a < ranges.cipherSize; a += unit) {
+        const pieces = await views(ranges.stream(a, Math.min(ranges.cipherSize, a + unit)));
+        for (const p of pieces) {
+          copies.push(p.slice());
+          buffers.add(p.buffer);
+        }
+        ranges.sent(); // the part's request succeeded
+      }
+      expect(concatBytes(...copies)).toEqual(whole.ciphertext);
+      expect(ranges.digest()).toEqual(whole.digest);
+      // 41 chunks went through a handful of buffers (one part's chunks, the read-ahead, the straddling one).
+      expect(buffers.size).toBeLessThanOrEqual(12);
+      // The app's bytes and Blob are untouched.
+      expect(plain.byteLength).toBe(size);
+      expect(source instanceof Blob ? new Uint8Array(await source.arrayBuffer()) : source).toEqual(seededRng(21)(size));
+    }
+  });
+
+  it("a range whose request failed keeps its buffers: later ranges never seal into them", async () => {
+    const plain = seededRng(31)(20 * CHUNK);
+    const key = seededRng(32)(32);
+    const whole = await encryptMedia(plain, { key, chunkSize: CHUNK });
+    const ranges = await MediaCipherRanges.create(new Blob([plain as Uint8Array<ArrayBuffer>]), key, CHUNK);
+    const unit = 3 * CHUNK + 50;
+    await views(ranges.stream(0, unit));
+    ranges.sent();
+    // The second part's first attempt fails (no sent()); a socket may still be sending from its views.
+    const failed = await views(ranges.stream(unit, 2 * unit));
+    const failedBytes = failed.map((p) => p.slice());
+    // The retry and the next part succeed; then one long part needs more buffers than are spare,
+    // so any failed-attempt buffer that had gone back to reuse would be sealed into.
+    const laterBytes: Uint8Array[] = [];
+    const lastPart: Uint8Array[] = [];
+    for (const [a, b] of [[unit, 2 * unit], [2 * unit, 3 * unit], [3 * unit, ranges.cipherSize]] as const) {
+      const pieces = await views(ranges.stream(a, b));
+      laterBytes.push(...pieces.map((p) => p.slice()));
+      if (b === ranges.cipherSize) lastPart.push(...pieces);
+      ranges.sent();
+    }
+    expect(concatBytes(...laterBytes)).toEqual(whole.ciphertext.subarray(unit));
+    expect(concatBytes(...failedBytes)).toEqual(whole.ciphertext.subarray(unit, 2 * unit));
+    failed.forEach((p, i) => expect(p).toEqual(failedBytes[i]));
+    const failedBuffers = new Set(failed.map((p) => p.buffer));
+    expect(lastPart.some((p) => failedBuffers.has(p.buffer))).toBe(false);
   });
 });

@@ -51,6 +51,23 @@ describe("media encryption", () => {
     });
   }
 
+  it("a stream encryptor whose caller copies each chunk frees every sealed chunk once the next is asked for, never the header", async () => {
+    const plain = file(7 * CHUNK + 5);
+    const enc = await encryptMedia(plain, { chunkSize: CHUNK });
+    const handed: Uint8Array[] = [];
+    const copies: Uint8Array[] = [];
+    const stream = new MediaEncryptStream({ chunkSize: CHUNK, key: enc.key });
+    for await (const piece of stream.encrypt(pieces(plain, seededRandom(5)), { copied: true })) {
+      handed.push(piece);
+      copies.push(piece.slice());
+    }
+    expect(concatBytes(...copies)).toEqual(enc.ciphertext);
+    expect(stream.digest()).toEqual(enc.digest);
+    expect(handed.length).toBe(1 + 8);
+    expect(handed[0]!.length).toBe(MEDIA_HEADER_BYTES);
+    expect(handed.slice(1).map((p) => p.byteLength)).toEqual(new Array(8).fill(0));
+  });
+
   it("decrypts any range from just the chunks that cover it", async () => {
     const plain = file(10 * CHUNK + 123);
     const enc = await encryptMedia(plain, { chunkSize: CHUNK });

@@ -192,6 +192,26 @@ describe("files through the SDK", () => {
     expect((await sha256(bob.downloadFile(small))).bytes).toBe(MIB);
   }, 60_000);
 
+  it("leaves the pieces of an app's own response stream alone (the SDK frees only byte-stream pieces)", async () => {
+    const kept: Uint8Array[] = [];
+    bobNet.hooks.rewrite = async (_url, res) => {
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      // Whole-buffer pieces the app holds on to, through a plain (not byte) stream.
+      for (let o = 0; o < bytes.length; o += 100_000) kept.push(bytes.slice(o, o + 100_000));
+      let next = 0;
+      const body = new ReadableStream<Uint8Array>({ pull: (c) => (next < kept.length ? c.enqueue(kept[next++]!) : c.close()) });
+      return new Response(body, { status: 200, headers: { "content-length": String(bytes.length) } });
+    };
+    try {
+      const down = await sha256(bob.downloadFile(small));
+      expect(down).toEqual(await sha256(generated(1)));
+    } finally {
+      bobNet.hooks.rewrite = undefined;
+    }
+    expect(kept.length).toBeGreaterThan(1);
+    expect(kept.reduce((n, p) => n + p.byteLength, 0)).toBe(small.cipher_size);
+  }, 60_000);
+
   it("lets the chat's members download once the capability has expired (the send declared the media id), and nobody else", async () => {
     // An expired capability (exp 1): the SDK downloads as a member of the chat with its device token.
     const expired = { ...small, download_cap: `1.${small.download_cap.split(".")[1]}` };

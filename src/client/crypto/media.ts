@@ -21,6 +21,7 @@
  * secret key; it cannot check the whole-file digest without every chunk hash.
  */
 import { concatBytes, bytesEqual, utf8 } from "../../protocol/encoding";
+import { releaseBuffer } from "../release-buffer";
 import { CryptoError, checkBytes } from "./errors";
 import { LABELS } from "./kdf";
 import { MEDIA_CHUNK_BYTES, MEDIA_MAX_CHUNK_BYTES, MEDIA_MIN_CHUNK_BYTES, MEDIA_PARALLEL_CHUNKS, MEDIA_POOL_HASHES } from "./limits";
@@ -306,7 +307,12 @@ export class MediaEncryptStream {
     this.key = options.key ?? (options.rng ?? systemRng)(MEDIA_KEY_BYTES);
   }
 
-  async *encrypt(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  /**
+   * With `copied`, the caller promises to copy each sealed chunk before it asks for the next (an
+   * uploader gathering a part), and each is freed then (release-buffer.ts) instead of waiting
+   * for the garbage collector. Never the header: the cipher keeps it.
+   */
+  async *encrypt(source: AsyncIterable<Uint8Array>, options: { copied?: boolean } = {}): AsyncGenerator<Uint8Array> {
     const cipher = (this.cipher = await ChunkCipher.create(this.key, encodeHeader(this.chunkSize)));
     yield cipher.header;
     let index = 0;
@@ -315,7 +321,12 @@ export class MediaEncryptStream {
       const plain = items.length === 0 ? [new Uint8Array(0)] : items;
       const at = index;
       const done = await Promise.all(plain.map((p, k) => cipher.sealOne(at + k, last && k === plain.length - 1, p)));
-      yield* done.map((d) => cipher.record(d));
+      // rechunk made these plaintext chunks for this loop alone, and sealing is done with them.
+      for (const p of plain) releaseBuffer(p);
+      for (const sealed of done.map((d) => cipher.record(d))) {
+        yield sealed;
+        if (options.copied) releaseBuffer(sealed);
+      }
       index += plain.length;
     }
   }
@@ -330,6 +341,7 @@ export class MediaEncryptStream {
  * Streaming decryption: yields plaintext chunk by chunk, each authenticated before it is yielded;
  * throws MEDIA_CORRUPT on truncation, reordering, tampering, or (after the last chunk) a digest
  * mismatch. Treat the output as provisional until the generator finishes without throwing.
+ * Each piece of `source` is copied before the next is asked for: the caller may reuse or free it then.
  */
 export async function* decryptMediaStream(source: AsyncIterable<Uint8Array>, key: Uint8Array, digest: Uint8Array): AsyncGenerator<Uint8Array> {
   checkBytes(digest, MEDIA_DIGEST_BYTES, "media digest");
@@ -353,6 +365,8 @@ export async function* decryptMediaStream(source: AsyncIterable<Uint8Array>, key
     if (items.some((c) => c.length < AEAD_TAG_BYTES)) throw new CryptoError("MEDIA_CORRUPT", "media ciphertext truncated");
     const at = index;
     const done = await Promise.all(items.map((c, k) => cipher.openOne(at + k, last && k === items.length - 1, c, true)));
+    // rechunk made these ciphertext chunks for this loop alone, and opening and hashing are done with them.
+    for (const c of items) releaseBuffer(c);
     yield* done.map((d) => cipher.record(d));
     index += items.length;
   }
@@ -439,6 +453,12 @@ export class MediaChunkSealer {
   async seal(index: number, final: boolean, plain: Uint8Array): Promise<{ sealed: Uint8Array; hash: Uint8Array }> {
     const { data, hash } = await this.cipher.sealOne(index, final, plain);
     return { sealed: data, hash: hash! };
+  }
+
+  /** Seals chunk `index` into `dest` (plain.length + 16 bytes, e.g. a reused buffer) and resolves to its hash. */
+  sealInto(index: number, final: boolean, plain: Uint8Array, dest: Uint8Array): Promise<Uint8Array> {
+    if (dest.length !== plain.length + AEAD_TAG_BYTES) throw new CryptoError("INVALID_INPUT", "sealed chunk buffer has the wrong size");
+    return this.cipher.sealInto(index, final, plain, dest);
   }
 }
 

@@ -15,6 +15,7 @@
  */
 import type * as NodeCryptoModule from "node:crypto";
 import { bytesEqual, fromBase64, toBase64Url } from "../../protocol/encoding";
+import { releaseBuffer } from "../release-buffer";
 import { CryptoError } from "./errors";
 import { cacheId, KeyCache } from "./key-cache";
 
@@ -160,7 +161,7 @@ export class NodeBackend {
     if (dest.length !== plaintext.length + TAG_BYTES) throw new CryptoError("INVALID_INPUT", "AEAD output buffer has the wrong size");
     const cipher = this.c.createCipheriv(algorithm as NodeCryptoModule.CipherGCMTypes, key, nonce, { authTagLength: TAG_BYTES });
     cipher.setAAD(ad, { plaintextLength: plaintext.length });
-    for (let o = 0; o < plaintext.length; o += UPDATE_PIECE_BYTES) dest.set(cipher.update(plaintext.subarray(o, o + UPDATE_PIECE_BYTES)), o);
+    for (let o = 0; o < plaintext.length; o += UPDATE_PIECE_BYTES) copyOut(cipher.update(plaintext.subarray(o, o + UPDATE_PIECE_BYTES)), dest, o);
     cipher.final();
     dest.set(cipher.getAuthTag(), plaintext.length);
   }
@@ -184,7 +185,7 @@ export class NodeBackend {
     const body = sealed.length - TAG_BYTES;
     if (dest.length !== body) throw new CryptoError("INVALID_INPUT", "AEAD output buffer has the wrong size");
     const decipher = this.decipher(algorithm, key, nonce, sealed, ad);
-    for (let o = 0; o < body; o += UPDATE_PIECE_BYTES) dest.set(decipher.update(sealed.subarray(o, Math.min(body, o + UPDATE_PIECE_BYTES))), o);
+    for (let o = 0; o < body; o += UPDATE_PIECE_BYTES) copyOut(decipher.update(sealed.subarray(o, Math.min(body, o + UPDATE_PIECE_BYTES))), dest, o);
     return finalOk(decipher);
   }
 
@@ -211,6 +212,15 @@ export class NodeBackend {
   chachaOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, ad: Uint8Array): Uint8Array | null {
     return this.open("chacha20-poly1305", key, nonce, sealed, ad);
   }
+}
+
+/**
+ * Copies one update() output into place and frees it: update() made it for this call alone and
+ * nothing else holds it, and a media chunk's worth of these per chunk would otherwise wait for a GC.
+ */
+function copyOut(piece: Uint8Array, dest: Uint8Array, at: number): void {
+  dest.set(piece, at);
+  releaseBuffer(piece);
 }
 
 /** Whether the tag verified (final() throws when it does not). */

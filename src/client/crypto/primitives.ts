@@ -35,6 +35,7 @@ import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 as nobleSha256, sha512 as nobleSha512 } from "@noble/hashes/sha2.js";
 import { ml_kem768 } from "@noble/post-quantum/ml-kem.js";
 import { bytesEqual, concatBytes, fromBase64, toBase64Url, utf8 } from "../../protocol/encoding";
+import { releaseBuffer } from "../release-buffer";
 import { CryptoError, checkBytes } from "./errors";
 import { cacheId, KeyCache } from "./key-cache";
 import { loadNodeBackend, type NodeBackend } from "./node-backend";
@@ -592,15 +593,21 @@ function withInto(key: Pick<AesGcmKey, "seal" | "open">): AesGcmKey {
   return {
     ...key,
     synchronous: false,
+    // The backend's result was made for this call alone and is copied out: free it now (release-buffer.ts).
     sealInto: async (nonce, plaintext, ad, dest) => {
       if (dest.length !== plaintext.length + AEAD_TAG_BYTES) throw new CryptoError("INVALID_INPUT", "AEAD output buffer has the wrong size");
-      dest.set(await key.seal(nonce, plaintext, ad));
+      const sealed = await key.seal(nonce, plaintext, ad);
+      dest.set(sealed);
+      releaseBuffer(sealed);
     },
     openInto: async (nonce, sealed, ad, dest) => {
       if (sealed.length < AEAD_TAG_BYTES) return false;
       if (dest.length !== sealed.length - AEAD_TAG_BYTES) throw new CryptoError("INVALID_INPUT", "AEAD output buffer has the wrong size");
       const plain = await key.open(nonce, sealed, ad);
-      if (plain) dest.set(plain);
+      if (plain) {
+        dest.set(plain);
+        releaseBuffer(plain);
+      }
       return plain !== null;
     },
   };
