@@ -95,9 +95,9 @@ const BATCH_BYTES = 512 * 1024;
 const RECEIPT_RETRY_MS = 5000;
 /**
  * The alarm armed when receipts become owed, for the case where this object stops before its
- * flush (at once, or at the end of the DELIVERED_RECEIPT_DELAY_MS window) reaches the ChatRooms.
- * A live object arms RECEIPT_RETRY_MS itself when a ChatRoom refuses; a backstop of a few seconds
- * made every busy inbox run its alarm that often.
+ * DELIVERED_RECEIPT_DELAY_MS timer fires. A live object flushes on its timer and arms
+ * RECEIPT_RETRY_MS itself when a ChatRoom refuses; a backstop of a few seconds made every busy
+ * inbox run its alarm that often.
  */
 export const RECEIPT_BACKSTOP_MS = 30_000;
 /**
@@ -149,8 +149,6 @@ export class DeviceInbox extends DurableObject<Env> {
   private readonly confirmedReceipts = new Map<string, number>();
   /** A delayed receipt flush is waiting (scheduleReceiptFlush); memory only. */
   private receiptFlushScheduled = false;
-  /** When the last receipt flush started (Date.now()); memory only: after a wake the first one goes at once. */
-  private lastReceiptFlushAt = 0;
   /**
    * The highest cursor the device ACKed over receipts alone, whose rows are not deleted yet: they go
    * with this inbox's next write (deleteAckedReceipts) instead of a commit of their own, which was
@@ -783,29 +781,23 @@ export class DeviceInbox extends DurableObject<Env> {
   }
 
   /**
-   * Hands the owed receipts over at most once per DELIVERED_RECEIPT_DELAY_MS: at once when no flush
-   * started within that window (an isolated message's "delivered" tick comes without delay, and
-   * under spread-out load no timer event is spent per message), else when the window ends, so the
-   * ACKs of a busy window share one round (one RPC per chat instead of one per ACK). The rows are
-   * durable already; the alarm is armed as a backstop in case this object restarts before the
-   * flush has reached the ChatRooms.
+   * Hands the owed receipts over after DELIVERED_RECEIPT_DELAY_MS, so the ACKs of that window share
+   * one round (one RPC per chat instead of one per ACK). The rows are durable already; the alarm
+   * is armed as a backstop in case this object restarts before the timer fires.
    */
   private scheduleReceiptFlush(): void {
-    if (this.receiptFlushScheduled) return;
-    const backstop = this.ensureAlarm(Date.now() + RECEIPT_BACKSTOP_MS);
-    const wait = this.lastReceiptFlushAt + loadConfig(this.env).deliveredReceiptDelayMs - Date.now();
-    if (wait <= 0) {
-      this.lastReceiptFlushAt = Date.now();
-      this.ctx.waitUntil(Promise.all([this.flushReceipts(), backstop]));
+    const delayMs = loadConfig(this.env).deliveredReceiptDelayMs;
+    if (delayMs === 0) {
+      this.ctx.waitUntil(this.flushReceipts());
       return;
     }
+    if (this.receiptFlushScheduled) return;
     this.receiptFlushScheduled = true;
-    const flushed = new Promise<void>((resolve) => setTimeout(resolve, wait)).then(() => {
+    const flushed = new Promise<void>((resolve) => setTimeout(resolve, delayMs)).then(() => {
       this.receiptFlushScheduled = false;
-      this.lastReceiptFlushAt = Date.now();
       return this.flushReceipts();
     });
-    this.ctx.waitUntil(Promise.all([flushed, backstop]));
+    this.ctx.waitUntil(Promise.all([flushed, this.ensureAlarm(Date.now() + RECEIPT_BACKSTOP_MS)]));
   }
 
   /**

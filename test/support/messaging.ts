@@ -3,9 +3,7 @@
  * bytes are exactly what it sees), sends over HTTP, and a WebSocket client for a device's inbox
  * that collects frames and can wait for them.
  */
-import { runInDurableObject } from "cloudflare:test";
-import { env as workerEnv, exports } from "cloudflare:workers";
-import type { DeviceInbox } from "../../durable-objects/device-inbox";
+import { exports } from "cloudflare:workers";
 import { toBase64 } from "../../src/protocol/encoding";
 import type { ServerFrameBody } from "../../src/protocol/frames";
 import type { InboxEntryBody } from "../../src/protocol/messages";
@@ -174,16 +172,4 @@ export class InboxSocket extends TestSocket<ServerFrameBody> {
     return result!;
   }
 
-}
-
-/**
- * Makes a device's inbox hold the "delivered" receipts its ACKs owe for `windowMs` from now, as if
- * a flush had just started (DELIVERED_RECEIPT_DELAY_MS = windowMs on that inbox only): for tests
- * that need the ChatRoom not to hear of them, or a receipt still owed when the inbox restarts.
- */
-export async function holdDeliveredReceipts(device: { accountId: string; deviceId: number }, windowMs: number): Promise<void> {
-  const inbox = workerEnv.DEVICE_INBOX.getByName(`${device.accountId}.${device.deviceId}`);
-  await runInDurableObject(inbox, (instance: DeviceInbox) => {
-    Object.assign(instance, { env: { ...workerEnv, DELIVERED_RECEIPT_DELAY_MS: String(windowMs) }, lastReceiptFlushAt: Date.now() });
-  });
 }
