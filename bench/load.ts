@@ -12,6 +12,8 @@
  *            --profile: after the phases, profile Parley's isolate under the throughput load and
  *            print the functions with the most self time (the CPU profile goes next to the JSON);
  *            --profile-drain: the same for one more offline drain
+ *            --count-steps: also count the Worker's JS runs, incoming RPCs and write commits per
+ *            message in the latency and throughput phases (uprobes; needs perf and root: load/steps.ts)
  *
  * Phases, per server: (1) 1:1 latency, one message in flight; (2) 1:1 throughput, at most WINDOW
  * unacknowledged, random pairs from a fixed contact graph (each device has CONTACTS peers, every
@@ -25,6 +27,7 @@ import { cpus, loadavg, totalmem, tmpdir } from "node:os";
 import { join } from "node:path";
 import { BenchSocket, type BenchDevice, floorDevice, mintedDevice, registerDevice, sendFrame, type SocketEvents } from "./load/client";
 import { type HotFunction, hotFunctions, Inspector } from "./load/profile";
+import { countSteps, prepareStepProbes, type Steps } from "./load/steps";
 import { maxMapCount, processCpuMs, processFdLimit, processFds, processMaps, processRssBytes, type RunningServer, startFloor, startParley } from "./load/servers";
 
 const args = process.argv.slice(2);
@@ -135,17 +138,26 @@ interface Cost {
   serverUs: number;
   /** CPU of this benchmark process per message, µs. */
   clientUs: number;
+  /** The Worker's steps per message (`--count-steps`). */
+  steps?: Steps;
 }
 
-/** Runs `body` and measures server and client CPU around it, per `count()` messages. */
+/** Whether to count steps (`--count-steps`), and why not once that turned out impossible. */
+let stepCounting = flag("--count-steps");
+let stepCountingProblem: string | null = null;
+
+/** Runs `body` and measures server and client CPU (and with --count-steps the steps) around it, per `count()` messages. */
 async function costed<T>(server: RunningServer, body: () => Promise<T>, count: (r: T) => number): Promise<{ result: T; cost: Cost }> {
+  if (stepCounting && (stepCountingProblem = prepareStepProbes(server.workerPid))) stepCounting = false;
   const serverBefore = processCpuMs(server.workerPid);
   const clientBefore = process.cpuUsage();
-  const result = await withTimeout(body(), PHASE_TIMEOUT_MS);
+  const run = () => withTimeout(body(), PHASE_TIMEOUT_MS);
+  const { result, totals } = stepCounting ? await countSteps(server.workerPid, run) : { result: await run(), totals: undefined };
   const client = process.cpuUsage(clientBefore);
   const serverMs = processCpuMs(server.workerPid) - serverBefore;
   const n = count(result);
-  return { result, cost: { serverUs: (serverMs * 1000) / n, clientUs: (client.user + client.system) / n } };
+  const steps = totals && { runs: totals.runs / n, rpcs: totals.rpcs / n, commits: totals.commits / n };
+  return { result, cost: { serverUs: (serverMs * 1000) / n, clientUs: (client.user + client.system) / n, steps } };
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
@@ -624,11 +636,18 @@ function printTable(r: Results): void {
   pct("1:1 latency, send->deliver", (s) => s.latency.deliver);
   rows.push(["1:1 latency, server CPU/msg (µs)", p?.latency.cost.serverUs, d?.latency.cost.serverUs, m?.latency.cost.serverUs]);
   rows.push(["1:1 latency, client CPU/msg (µs)", p?.latency.cost.clientUs, d?.latency.cost.clientUs, m?.latency.cost.clientUs]);
+  const stepRows = (phase: string, get: (s: ServerResults | Omit<ServerResults, "drain">) => Cost) => {
+    const steps: [keyof Steps, string][] = [["runs", "JS runs"], ["rpcs", "incoming RPCs"], ["commits", "write commits"]];
+    if (![p, d, m].some((s) => s && get(s).steps)) return;
+    for (const [key, name] of steps) rows.push([`${phase}, workerd ${name}/msg`, p && get(p).steps?.[key], d && get(d).steps?.[key], m && get(m).steps?.[key]]);
+  };
+  stepRows("1:1 latency", (s) => s.latency.cost);
   rows.push(["throughput (msgs/s)", p?.throughput.msgsPerSecond, d?.throughput.msgsPerSecond, m?.throughput.msgsPerSecond]);
   pct("under load, send->ack", (s) => s.throughput.ack);
   pct("under load, send->deliver", (s) => s.throughput.deliver);
   rows.push(["under load, server CPU/msg (µs)", p?.throughput.cost.serverUs, d?.throughput.cost.serverUs, m?.throughput.cost.serverUs]);
   rows.push(["under load, client CPU/msg (µs)", p?.throughput.cost.clientUs, d?.throughput.cost.clientUs, m?.throughput.cost.clientUs]);
+  stepRows("under load", (s) => s.throughput.cost);
   rows.push([`after the throughput phase: server CPU in the next ${DEFERRED_WORK_MS / 1000} s (ms)`, p?.drain?.deferredCpuMs, d?.drain?.deferredCpuMs, undefined]);
   rows.push(["offline: queueing (msgs/s)", p?.drain?.fillPerSecond, d?.drain?.fillPerSecond, undefined]);
   rows.push(["offline: of which busy after the last ack (ms)", p?.drain?.settleMs, d?.drain?.settleMs, undefined]);
@@ -646,6 +665,7 @@ function printTable(r: Results): void {
   console.log(line(header));
   console.log(`|${widths.map((w, i) => (i === 0 ? "-".repeat(w + 2) : `${"-".repeat(w + 1)}:`)).join("|")}|`);
   for (const l of lines) console.log(line(l));
+  if (stepCountingProblem) console.log(`\n--count-steps: ${stepCountingProblem}`);
   if (p?.throughput.failed) console.log(`\nParley: ${p.throughput.failed} sends failed under load`);
   if (p) console.log(`\nregistration: ${fmt(p.setup.registerPerSecond)} accounts/s`);
   if (p?.profile) {
