@@ -4,11 +4,12 @@
  * dev, local R2; multipart with the default 8 MiB parts) and downloaded + verified + decrypted
  * while streaming, with the client's memory sampled every 20 ms, upload and download separately.
  * No forced GC in the measured path. The SDK frees or reuses the buffers it makes for itself
- * (src/client/release-buffer.ts); what remains above the baseline is mostly garbage it cannot
- * free: on download, Node's socket reads and the plaintext pieces handed to the app (this bench
- * drops them, as an app that writes them out would), which V8 collects only once ~30 MiB of dead
- * ArrayBuffers have piled up (the buffers figure after an explicit GC at the end shows what stays
- * alive).
+ * (src/client/release-buffer.ts), downloads included (node:http: src/client/node-media-get.ts);
+ * what remains above the baseline on download is mostly the plaintext pieces handed to the app
+ * (this bench drops them, as an app that writes them out would), which V8 collects only once
+ * ~30 MiB of dead ArrayBuffers have piled up (the buffers figure after an explicit GC at the end
+ * shows what stays alive). MEDIA_APP_FREES=1 frees them as the app; MEDIA_SAVE=1 saves the
+ * download to a file as the CLI does (src/cli/files.ts saveStream, which frees each once written).
  * The server runs on the same 2 cores, so the MB/s include its work. Results: docs/PERFORMANCE.md.
  */
 import { openAsBlob } from "node:fs";
@@ -18,6 +19,7 @@ import { join } from "node:path";
 import WebSocket from "ws";
 import { Client, MemoryKeyValueStore, type WebSocketConstructor } from "../src/client/index";
 import { releaseBuffer } from "../src/client/release-buffer";
+import { saveStream } from "../src/cli/files";
 import { freePort, LocalServer } from "../test/node/support/server";
 
 const MIB = 1024 * 1024;
@@ -38,6 +40,9 @@ async function fileOf(dir: string, mib: number): Promise<Blob> {
  * may do with pieces it owns), so the download figures show the garbage left that is not the app's.
  */
 const APP_FREES = process.env.MEDIA_APP_FREES === "1";
+
+/** MEDIA_SAVE=1: the download is written to a file the way `parley download` writes it. */
+const SAVE = process.env.MEDIA_SAVE === "1";
 
 /** MEDIA_LIVE=1 (with node --expose-gc): collect before each sample, so peaks show live memory only. */
 const LIVE_ONLY = process.env.MEDIA_LIVE === "1";
@@ -73,6 +78,7 @@ async function main(): Promise<void> {
     const timer = setInterval(sample, 20);
     if (LIVE_ONLY) console.log("MEDIA_LIVE=1: a full GC before every sample (live memory, not what a normal process peaks at)");
     if (APP_FREES) console.log("MEDIA_APP_FREES=1: the app frees each downloaded plaintext piece once it has counted it");
+    if (SAVE) console.log("MEDIA_SAVE=1: the download is saved to a file as `parley download` saves it");
     console.log(`load average before: ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
 
     const t0 = performance.now();
@@ -82,9 +88,12 @@ async function main(): Promise<void> {
     const upPeak = peak;
     peak = { rss: 0, heap: 0, external: 0 };
     let bytes = 0;
-    for await (const piece of bob.downloadFile(file)) {
-      bytes += piece.length;
-      if (APP_FREES) releaseBuffer(piece);
+    if (SAVE) bytes = await saveStream(bob.downloadFile(file), join(dir, "downloaded.bin"));
+    else {
+      for await (const piece of bob.downloadFile(file)) {
+        bytes += piece.length;
+        if (APP_FREES) releaseBuffer(piece);
+      }
     }
     const t2 = performance.now();
     clearInterval(timer);
