@@ -58,6 +58,7 @@ function sample(): void {
   peak.external = Math.max(peak.external, m.external);
 }
 const mb = (n: number) => (n / MIB).toFixed(1);
+const signed = (n: number) => `${n >= 0 ? "+" : ""}${mb(n)}`;
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), "parley-bench-media-"));
@@ -86,6 +87,9 @@ async function main(): Promise<void> {
     const t1 = performance.now();
     sample();
     const upPeak = peak;
+    // What the upload left behind (dead buffers not yet collected among it) counts in the download's
+    // peak over the baseline; the growth over this shows the download's own share.
+    const downStart = process.memoryUsage();
     peak = { rss: 0, heap: 0, external: 0 };
     let bytes = 0;
     if (SAVE) bytes = await saveStream(bob.downloadFile(file), join(dir, "downloaded.bin"));
@@ -112,6 +116,7 @@ async function main(): Promise<void> {
     const rss = Math.max(upPeak.rss, downPeak.rss);
     console.log(`peak growth over baseline: rss +${mb(rss - base.rss)} MiB, buffers +${mb(Math.max(upPeak.external, downPeak.external) - base.external)} MiB (file: ${FILE_MIB} MiB)`);
     console.log(`  upload alone: rss +${mb(upPeak.rss - base.rss)} MiB, buffers +${mb(upPeak.external - base.external)} MiB; download alone: rss +${mb(downPeak.rss - base.rss)} MiB, buffers +${mb(downPeak.external - base.external)} MiB`);
+    console.log(`  download over the memory at its start (what the upload left counted out): rss ${signed(downPeak.rss - downStart.rss)} MiB, buffers ${signed(downPeak.external - downStart.external)} MiB`);
     if (globalThis.gc) {
       globalThis.gc();
       console.log(`after an explicit GC (not in the measured path): buffers ${mb(process.memoryUsage().external)} MiB`);

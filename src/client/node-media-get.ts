@@ -10,11 +10,13 @@
  *   the reader holds its only reference) and is freed by media-download.ts once copied;
  * - the socket reads: net hands each 'data' event a fresh buffer of exactly the bytes read, and the
  *   http client's own 'data' listener, which runs first, parses it synchronously and copies the
- *   body out. A listener added after the response arrived runs after it and frees the read. The
- *   socket is this request's alone (`agent: false`, no keep-alive pool, nothing else listening),
- *   and the listener is removed when the response ends. Should anything still read a freed buffer
- *   it would see zero bytes, never other memory, and the media AEAD would refuse the result
- *   (MEDIA_CORRUPT): wrong bytes are never handed out.
+ *   body out; the parser keeps no pointer into it once `execute` returns. A listener added after
+ *   the response arrived runs after that one and frees the read. The socket is this request's
+ *   alone (`agent: false`: no keep-alive pool, nothing else listening), and the listener is
+ *   removed when the response ends. Checked in Node 20 by experiment (a 64 MiB body hashes equal
+ *   with every read freed) and by test/node/node-media-get.test.ts; were a later Node to read a
+ *   read again from JavaScript it would see an empty buffer, and missing bytes are refused by the
+ *   media AEAD (MEDIA_CORRUPT), never handed out.
  *
  * The request behaves as `fetch` would for the SDK's media GETs: same headers (no Accept-Encoding,
  * so no compression), redirects followed (at most 20, Authorization dropped on a cross-origin
