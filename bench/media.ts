@@ -44,6 +44,12 @@ const APP_FREES = process.env.MEDIA_APP_FREES === "1";
 /** MEDIA_SAVE=1: the download is written to a file the way `parley download` writes it. */
 const SAVE = process.env.MEDIA_SAVE === "1";
 
+/**
+ * MEDIA_VIA_FETCH=1: the receiving app hands the SDK its own fetch (the global one), so downloads
+ * go through fetch (undici) instead of node:http, for comparing the two in one build.
+ */
+const VIA_FETCH = process.env.MEDIA_VIA_FETCH === "1";
+
 /** MEDIA_LIVE=1 (with node --expose-gc): collect before each sample, so peaks show live memory only. */
 const LIVE_ONLY = process.env.MEDIA_LIVE === "1";
 if (LIVE_ONLY && !globalThis.gc) throw new Error("MEDIA_LIVE=1 needs node --expose-gc (NODE_OPTIONS=--expose-gc)");
@@ -69,7 +75,7 @@ async function main(): Promise<void> {
   try {
     const WS = WebSocket as unknown as WebSocketConstructor;
     const alice = await Client.register({ server: server.url, store: new MemoryKeyValueStore(), handle: `benchalice${Date.now() % 1e6}`, WebSocket: WS });
-    const bob = await Client.register({ server: server.url, store: new MemoryKeyValueStore(), handle: `benchbob${Date.now() % 1e6}`, WebSocket: WS });
+    const bob = await Client.register({ server: server.url, store: new MemoryKeyValueStore(), handle: `benchbob${Date.now() % 1e6}`, WebSocket: WS, ...(VIA_FETCH ? { fetch: (url: string, init?: RequestInit) => globalThis.fetch(url, init) } : {}) });
     // Warm-up: JIT, key caches, the Worker's first requests.
     const warm = await alice.sendFile(bob.account.handle, await fileOf(dir, 1), { mime: "application/octet-stream" });
     for await (const _ of bob.downloadFile(warm.file)) void _;
@@ -79,6 +85,7 @@ async function main(): Promise<void> {
     const timer = setInterval(sample, 20);
     if (LIVE_ONLY) console.log("MEDIA_LIVE=1: a full GC before every sample (live memory, not what a normal process peaks at)");
     if (APP_FREES) console.log("MEDIA_APP_FREES=1: the app frees each downloaded plaintext piece once it has counted it");
+    if (VIA_FETCH) console.log("MEDIA_VIA_FETCH=1: downloads through the app's fetch (undici), not node:http");
     if (SAVE) console.log("MEDIA_SAVE=1: the download is saved to a file as `parley download` saves it");
     console.log(`load average before: ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
 
