@@ -1,7 +1,8 @@
 /**
- * @module The SDK's only caller of `fetch`: one method per /v1 route the client uses, request
- * bodies typed from and responses parsed with the same zod schemas the server validates with
- * (src/protocol), so the two cannot drift. Knows nothing about keys or sessions: a token provider
+ * @module The SDK's only caller of `fetch` (and, for media downloads in Node, of node:http through
+ * node-media-get.ts): one method per /v1 route the client uses, request bodies typed from and
+ * responses parsed with the same zod schemas the server validates with (src/protocol), so the two
+ * cannot drift. Knows nothing about keys or sessions: a token provider
  * supplies the bearer token and is asked to renew it once when the server says it expired.
  */
 import type { z } from "zod";
