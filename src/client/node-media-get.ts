@@ -121,7 +121,12 @@ function toResponse(res: IncomingMessage): Response {
         if (settled) return;
         // The parser's copies are whole buffers; anything else is copied so enqueueing (which
         // transfers the buffer) cannot detach memory others share, such as Node's Buffer pool.
-        controller.enqueue((ownsBuffer(piece) ? piece : new Uint8Array(piece)) as Uint8Array<ArrayBuffer>);
+        try {
+          controller.enqueue((ownsBuffer(piece) ? piece : new Uint8Array(piece)) as Uint8Array<ArrayBuffer>);
+        } catch (err) {
+          res.destroy(err as Error); // ends the body with this error ("close" below), never a throw out of an event
+          return;
+        }
         if ((controller.desiredSize ?? 0) <= 0) res.pause();
       });
       res.once("end", () => {
