@@ -4,11 +4,12 @@
  * dev, local R2; multipart with the default 8 MiB parts) and downloaded + verified + decrypted
  * while streaming, with the client's memory sampled every 20 ms, upload and download separately.
  * No forced GC in the measured path. The SDK frees or reuses the buffers it makes for itself
- * (src/client/release-buffer.ts); what remains above the baseline is mostly garbage it cannot
- * free: on download, Node's socket reads and the plaintext pieces handed to the app (this bench
- * drops them, as an app that writes them out would), which V8 collects only once ~30 MiB of dead
- * ArrayBuffers have piled up (the buffers figure after an explicit GC at the end shows what stays
- * alive).
+ * (src/client/release-buffer.ts), downloads included (node:http: src/client/node-media-get.ts);
+ * what remains above the baseline on download is mostly the plaintext pieces handed to the app
+ * (this bench drops them, as an app that writes them out would), which V8 collects only once
+ * ~30 MiB of dead ArrayBuffers have piled up (the buffers figure after an explicit GC at the end
+ * shows what stays alive). MEDIA_APP_FREES=1 frees them as the app; MEDIA_SAVE=1 saves the
+ * download to a file as the CLI does (src/cli/files.ts saveStream, which frees each once written).
  * The server runs on the same 2 cores, so the MB/s include its work. Results: docs/PERFORMANCE.md.
  */
 import { openAsBlob } from "node:fs";
@@ -18,6 +19,7 @@ import { join } from "node:path";
 import WebSocket from "ws";
 import { Client, MemoryKeyValueStore, type WebSocketConstructor } from "../src/client/index";
 import { releaseBuffer } from "../src/client/release-buffer";
+import { saveStream } from "../src/cli/files";
 import { freePort, LocalServer } from "../test/node/support/server";
 
 const MIB = 1024 * 1024;
@@ -39,6 +41,15 @@ async function fileOf(dir: string, mib: number): Promise<Blob> {
  */
 const APP_FREES = process.env.MEDIA_APP_FREES === "1";
 
+/** MEDIA_SAVE=1: the download is written to a file the way `parley download` writes it. */
+const SAVE = process.env.MEDIA_SAVE === "1";
+
+/**
+ * MEDIA_VIA_FETCH=1: the receiving app hands the SDK its own fetch (the global one), so downloads
+ * go through fetch (undici) instead of node:http, for comparing the two in one build.
+ */
+const VIA_FETCH = process.env.MEDIA_VIA_FETCH === "1";
+
 /** MEDIA_LIVE=1 (with node --expose-gc): collect before each sample, so peaks show live memory only. */
 const LIVE_ONLY = process.env.MEDIA_LIVE === "1";
 if (LIVE_ONLY && !globalThis.gc) throw new Error("MEDIA_LIVE=1 needs node --expose-gc (NODE_OPTIONS=--expose-gc)");
@@ -53,6 +64,7 @@ function sample(): void {
   peak.external = Math.max(peak.external, m.external);
 }
 const mb = (n: number) => (n / MIB).toFixed(1);
+const signed = (n: number) => `${n >= 0 ? "+" : ""}${mb(n)}`;
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), "parley-bench-media-"));
@@ -63,7 +75,7 @@ async function main(): Promise<void> {
   try {
     const WS = WebSocket as unknown as WebSocketConstructor;
     const alice = await Client.register({ server: server.url, store: new MemoryKeyValueStore(), handle: `benchalice${Date.now() % 1e6}`, WebSocket: WS });
-    const bob = await Client.register({ server: server.url, store: new MemoryKeyValueStore(), handle: `benchbob${Date.now() % 1e6}`, WebSocket: WS });
+    const bob = await Client.register({ server: server.url, store: new MemoryKeyValueStore(), handle: `benchbob${Date.now() % 1e6}`, WebSocket: WS, ...(VIA_FETCH ? { fetch: (url: string, init?: RequestInit) => globalThis.fetch(url, init) } : {}) });
     // Warm-up: JIT, key caches, the Worker's first requests.
     const warm = await alice.sendFile(bob.account.handle, await fileOf(dir, 1), { mime: "application/octet-stream" });
     for await (const _ of bob.downloadFile(warm.file)) void _;
@@ -73,6 +85,8 @@ async function main(): Promise<void> {
     const timer = setInterval(sample, 20);
     if (LIVE_ONLY) console.log("MEDIA_LIVE=1: a full GC before every sample (live memory, not what a normal process peaks at)");
     if (APP_FREES) console.log("MEDIA_APP_FREES=1: the app frees each downloaded plaintext piece once it has counted it");
+    if (VIA_FETCH) console.log("MEDIA_VIA_FETCH=1: downloads through the app's fetch (undici), not node:http");
+    if (SAVE) console.log("MEDIA_SAVE=1: the download is saved to a file as `parley download` saves it");
     console.log(`load average before: ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
 
     const t0 = performance.now();
@@ -80,11 +94,17 @@ async function main(): Promise<void> {
     const t1 = performance.now();
     sample();
     const upPeak = peak;
+    // What the upload left behind (dead buffers not yet collected among it) counts in the download's
+    // peak over the baseline; the growth over this shows the download's own share.
+    const downStart = process.memoryUsage();
     peak = { rss: 0, heap: 0, external: 0 };
     let bytes = 0;
-    for await (const piece of bob.downloadFile(file)) {
-      bytes += piece.length;
-      if (APP_FREES) releaseBuffer(piece);
+    if (SAVE) bytes = await saveStream(bob.downloadFile(file), join(dir, "downloaded.bin"));
+    else {
+      for await (const piece of bob.downloadFile(file)) {
+        bytes += piece.length;
+        if (APP_FREES) releaseBuffer(piece);
+      }
     }
     const t2 = performance.now();
     clearInterval(timer);
@@ -103,6 +123,7 @@ async function main(): Promise<void> {
     const rss = Math.max(upPeak.rss, downPeak.rss);
     console.log(`peak growth over baseline: rss +${mb(rss - base.rss)} MiB, buffers +${mb(Math.max(upPeak.external, downPeak.external) - base.external)} MiB (file: ${FILE_MIB} MiB)`);
     console.log(`  upload alone: rss +${mb(upPeak.rss - base.rss)} MiB, buffers +${mb(upPeak.external - base.external)} MiB; download alone: rss +${mb(downPeak.rss - base.rss)} MiB, buffers +${mb(downPeak.external - base.external)} MiB`);
+    console.log(`  download over the memory at its start (what the upload left counted out): rss ${signed(downPeak.rss - downStart.rss)} MiB, buffers ${signed(downPeak.external - downStart.external)} MiB`);
     if (globalThis.gc) {
       globalThis.gc();
       console.log(`after an explicit GC (not in the measured path): buffers ${mb(process.memoryUsage().external)} MiB`);

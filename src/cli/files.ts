@@ -7,6 +7,7 @@ import { createWriteStream } from "node:fs";
 import { rename, rm } from "node:fs/promises";
 import { basename, extname } from "node:path";
 import { once } from "node:events";
+import { releaseBuffer } from "../client/release-buffer";
 
 const MIME: Record<string, string> = {
   ".jpg": "image/jpeg",
@@ -48,7 +49,11 @@ export function progressPrinter(label: string): (sent: number, total: number) =>
   };
 }
 
-/** Writes a verified stream to `path`; nothing is left at `path` if the stream throws. */
+/**
+ * Writes a verified stream to `path`; nothing is left at `path` if the stream throws. The pieces
+ * are handed over (the SDK's plaintext chunks, which nothing else holds): each is freed as soon as
+ * the file has it (the write's callback: the stream is done with it), not at the next collection.
+ */
 export async function saveStream(source: AsyncIterable<Uint8Array>, path: string): Promise<number> {
   const temp = `${path}.part-${process.pid}`;
   const out = createWriteStream(temp);
@@ -56,7 +61,7 @@ export async function saveStream(source: AsyncIterable<Uint8Array>, path: string
   try {
     for await (const piece of source) {
       bytes += piece.length;
-      if (!out.write(piece)) await once(out, "drain");
+      if (!out.write(piece, () => releaseBuffer(piece))) await once(out, "drain");
     }
     out.end();
     await once(out, "finish");

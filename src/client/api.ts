@@ -1,7 +1,8 @@
 /**
- * @module The SDK's only caller of `fetch`: one method per /v1 route the client uses, request
- * bodies typed from and responses parsed with the same zod schemas the server validates with
- * (src/protocol), so the two cannot drift. Knows nothing about keys or sessions: a token provider
+ * @module The SDK's only caller of `fetch` (and, for media downloads in Node, of node:http through
+ * node-media-get.ts): one method per /v1 route the client uses, request bodies typed from and
+ * responses parsed with the same zod schemas the server validates with (src/protocol), so the two
+ * cannot drift. Knows nothing about keys or sessions: a token provider
  * supplies the bearer token and is asked to renew it once when the server says it expired.
  */
 import type { z } from "zod";
@@ -24,6 +25,7 @@ import { type PushTokenInput, WebPushKey } from "../protocol/push";
 import type { SignedDeviceList } from "../protocol/device-lists";
 import { type LinkDeviceRequest, ProvisioningChannel, type ProvisioningEnvelope, ProvisioningReceived } from "../protocol/provisioning";
 import { ParleyApiError, TransportError } from "./errors";
+import { nodeMediaGet } from "./node-media-get";
 
 function apiError(status: number, json: unknown): ParleyApiError {
   const error = (json as { error?: { code?: string; message?: string; details?: unknown } } | null)?.error;
@@ -73,6 +75,11 @@ type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
 export class ApiClient {
   private readonly fetch: FetchLike;
+  /**
+   * Downloads media: in Node, when the app left `fetch` to the SDK, through node:http(s), whose
+   * buffers the SDK can free as it goes (node-media-get.ts); else the same `fetch` as everything.
+   */
+  private readonly download: FetchLike;
 
   constructor(
     readonly baseUrl: string,
@@ -81,6 +88,7 @@ export class ApiClient {
   ) {
     this.baseUrl = baseUrl.replace(/\/+$/, "");
     this.fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    this.download = (options.fetch ? null : nodeMediaGet()) ?? this.fetch;
   }
 
   useTokens(tokens: TokenProvider): void {
@@ -135,12 +143,17 @@ export class ApiClient {
    * bearer token). `url` is a path on this server or, in presigned mode, an absolute R2 URL.
    * Returns the response for a 2xx; throws ParleyApiError otherwise (an R2 error body is not JSON).
    */
-  private async media(method: Method | "HEAD", url: string, init: { body?: MediaBody; headers?: Record<string, string> } = {}): Promise<Response> {
+  private async media(
+    method: Method | "HEAD",
+    url: string,
+    init: { body?: MediaBody; headers?: Record<string, string>; download?: boolean } = {},
+  ): Promise<Response> {
     const absolute = /^https?:/.test(url) ? url : `${this.baseUrl}${url}`;
     const body = await requestBody(init.body);
+    const send = init.download ? this.download : this.fetch;
     let res: Response;
     try {
-      res = await this.fetch(absolute, {
+      res = await send(absolute, {
         method,
         ...body,
         headers: { ...(init.body ? { "content-type": "application/octet-stream" } : {}), ...(body.headers as Record<string, string> | undefined), ...init.headers },
@@ -199,10 +212,10 @@ export class ApiClient {
    */
   async downloadMedia(mediaId: string, cap: string | null, range?: { start: number; end: number }): Promise<Response> {
     const headers: Record<string, string> = range ? { range: `bytes=${range.start}-${range.end - 1}` } : {};
-    if (cap !== null) return this.media("GET", `/v1/media/${mediaId}?cap=${encodeURIComponent(cap)}`, { headers });
+    if (cap !== null) return this.media("GET", `/v1/media/${mediaId}?cap=${encodeURIComponent(cap)}`, { headers, download: true });
     if (!this.tokens) throw new Error("downloading without a capability needs a registered device");
     headers.authorization = `Bearer ${await this.tokens.token()}`;
-    return this.media("GET", `/v1/media/${mediaId}`, { headers });
+    return this.media("GET", `/v1/media/${mediaId}`, { headers, download: true });
   }
 
   startVerification(handle: string) {

@@ -48,6 +48,7 @@ import {
 } from "./linking";
 import { decodePayload, encodePayload, type FileAttachment, type MessagePayloadBody } from "./payload";
 import { PresenceSubscription } from "./presence";
+import { releaseBuffer } from "./release-buffer";
 import { SessionManager } from "./sessions";
 import { InboxConnection, type WebSocketConstructor } from "./socket";
 import { type AccountRecord, type ChatSummary, ClientStore, type HistoryMessage, type OutboxItem, type PendingUpload } from "./store/client-store";
@@ -970,6 +971,8 @@ export class Client {
     for (const p of parts) {
       bytes.set(p, at);
       at += p.length;
+      // downloadFile's plaintext chunks, handed to this loop alone: copied, so done with.
+      releaseBuffer(p);
     }
     const bundle = HistoryBundle.parse(JSON.parse(new TextDecoder().decode(bytes)));
     const chats = await this.store.getChats();

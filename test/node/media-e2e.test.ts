@@ -6,7 +6,8 @@
  * refused (and allowed, with the device token, to members of the chat once the capability has
  * expired), a multipart upload that loses a part mid-way resumes (in the process, and from the
  * store in a new client after the first one gave up), and send-file / recv --save-dir / download
- * in the CLI.
+ * in the CLI. A client given no fetch downloads through node:http (node-media-get.ts), one given
+ * its own fetch through that: same bytes, same errors.
  */
 import { createHash } from "node:crypto";
 import { open, readFile, stat, writeFile } from "node:fs/promises";
@@ -89,6 +90,8 @@ async function fileContains(path: string, needle: Buffer): Promise<boolean> {
 describe("files through the SDK", () => {
   let alice: Client;
   let bob: Client;
+  /** A device that leaves fetch to the SDK, so its downloads go through node:http (node-media-get.ts); in no chat. */
+  let outsider: Client;
   const bobNet = interceptingFetch();
   const aliceNet = interceptingFetch();
   const received: ClientEventOf<"message">[] = [];
@@ -107,6 +110,7 @@ describe("files through the SDK", () => {
   beforeAll(async () => {
     alice = await Client.register({ server: server().url, store: new MemoryKeyValueStore(), handle: handle("alice"), WebSocket: WS, fetch: aliceNet.fetchImpl });
     bob = await Client.register({ server: server().url, store: new MemoryKeyValueStore(), handle: handle("bob"), WebSocket: WS, fetch: bobNet.fetchImpl });
+    outsider = await Client.register({ server: server().url, store: new MemoryKeyValueStore(), handle: handle("eve"), WebSocket: WS });
     bob.on("message", (e) => received.push(e));
     bob.connect();
   }, 60_000);
@@ -114,6 +118,7 @@ describe("files through the SDK", () => {
   afterAll(async () => {
     await alice?.close();
     await bob?.close();
+    await outsider?.close();
   });
 
   it("sends a 1 MiB file with caption and thumbnail; the receiver gets the metadata and equal bytes", async () => {
@@ -140,12 +145,14 @@ describe("files through the SDK", () => {
     const event = await nextFile(2);
     large = event.file!;
     expect(large).toMatchObject({ media_id: file.media_id, size: 64 * MIB, content_class: "video" });
-    const down = await sha256(bob.downloadFile(large));
+    // Through node:http (the capability lets anyone holding it download, chat member or not).
+    const down = await sha256(outsider.downloadFile(large));
     const expected = await sha256(generated(64));
     expect(down).toEqual(expected);
     const start = 10 * MIB + 3;
-    const part = await bob.downloadFileRange(large, start, start + 300_000);
-    expect(Buffer.from(part).equals(Buffer.from(piece(10)).subarray(3, 300_003))).toBe(true);
+    const slice = Buffer.from(piece(10)).subarray(3, 300_003);
+    expect(Buffer.from(await bob.downloadFileRange(large, start, start + 300_000)).equals(slice)).toBe(true);
+    expect(Buffer.from(await outsider.downloadFileRange(large, start, start + 300_000)).equals(slice)).toBe(true);
   }, 240_000);
 
   it("never stores the plaintext: the marker is nowhere in the server's state", async () => {
@@ -217,15 +224,45 @@ describe("files through the SDK", () => {
     const expired = { ...small, download_cap: `1.${small.download_cap.split(".")[1]}` };
     expect(await sha256(bob.downloadFile(expired))).toEqual(await sha256(bob.downloadFile(small)));
     expect(Buffer.from(await bob.downloadFileRange(expired, 10, 20))).toEqual(whole(1).subarray(10, 20));
-    const outsider = await Client.register({ server: server().url, store: new MemoryKeyValueStore(), handle: handle("eve"), WebSocket: WS });
-    try {
-      const err = await (async () => {
-        for await (const _ of outsider.downloadFile(expired)) void _;
+    const err = await (async () => {
+      for await (const _ of outsider.downloadFile(expired)) void _;
+    })().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ParleyApiError);
+    expect((err as ParleyApiError).status).toBe(404);
+  });
+
+  it("downloads through node:http when the app leaves fetch to the SDK, through the app's fetch when it brings one, with the same errors", async () => {
+    const mediaFetches: string[] = [];
+    const globalFetch = globalThis.fetch;
+    globalThis.fetch = (input, init) => {
+      if (String(input).includes("/v1/media/")) mediaFetches.push(String(input));
+      return globalFetch(input, init);
+    };
+    const bobRequests: string[] = [];
+    bobNet.hooks.request = (url) => bobRequests.push(url);
+    const refusal = async (client: Client) =>
+      (async () => {
+        for await (const _ of client.downloadFile({ ...small, download_cap: large.download_cap })) void _;
       })().catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(ParleyApiError);
-      expect((err as ParleyApiError).status).toBe(404);
+    try {
+      expect(await sha256(outsider.downloadFile(small))).toEqual(await sha256(generated(1)));
+      expect(mediaFetches).toEqual([]);
+      expect(await sha256(bob.downloadFile(small))).toEqual(await sha256(generated(1)));
+      expect(bobRequests.filter((u) => u.includes("/v1/media/"))).toHaveLength(1);
+      // A refused capability is the same ParleyApiError either way.
+      const viaNodeHttp = await refusal(outsider);
+      const viaFetch = await refusal(bob);
+      expect(viaNodeHttp).toBeInstanceOf(ParleyApiError);
+      expect(viaFetch).toBeInstanceOf(ParleyApiError);
+      const fields = (e: unknown) => ({ status: (e as ParleyApiError).status, code: (e as ParleyApiError).code, message: (e as ParleyApiError).message, details: (e as ParleyApiError).details });
+      expect(fields(viaNodeHttp)).toEqual(fields(viaFetch));
+      expect((viaNodeHttp as ParleyApiError).status).toBe(403);
+      // Every media request the global fetch saw came through bob's own fetch.
+      expect(mediaFetches).toEqual(bobRequests.filter((u) => u.includes("/v1/media/")));
+      expect(mediaFetches).toHaveLength(2);
     } finally {
-      await outsider.close();
+      globalThis.fetch = globalFetch;
+      bobNet.hooks.request = undefined;
     }
   });
 
