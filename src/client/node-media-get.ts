@@ -28,7 +28,7 @@
  */
 import type { ClientRequest, IncomingMessage, RequestOptions } from "node:http";
 import type { FetchLike } from "./api";
-import { releaseBuffer } from "./release-buffer";
+import { releaseBuffer, spansWholeBuffer } from "./release-buffer";
 
 interface HttpModule {
   request(url: URL, options: RequestOptions, onResponse: (res: IncomingMessage) => void): ClientRequest;
@@ -90,11 +90,6 @@ function send(mod: HttpModule, url: URL, headers: Record<string, string>): Promi
   });
 }
 
-/** Whether `piece` is all of a buffer of its own (not a view into one shared with others). */
-function ownsBuffer(piece: Uint8Array): boolean {
-  return piece.byteOffset === 0 && piece.byteLength === piece.buffer.byteLength && piece.buffer instanceof ArrayBuffer;
-}
-
 function toResponse(res: IncomingMessage): Response {
   const headers = new Headers();
   for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) headers.append(res.rawHeaders[i]!, res.rawHeaders[i + 1]!);
@@ -122,7 +117,7 @@ function toResponse(res: IncomingMessage): Response {
         // The parser's copies are whole buffers; anything else is copied so enqueueing (which
         // transfers the buffer) cannot detach memory others share, such as Node's Buffer pool.
         try {
-          controller.enqueue((ownsBuffer(piece) ? piece : new Uint8Array(piece)) as Uint8Array<ArrayBuffer>);
+          controller.enqueue((spansWholeBuffer(piece) ? piece : new Uint8Array(piece)) as Uint8Array<ArrayBuffer>);
         } catch (err) {
           res.destroy(err as Error); // ends the body with this error ("close" below), never a throw out of an event
           return;

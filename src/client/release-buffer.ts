@@ -45,13 +45,20 @@ function detacher(): ((buffer: ArrayBuffer) => void) | null {
 }
 
 /**
+ * Whether `view` covers all of a plain ArrayBuffer: a SharedArrayBuffer is not one, and a view of
+ * part of a buffer (a Node Buffer pool slice among them) may share it with others.
+ */
+export function spansWholeBuffer(view: Uint8Array): boolean {
+  return view.buffer instanceof ArrayBuffer && view.byteOffset === 0 && view.byteLength === view.buffer.byteLength;
+}
+
+/**
  * Frees the memory under `view` now, if `view` spans all of a plain ArrayBuffer (else leaves it
  * alone). Afterwards every view of that buffer has length 0. Returns whether it was freed.
  */
 export function releaseBuffer(view: Uint8Array): boolean {
-  const buffer: unknown = view.buffer;
-  // A SharedArrayBuffer is not an ArrayBuffer; a view of part of a buffer may share it with others.
-  if (!(buffer instanceof ArrayBuffer) || view.byteOffset !== 0 || view.byteLength !== buffer.byteLength || buffer.byteLength === 0) return false;
+  if (!spansWholeBuffer(view) || view.byteLength === 0) return false;
+  const buffer = view.buffer as ArrayBuffer;
   if (detach === undefined) detach = detacher();
   if (!detach) return false;
   try {
