@@ -1,6 +1,6 @@
 /**
- * @module The SDK's only caller of `fetch` (and, for media downloads in Node, of node:http through
- * node-media-get.ts): one method per /v1 route the client uses, request bodies typed from and
+ * @module The SDK's only caller of `fetch` (and, for media requests in Node, of node:http through
+ * node-media-http.ts): one method per /v1 route the client uses, request bodies typed from and
  * responses parsed with the same zod schemas the server validates with (src/protocol), so the two
  * cannot drift. Knows nothing about keys or sessions: a token provider
  * supplies the bearer token and is asked to renew it once when the server says it expired.
@@ -25,7 +25,7 @@ import { type PushTokenInput, WebPushKey } from "../protocol/push";
 import type { SignedDeviceList } from "../protocol/device-lists";
 import { type LinkDeviceRequest, ProvisioningChannel, type ProvisioningEnvelope, ProvisioningReceived } from "../protocol/provisioning";
 import { ParleyApiError, TransportError } from "./errors";
-import { nodeMediaGet } from "./node-media-get";
+import { type MediaTransport, nodeMediaHttp } from "./node-media-http";
 
 function apiError(status: number, json: unknown): ParleyApiError {
   const error = (json as { error?: { code?: string; message?: string; details?: unknown } } | null)?.error;
@@ -41,11 +41,13 @@ function parseWith<T extends z.ZodType>(schema: T, json: unknown, status: number
 export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
 
 /**
- * An upload body: bytes, or a stream of exactly `length` bytes. Node (undici) sends a stream as it
- * is produced; browsers cannot stream a request body over HTTP/1.1, so there it is collected into
- * a Blob first (the browser keeps Blob bytes outside the JavaScript heap).
+ * An upload body: bytes, or a stream of exactly `length` bytes. Node sends a stream as it is
+ * produced; browsers cannot stream a request body over HTTP/1.1, so there it is collected into a
+ * Blob first (the browser keeps Blob bytes outside the JavaScript heap). `written(piece)` runs
+ * once the transport holds no reference to a piece any more (node-media-http.ts only: `fetch`
+ * never says), so its memory may be reused before the response.
  */
-export type MediaBody = Uint8Array | { stream: ReadableStream<Uint8Array>; length: number };
+export type MediaBody = Uint8Array | { stream: ReadableStream<Uint8Array>; length: number; written?: (piece: Uint8Array) => void };
 
 const streamsRequestBodies = typeof process !== "undefined" && typeof process.versions?.node === "string";
 
@@ -76,10 +78,10 @@ type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 export class ApiClient {
   private readonly fetch: FetchLike;
   /**
-   * Downloads media: in Node, when the app left `fetch` to the SDK, through node:http(s), whose
-   * buffers the SDK can free as it goes (node-media-get.ts); else the same `fetch` as everything.
+   * Media requests in Node when the app left `fetch` to the SDK: node:http(s), whose buffers the
+   * SDK can free or reuse as it goes (node-media-http.ts); null: the same `fetch` as everything.
    */
-  private readonly download: FetchLike;
+  private readonly nodeMedia: MediaTransport | null;
 
   constructor(
     readonly baseUrl: string,
@@ -88,7 +90,7 @@ export class ApiClient {
   ) {
     this.baseUrl = baseUrl.replace(/\/+$/, "");
     this.fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
-    this.download = (options.fetch ? null : nodeMediaGet()) ?? this.fetch;
+    this.nodeMedia = options.fetch ? null : nodeMediaHttp();
   }
 
   useTokens(tokens: TokenProvider): void {
@@ -146,18 +148,17 @@ export class ApiClient {
   private async media(
     method: Method | "HEAD",
     url: string,
-    init: { body?: MediaBody; headers?: Record<string, string>; download?: boolean } = {},
+    init: { body?: MediaBody; headers?: Record<string, string> } = {},
   ): Promise<Response> {
     const absolute = /^https?:/.test(url) ? url : `${this.baseUrl}${url}`;
-    const body = await requestBody(init.body);
-    const send = init.download ? this.download : this.fetch;
+    const headers = { ...(init.body ? { "content-type": "application/octet-stream" } : {}), ...init.headers };
     let res: Response;
     try {
-      res = await send(absolute, {
-        method,
-        ...body,
-        headers: { ...(init.body ? { "content-type": "application/octet-stream" } : {}), ...(body.headers as Record<string, string> | undefined), ...init.headers },
-      });
+      if (this.nodeMedia) res = await this.nodeMedia(absolute, { method, headers, body: init.body });
+      else {
+        const body = await requestBody(init.body);
+        res = await this.fetch(absolute, { method, ...body, headers: { ...headers, ...(body.headers as Record<string, string> | undefined) } });
+      }
     } catch (err) {
       throw new TransportError(`cannot reach ${new URL(absolute).origin}: ${String(err)}`, err);
     }
@@ -212,10 +213,10 @@ export class ApiClient {
    */
   async downloadMedia(mediaId: string, cap: string | null, range?: { start: number; end: number }): Promise<Response> {
     const headers: Record<string, string> = range ? { range: `bytes=${range.start}-${range.end - 1}` } : {};
-    if (cap !== null) return this.media("GET", `/v1/media/${mediaId}?cap=${encodeURIComponent(cap)}`, { headers, download: true });
+    if (cap !== null) return this.media("GET", `/v1/media/${mediaId}?cap=${encodeURIComponent(cap)}`, { headers });
     if (!this.tokens) throw new Error("downloading without a capability needs a registered device");
     headers.authorization = `Bearer ${await this.tokens.token()}`;
-    return this.media("GET", `/v1/media/${mediaId}`, { headers, download: true });
+    return this.media("GET", `/v1/media/${mediaId}`, { headers });
   }
 
   startVerification(handle: string) {

@@ -45,7 +45,7 @@ function isByteStream(body: ReadableStream<Uint8Array>): boolean {
  * next (bytesOf, decryptMediaStream). Each piece is then freed (release-buffer.ts) if it came from
  * a byte stream: enqueueing into one transfers the chunk's buffer, so the stream's reader holds its
  * only live reference, and the response has finished with it (undici: a copy of the socket's
- * bytes per read; in Node, node-media-get.ts: the HTTP parser's copy of each body piece). A body
+ * bytes per read; in Node, node-media-http.ts: the HTTP parser's copy of each body piece). A body
  * from an app's own fetch that is not a byte stream may share its pieces: those are left alone.
  */
 async function* bodyOf(res: Response): AsyncGenerator<Uint8Array> {

@@ -7,12 +7,14 @@
  * missing parts. Chunk hashes are kept by index for the digest.
  *
  * Memory: a file is read through `Blob.stream()` (pieces freed as soon as they are copied) into a
- * plaintext chunk freed once sealed (release-buffer.ts), and chunks are sealed into buffers reused
- * from one range to the next. A range's buffers are reused only after the request that sent it
- * has succeeded (`sent()`); a range whose request failed leaves its buffers to the garbage
- * collector. Reuse rather than freeing, because an HTTP response does not prove the socket has
- * written every byte (a server may answer early): a late write from a reused buffer sends other
- * ciphertext of this file, one from freed memory could send anything in the process.
+ * plaintext chunk freed once sealed (release-buffer.ts), and chunks are sealed into buffers that
+ * are reused. A chunk's buffer is reused once the transport says its piece left the process
+ * (`written()`, from node-media-http.ts: a few chunks are in memory, never a part), or else once
+ * the request that sent the range has succeeded (`sent()`: with `fetch`, a part's worth); a range
+ * whose request failed leaves its unconfirmed buffers to the garbage collector. Reuse rather than
+ * freeing, because with `fetch` a response does not prove the socket has written every byte (a
+ * server may answer early): a late write from a reused buffer sends other ciphertext of this
+ * file, one from freed memory could send anything in the process.
  */
 import { bytesEqual, fromBase64, toBase64 } from "../protocol/encoding";
 import { MEDIA_CHUNK_BYTES, MEDIA_PARALLEL_CHUNKS } from "./crypto/limits";
@@ -121,6 +123,21 @@ export class MediaCipherRanges {
     const chunk = { index, buffer, bytes };
     if (keep) this.straddling = chunk;
     return chunk;
+  }
+
+  /**
+   * The transport has written `piece` of the latest `stream()` and holds no reference to it: its
+   * chunk buffer may be sealed into again, unless the next range starts with it (the straddling
+   * chunk) or it belongs to a range given up on.
+   */
+  written(piece: Uint8Array): void {
+    const lent = this.lent;
+    const at = lent ? lent.findIndex((buffer) => buffer.buffer === piece.buffer) : -1;
+    if (!lent || at < 0) return;
+    const buffer = lent[at]!;
+    if (buffer === this.straddling?.buffer || this.abandoned.has(buffer)) return;
+    lent.splice(at, 1);
+    this.spare.push(buffer);
   }
 
   /**

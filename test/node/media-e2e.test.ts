@@ -6,7 +6,7 @@
  * refused (and allowed, with the device token, to members of the chat once the capability has
  * expired), a multipart upload that loses a part mid-way resumes (in the process, and from the
  * store in a new client after the first one gave up), and send-file / recv --save-dir / download
- * in the CLI. A client given no fetch downloads through node:http (node-media-get.ts), one given
+ * in the CLI. A client given no fetch downloads through node:http (node-media-http.ts), one given
  * its own fetch through that: same bytes, same errors.
  */
 import { createHash } from "node:crypto";
@@ -90,7 +90,7 @@ async function fileContains(path: string, needle: Buffer): Promise<boolean> {
 describe("files through the SDK", () => {
   let alice: Client;
   let bob: Client;
-  /** A device that leaves fetch to the SDK, so its downloads go through node:http (node-media-get.ts); in no chat. */
+  /** A device that leaves fetch to the SDK, so its downloads go through node:http (node-media-http.ts); in no chat. */
   let outsider: Client;
   const bobNet = interceptingFetch();
   const aliceNet = interceptingFetch();

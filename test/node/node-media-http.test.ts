@@ -1,15 +1,19 @@
 /**
- * Media downloads through node:http (src/client/node-media-get.ts), against small node:http
- * servers that misbehave on purpose: the body arrives byte-equal while the process's buffer memory
- * stays flat (each body piece and each socket read freed, no garbage left to pile up), redirects
- * are followed as fetch follows them (Range kept, Authorization dropped on a cross-origin hop, at
- * most 20), error statuses become the same ParleyApiError as through fetch, and a body cut off
- * mid-way or a server that is not there fails instead of looking complete.
+ * Media requests through node:http (src/client/node-media-http.ts), against small node:http
+ * servers that misbehave on purpose. Downloads: the body arrives byte-equal while the process's
+ * buffer memory stays flat (each body piece and each socket read freed, no garbage left to pile
+ * up), redirects are followed as fetch follows them (Range kept, Authorization dropped on a
+ * cross-origin hop, at most 20), error statuses become the same ParleyApiError as through fetch,
+ * and a body cut off mid-way or a server that is not there fails instead of looking complete.
+ * Uploads: a streamed part arrives byte-equal while its sealed chunks are resealed into as soon as
+ * each is written (a few chunks in memory, not the part), a server answering before the body is
+ * complete ends the upload with its error, and a source that fails mid-way fails the request.
  */
 import { createServer, type IncomingHttpHeaders, type RequestListener, type Server } from "node:http";
 import { createHash } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { ApiClient } from "../../src/client/api";
+import { MediaCipherRanges } from "../../src/client/media-ranges";
 import { ParleyApiError, TransportError } from "../../src/client/errors";
 import { releaseBuffer } from "../../src/client/release-buffer";
 import { freePort } from "./support/server";
@@ -129,6 +133,102 @@ describe("media downloads through node:http", () => {
     expect((err as TypeError).message).toBe("terminated");
 
     const nobody = await new ApiClient(`http://127.0.0.1:${await freePort()}`).downloadMedia("m_1", "1.c").catch((e: unknown) => e);
+    expect(nobody).toBeInstanceOf(TransportError);
+  });
+});
+
+/** A part upload the way media-upload.ts makes it: sealed while sent, chunk buffers reused once written. */
+function partBody(cipher: MediaCipherRanges, start: number, end: number) {
+  return { stream: cipher.stream(start, end), length: end - start, written: (piece: Uint8Array) => cipher.written(piece) };
+}
+
+describe("media uploads through node:http", () => {
+  it("streams a 48 MiB part byte-equal, resealing into each chunk's buffer once it is written", async () => {
+    const size = 48 * MIB;
+    const plaintext = new Uint8Array(size);
+    for (let o = 0; o < size; o += 4096) plaintext[o] = o & 0xff;
+    const key = new Uint8Array(32).fill(9);
+    // The same key seals the same ciphertext (per-chunk nonces): the expected hash, made first.
+    const reference = await MediaCipherRanges.create(plaintext, key);
+    const expected = createHash("sha256");
+    const whole = reference.stream(0, reference.cipherSize).getReader();
+    for (let r = await whole.read(); !r.done; r = await whole.read()) expected.update(r.value);
+    const expectedHash = expected.digest("hex");
+
+    let received: { hash: string; bytes: number; headers: IncomingHttpHeaders } | null = null;
+    const base = await serve((req, res) => {
+      const h = createHash("sha256");
+      let bytes = 0;
+      req.on("data", (piece: Buffer) => {
+        h.update(piece);
+        bytes += piece.length;
+        // The server's copy of each body piece (same process): freed, so only the client's memory shows.
+        releaseBuffer(piece);
+      });
+      req.on("end", () => {
+        received = { hash: h.digest("hex"), bytes, headers: req.headers };
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ part_number: 1, size: bytes }));
+      });
+    });
+    const cipher = await MediaCipherRanges.create(plaintext, key);
+    let peak = 0;
+    const before = process.memoryUsage().arrayBuffers;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().arrayBuffers - before)), 5);
+    try {
+      expect(await new ApiClient(base).putMediaPart("m_1", "1.c", 1, partBody(cipher, 0, cipher.cipherSize))).toEqual({ part_number: 1, size: cipher.cipherSize });
+    } finally {
+      clearInterval(sampler);
+    }
+    expect(received).toMatchObject({ hash: expectedHash, bytes: cipher.cipherSize, headers: { "content-length": String(cipher.cipherSize) } });
+    // Confirmed only at the response (fetch), the part's 192 chunk buffers would all be alive at
+    // its end; confirmed as written, the read-ahead and the socket's queue are.
+    expect(peak).toBeLessThan(12 * MIB);
+  }, 60_000);
+
+  it("ends with the server's error when it answers before the body is complete", async () => {
+    let requests = 0;
+    const base = await serve((_req, res) => {
+      requests++;
+      res.writeHead(413, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: "payload_too_large", message: "too big" } }));
+    });
+    const cipher = await MediaCipherRanges.create(new Uint8Array(8 * MIB), new Uint8Array(32).fill(1));
+    const err = await new ApiClient(base).putMediaPart("m_1", "1.c", 1, partBody(cipher, 0, cipher.cipherSize)).catch((e: unknown) => e);
+    // Either the answer arrives first, or the connection closes under the remaining body first.
+    expect(err instanceof ParleyApiError ? err.status : err).toSatisfy((v: unknown) => v === 413 || v instanceof TransportError);
+    expect(requests).toBe(1);
+  });
+
+  it("fails the request when the body's source fails mid-way, and when nobody is there", async () => {
+    let sawEnd = false;
+    let sawAbort = false;
+    const base = await serve((req, res) => {
+      req.on("end", () => {
+        sawEnd = true;
+        res.end("{}");
+      });
+      req.on("aborted", () => (sawAbort = true));
+      req.on("error", () => (sawAbort = true));
+      req.resume();
+    });
+    const diskGone = new Error("disk gone");
+    let sent = 0;
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent === 4) return controller.error(diskGone);
+        sent++;
+        controller.enqueue(new Uint8Array(64 * 1024));
+      },
+    });
+    const err = await new ApiClient(base).putMediaPart("m_1", "1.c", 1, { stream, length: MIB }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TransportError);
+    expect(((err as TransportError).cause as TypeError).cause).toBe(diskGone);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(sawEnd).toBe(false);
+    expect(sawAbort).toBe(true);
+
+    const nobody = await new ApiClient(`http://127.0.0.1:${await freePort()}`)
+      .putMediaPart("m_1", "1.c", 1, { stream: new ReadableStream({ start: (c) => (c.enqueue(new Uint8Array(10)), c.close()) }), length: 10 })
+      .catch((e: unknown) => e);
     expect(nobody).toBeInstanceOf(TransportError);
   });
 });
