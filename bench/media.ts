@@ -10,29 +10,76 @@
  * ~30 MiB of dead ArrayBuffers have piled up (the buffers figure after an explicit GC at the end
  * shows what stays alive). MEDIA_APP_FREES=1 frees them as the app; MEDIA_SAVE=1 saves the
  * download to a file as the CLI does (src/cli/files.ts saveStream, which frees each once written).
- * The server runs on the same 2 cores, so the MB/s include its work. Results: docs/PERFORMANCE.md.
+ * Then the same with the `parley` CLI, each command its own process: `send-file` and `download` of
+ * a 1 MiB and a FILE_MIB file, with the kernel's peak RSS of each process (getrusage maxrss, written
+ * at exit by a preload), so the memory a larger file costs a whole client process is the
+ * difference between the two sizes. The bench runs with --expose-gc only to collect once before the
+ * SDK baseline. The server runs on the same 2 cores, so the MB/s include its work. Results:
+ * docs/PERFORMANCE.md.
  */
 import { openAsBlob } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import WebSocket from "ws";
 import { Client, MemoryKeyValueStore, type WebSocketConstructor } from "../src/client/index";
 import { releaseBuffer } from "../src/client/release-buffer";
 import { saveStream } from "../src/cli/files";
+import { parleyWithEnv } from "../test/node/support/cli";
 import { freePort, LocalServer } from "../test/node/support/server";
 
 const MIB = 1024 * 1024;
 const FILE_MIB = Number(process.env.MEDIA_MIB ?? 64);
 
-/** Writes a test file of `mib` MiB (before anything is measured) and opens it as a Blob. */
-async function fileOf(dir: string, mib: number): Promise<Blob> {
+/** Writes a test file of `mib` MiB (before anything is measured); its path. */
+async function writeTestFile(dir: string, mib: number): Promise<string> {
   const path = join(dir, `file-${mib}.bin`);
   const piece = new Uint8Array(MIB);
   await writeFile(path, (async function* () {
     for (let i = 0; i < mib; i++) yield piece.fill(i & 0xff);
   })());
-  return openAsBlob(path);
+  return path;
+}
+
+async function fileOf(dir: string, mib: number): Promise<Blob> {
+  return openAsBlob(await writeTestFile(dir, mib));
+}
+
+/**
+ * Runs a `parley` command in its own process and returns its kernel peak RSS in MiB: a preload
+ * writes `process.resourceUsage().maxRSS` (getrusage, KiB) when the process exits.
+ */
+async function cliPeak(dir: string, server: string, home: string, ...args: string[]): Promise<{ peakMib: number; lines: Record<string, unknown>[] }> {
+  const preload = join(dir, "report-max-rss.cjs");
+  const report = join(dir, "max-rss.txt");
+  await writeFile(preload, `process.on("exit", () => require("node:fs").writeFileSync(${JSON.stringify(report)}, String(process.resourceUsage().maxRSS)));\n`);
+  await rm(report, { force: true });
+  const result = await parleyWithEnv({ ...process.env, NODE_OPTIONS: `--require ${preload}` }, server, home, ...args);
+  if (result.code !== 0) throw new Error(`parley ${args.join(" ")} failed: ${result.stderr}`);
+  return { peakMib: Number(await readFile(report, "utf8")) / 1024, lines: result.lines };
+}
+
+/** send-file and download of a 1 MiB and a FILE_MIB file through the CLI: each process's peak RSS. */
+async function cliRuns(dir: string, server: string): Promise<void> {
+  const alice = join(dir, "cli-alice");
+  const bob = join(dir, "cli-bob");
+  const bobHandle = `clibob${Date.now() % 1e6}`;
+  await cliPeak(dir, server, alice, "register", `clialice${Date.now() % 1e6}`);
+  await cliPeak(dir, server, bob, "register", bobHandle);
+  const peaks: Record<string, { send: number; download: number }> = {};
+  for (const mib of [1, FILE_MIB]) {
+    const path = await writeTestFile(dir, mib);
+    const sent = await cliPeak(dir, server, alice, "send-file", bobHandle, path);
+    await cliPeak(dir, server, bob, "recv", "--timeout", "1");
+    const got = await cliPeak(dir, server, bob, "download", String(sent.lines[0]!.msg_id), join(dir, `cli-downloaded-${mib}.bin`));
+    if (got.lines[0]?.bytes !== mib * MIB) throw new Error(`parley download wrote ${String(got.lines[0]?.bytes)} bytes`);
+    peaks[mib] = { send: sent.peakMib, download: got.peakMib };
+  }
+  const small = peaks[1]!;
+  const large = peaks[FILE_MIB]!;
+  console.log(`parley CLI, peak RSS of each process (getrusage maxrss):`);
+  console.log(`  send-file: 1 MiB file ${small.send.toFixed(1)} MiB, ${FILE_MIB} MiB file ${large.send.toFixed(1)} MiB (${signed((large.send - small.send) * MIB)} MiB for the larger file)`);
+  console.log(`  download:  1 MiB file ${small.download.toFixed(1)} MiB, ${FILE_MIB} MiB file ${large.download.toFixed(1)} MiB (${signed((large.download - small.download) * MIB)} MiB for the larger file)`);
 }
 
 /**
@@ -128,9 +175,10 @@ async function main(): Promise<void> {
       globalThis.gc();
       console.log(`after an explicit GC (not in the measured path): buffers ${mb(process.memoryUsage().external)} MiB`);
     }
-    console.log(`load average after: ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
     await alice.close();
     await bob.close();
+    await cliRuns(dir, server.url);
+    console.log(`load average after: ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
   } finally {
     await server.stop();
     await rm(dir, { recursive: true, force: true });

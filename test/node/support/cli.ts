@@ -13,8 +13,13 @@ export interface CliResult {
 }
 
 export function parley(server: string, home: string, ...args: string[]): Promise<CliResult> {
+  return parleyWithEnv(process.env, server, home, ...args);
+}
+
+/** `parley` with the child's environment given (e.g. NODE_OPTIONS for a preload). */
+export function parleyWithEnv(env: NodeJS.ProcessEnv, server: string, home: string, ...args: string[]): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [bin, "--server", server, "--home", home, ...args], { timeout: 120_000 }, (error, stdout, stderr) => {
+    execFile(process.execPath, [bin, "--server", server, "--home", home, ...args], { timeout: 120_000, env }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
       const lines = stdout
         .split("\n")
