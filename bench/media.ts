@@ -3,13 +3,13 @@
  * as an app would (`fs.openAsBlob`), encrypted while uploading through the real Worker (wrangler
  * dev, local R2; multipart with the default 8 MiB parts) and downloaded + verified + decrypted
  * while streaming, with the client's memory sampled every 20 ms, upload and download separately.
- * No forced GC in the measured path. The SDK frees or reuses the buffers it makes for itself
- * (src/client/release-buffer.ts), downloads included (node:http: src/client/node-media-get.ts);
- * what remains above the baseline on download is mostly the plaintext pieces handed to the app
- * (this bench drops them, as an app that writes them out would), which V8 collects only once
- * ~30 MiB of dead ArrayBuffers have piled up (the buffers figure after an explicit GC at the end
- * shows what stays alive). MEDIA_APP_FREES=1 frees them as the app; MEDIA_SAVE=1 saves the
- * download to a file as the CLI does (src/cli/files.ts saveStream, which frees each once written).
+ * No forced GC in the measured path. The receiver saves the file as `parley download` does
+ * (src/cli/files.ts saveStream, which frees each plaintext piece once written). The SDK frees or
+ * reuses the buffers it makes for itself (src/client/release-buffer.ts), uploads and downloads
+ * through node:http (src/client/node-media-http.ts). MEDIA_DROP=1 makes the receiving app drop
+ * each piece instead (V8 then collects the 64 MiB of plaintext garbage in its own time, once ~30
+ * MiB of dead ArrayBuffers have piled up: the buffers figure after an explicit GC at the end shows
+ * what stays alive); MEDIA_APP_FREES=1 makes it free each piece once counted.
  * Then the same with the `parley` CLI, each command its own process: `send-file` and `download` of
  * a 1 MiB and a FILE_MIB file, with the kernel's peak RSS of each process (getrusage maxrss, written
  * at exit by a preload), so the memory a larger file costs a whole client process is the
@@ -82,14 +82,11 @@ async function cliRuns(dir: string, server: string): Promise<void> {
   console.log(`  download:  1 MiB file ${small.download.toFixed(1)} MiB, ${FILE_MIB} MiB file ${large.download.toFixed(1)} MiB (${signed((large.download - small.download) * MIB)} MiB for the larger file)`);
 }
 
-/**
- * MEDIA_APP_FREES=1: the bench, as the app, frees each plaintext piece once counted (what an app
- * may do with pieces it owns), so the download figures show the garbage left that is not the app's.
- */
-const APP_FREES = process.env.MEDIA_APP_FREES === "1";
+/** MEDIA_DROP=1: the receiving app counts each plaintext piece and drops it (the garbage is left to V8). */
+const DROP = process.env.MEDIA_DROP === "1";
 
-/** MEDIA_SAVE=1: the download is written to a file the way `parley download` writes it. */
-const SAVE = process.env.MEDIA_SAVE === "1";
+/** MEDIA_APP_FREES=1: the receiving app frees each plaintext piece once counted (what an app may do with pieces it owns). */
+const APP_FREES = process.env.MEDIA_APP_FREES === "1";
 
 /**
  * MEDIA_VIA_FETCH=1: the receiving app hands the SDK its own fetch (the global one), so downloads
@@ -133,7 +130,8 @@ async function main(): Promise<void> {
     if (LIVE_ONLY) console.log("MEDIA_LIVE=1: a full GC before every sample (live memory, not what a normal process peaks at)");
     if (APP_FREES) console.log("MEDIA_APP_FREES=1: the app frees each downloaded plaintext piece once it has counted it");
     if (VIA_FETCH) console.log("MEDIA_VIA_FETCH=1: downloads through the app's fetch (undici), not node:http");
-    if (SAVE) console.log("MEDIA_SAVE=1: the download is saved to a file as `parley download` saves it");
+    if (!DROP && !APP_FREES) console.log("the download is saved to a file as `parley download` saves it (MEDIA_DROP=1 or MEDIA_APP_FREES=1: an app that takes the pieces itself)");
+    if (DROP) console.log("MEDIA_DROP=1: the app drops each downloaded plaintext piece once it has counted it");
     console.log(`load average before: ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
 
     const t0 = performance.now();
@@ -146,7 +144,7 @@ async function main(): Promise<void> {
     const downStart = process.memoryUsage();
     peak = { rss: 0, heap: 0, external: 0 };
     let bytes = 0;
-    if (SAVE) bytes = await saveStream(bob.downloadFile(file), join(dir, "downloaded.bin"));
+    if (!DROP && !APP_FREES) bytes = await saveStream(bob.downloadFile(file), join(dir, "downloaded.bin"));
     else {
       for await (const piece of bob.downloadFile(file)) {
         bytes += piece.length;
