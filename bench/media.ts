@@ -54,7 +54,9 @@ async function cliPeak(dir: string, server: string, home: string, ...args: strin
   const report = join(dir, "max-rss.txt");
   await writeFile(preload, `process.on("exit", () => require("node:fs").writeFileSync(${JSON.stringify(report)}, String(process.resourceUsage().maxRSS)));\n`);
   await rm(report, { force: true });
-  const result = await parleyWithEnv({ ...process.env, NODE_OPTIONS: `--require ${preload}` }, server, home, ...args);
+  // The bench's own NODE_OPTIONS (e.g. a V8 heap setting under test) apply to the CLI too.
+  const nodeOptions = `${process.env.NODE_OPTIONS ?? ""} --require ${preload}`.trim();
+  const result = await parleyWithEnv({ ...process.env, NODE_OPTIONS: nodeOptions }, server, home, ...args);
   if (result.code !== 0) throw new Error(`parley ${args.join(" ")} failed: ${result.stderr}`);
   return { peakMib: Number(await readFile(report, "utf8")) / 1024, lines: result.lines };
 }
