@@ -12,8 +12,9 @@
  *            --profile: after the phases, profile Parley's isolate under the throughput load and
  *            print the functions with the most self time (the CPU profile goes next to the JSON);
  *            --profile-drain: the same for one more offline drain
- *            --count-steps: also count the Worker's JS runs, incoming RPCs and write commits per
- *            message in the latency and throughput phases (uprobes; needs perf and root: load/steps.ts)
+ *            --count-steps: also count the Worker's JS runs, incoming RPCs, write commits, fsyncs and
+ *            pwrites per message in the latency and throughput phases (uprobes and syscall
+ *            tracepoints; needs perf and root: load/steps.ts)
  *
  * Phases, per server: (1) 1:1 latency, one message in flight; (2) 1:1 throughput, at most WINDOW
  * unacknowledged, random pairs from a fixed contact graph (each device has CONTACTS peers, every
@@ -156,7 +157,7 @@ async function costed<T>(server: RunningServer, body: () => Promise<T>, count: (
   const client = process.cpuUsage(clientBefore);
   const serverMs = processCpuMs(server.workerPid) - serverBefore;
   const n = count(result);
-  const steps = totals && { runs: totals.runs / n, rpcs: totals.rpcs / n, commits: totals.commits / n };
+  const steps = totals && { runs: totals.runs / n, rpcs: totals.rpcs / n, commits: totals.commits / n, fsyncs: totals.fsyncs / n, pwrites: totals.pwrites / n };
   return { result, cost: { serverUs: (serverMs * 1000) / n, clientUs: (client.user + client.system) / n, steps } };
 }
 
@@ -637,7 +638,7 @@ function printTable(r: Results): void {
   rows.push(["1:1 latency, server CPU/msg (µs)", p?.latency.cost.serverUs, d?.latency.cost.serverUs, m?.latency.cost.serverUs]);
   rows.push(["1:1 latency, client CPU/msg (µs)", p?.latency.cost.clientUs, d?.latency.cost.clientUs, m?.latency.cost.clientUs]);
   const stepRows = (phase: string, get: (s: ServerResults | Omit<ServerResults, "drain">) => Cost) => {
-    const steps: [keyof Steps, string][] = [["runs", "JS runs"], ["rpcs", "incoming RPCs"], ["commits", "write commits"]];
+    const steps: [keyof Steps, string][] = [["runs", "JS runs"], ["rpcs", "incoming RPCs"], ["commits", "write commits"], ["fsyncs", "fsyncs"], ["pwrites", "pwrite calls"]];
     if (![p, d, m].some((s) => s && get(s).steps)) return;
     for (const [key, name] of steps) rows.push([`${phase}, workerd ${name}/msg`, p && get(p).steps?.[key], d && get(d).steps?.[key], m && get(m).steps?.[key]]);
   };

@@ -5,7 +5,10 @@
  *     awaited RPC (a bare RPC round trip is 2);
  *   - incoming RPCs: `JsRpcTargetBase::callImpl`;
  *   - write commits: SQLite's `pagerWalFrames`, once per commit that writes (its `vdbeCommit`
- *     also ends every read transaction, so it would over-count).
+ *     also ends every read transaction, so it would over-count);
+ * and, from the kernel's syscall tracepoints, what those commits cost the disk:
+ *   - fsyncs: `fsync` + `fdatasync` calls (SQLite's xSync; each blocks workerd's thread);
+ *   - pwrites: `pwrite64` calls (a WAL frame is two: its header and its page).
  * Counts do not move with the machine's speed as times do: on a shared VM they compare two
  * versions of the server where throughput cannot. Needs Linux `perf` and the right to add uprobes
  * (root); without them the bench says why and leaves the rows out.
@@ -18,9 +21,19 @@ export interface Steps {
   runs: number;
   rpcs: number;
   commits: number;
+  fsyncs: number;
+  pwrites: number;
 }
 
-const PROBES: Record<keyof Steps, { name: string; symbol: string; mangled: boolean }> = {
+type ProbedStep = "runs" | "rpcs" | "commits";
+
+/** Kernel tracepoints counted alongside the probes (no setup needed beyond perf's rights). */
+const SYSCALLS: Record<Exclude<keyof Steps, ProbedStep>, string[]> = {
+  fsyncs: ["syscalls:sys_enter_fsync", "syscalls:sys_enter_fdatasync"],
+  pwrites: ["syscalls:sys_enter_pwrite64"],
+};
+
+const PROBES: Record<ProbedStep, { name: string; symbol: string; mangled: boolean }> = {
   runs: {
     name: "parley_runs",
     symbol: "_ZN7workerd9IoContext7runImplERNS0_8RunnableENS_6Worker8LockTypeEN2kj5MaybeINS_9InputGate4LockEEENS_30IoContext_Runnable_ExceptionalE",
@@ -58,7 +71,7 @@ export function prepareStepProbes(pid: number): string | null {
 
 /** Runs `body` while counting the steps of workerd process `pid`; totals (divide by messages). */
 export async function countSteps<T>(pid: number, body: () => Promise<T>): Promise<{ result: T; totals: Steps }> {
-  const events = Object.values(PROBES).flatMap((p) => ["-e", `probe_workerd:${p.name}`]);
+  const events = [...Object.values(PROBES).map((p) => `probe_workerd:${p.name}`), ...Object.values(SYSCALLS).flat()].flatMap((e) => ["-e", e]);
   const stat = spawn("perf", ["stat", "-x", ",", ...events, "-p", String(pid)], { stdio: ["ignore", "ignore", "pipe"] });
   let output = "";
   stat.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
@@ -75,7 +88,15 @@ export async function countSteps<T>(pid: number, body: () => Promise<T>): Promis
   async function stop(): Promise<Steps> {
     stat.kill("SIGINT");
     await exited;
-    const count = (name: string) => Number(output.split("\n").find((l) => l.split(",")[2] === `probe_workerd:${name}`)?.split(",")[0] ?? NaN);
-    return { runs: count(PROBES.runs.name), rpcs: count(PROBES.rpcs.name), commits: count(PROBES.commits.name) };
+    const count = (event: string) => Number(output.split("\n").find((l) => l.split(",")[2] === event)?.split(",")[0] ?? NaN);
+    const probe = (name: string) => count(`probe_workerd:${name}`);
+    const sum = (events: string[]) => events.reduce((total, event) => total + count(event), 0);
+    return {
+      runs: probe(PROBES.runs.name),
+      rpcs: probe(PROBES.rpcs.name),
+      commits: probe(PROBES.commits.name),
+      fsyncs: sum(SYSCALLS.fsyncs),
+      pwrites: sum(SYSCALLS.pwrites),
+    };
   }
 }
