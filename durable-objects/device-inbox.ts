@@ -3,8 +3,8 @@
  * device's durable queue.
  *
  * Owns: the queue (SQLite `entries`, each with an inbox `seq` that only grows), the device's one
- * hibernated WebSocket, cursor ACKs (acknowledged entries are deleted and become "delivered"
- * receipts for their senders), retention (expired or overflowing entries become gap markers), the
+ * hibernated WebSocket, cursor ACKs (acknowledged entries become "delivered" receipts for their
+ * senders and are deleted with the inbox's next write: see ackedUpTo), retention (expired or overflowing entries become gap markers), the
  * record of used authentication challenges, whether the device is still active, and whether it is
  * online for presence (a live socket with the app in the foreground; reported to PresenceRoom).
  * Does not own: accounts, keys or chat order (D1 and ChatRoom). It never reads the ciphertext.
@@ -150,13 +150,22 @@ export class DeviceInbox extends DurableObject<Env> {
   /** A delayed receipt flush is waiting (scheduleReceiptFlush); memory only. */
   private receiptFlushScheduled = false;
   /**
-   * The highest cursor the device ACKed over receipts alone, whose rows are not deleted yet: they go
-   * with this inbox's next write (deleteAckedReceipts) instead of a commit of their own, which was
-   * one of a sent message's durable steps (the sender ACKing its "delivered" receipt). Memory only:
-   * after a restart those receipts are sent again unless the device connects with its cursor, and a
-   * receipt sent again only repeats an up_to_seq the device had.
+   * The highest cursor the device ACKed whose entries are not deleted yet. An ACK writes nothing:
+   * its own commit was one of a message's three to four, and local workerd fsyncs every commit,
+   * stopping the whole process. The receipts it owes are kept in `owedReceipts` and sent from
+   * there; the entries are deleted with this inbox's next write (settleAcks: the next enqueue, the
+   * socket's close, a new connection, the alarm), which also writes down any owed receipt no
+   * ChatRoom has taken yet. Memory only: after a restart the entries are still stored and the
+   * socket's attachment (or the device's connect cursor) still says what was ACKed, so they are
+   * settled then and their receipts sent again (a ChatRoom ignores an up_to_seq it has). What a
+   * restart can cost is a replay of ACKed entries to a device that connects without its cursor
+   * (the SDK always sends it; clients deduplicate), never a lost entry or receipt.
    */
-  private receiptsAckedUpTo = 0;
+  private ackedUpTo = 0;
+  /** "delivered" receipts owed by ACKs not settled yet (chat -> up_to_seq), until a ChatRoom takes them; memory only. */
+  private readonly owedReceipts = new Map<string, number>();
+  /** The highest up_to_seq per chat a ChatRoom took from this inbox since this wake (owedReceipts need not repeat it). */
+  private readonly receiptsTaken = new Map<string, number>();
   /**
    * At least the seq of every stored entry (seqs only grow), so the pump after an ACK, which
    * usually finds nothing new, knows so without a statement: the highest assigned, read once per
@@ -216,6 +225,8 @@ export class DeviceInbox extends DurableObject<Env> {
     this.removedFlag = true;
     this.count = 0;
     this.bytes = 0;
+    this.ackedUpTo = 0;
+    this.owedReceipts.clear();
     await this.ctx.storage.deleteAlarm();
     this.alarmAt = null;
   }
@@ -241,6 +252,8 @@ export class DeviceInbox extends DurableObject<Env> {
     await this.ctx.storage.deleteAll();
     this.addressCache = null;
     this.confirmedReceipts.clear();
+    this.ackedUpTo = 0;
+    this.owedReceipts.clear();
     this.removedFlag = true;
     this.alarmAt = null;
     this.count = 0;
@@ -291,7 +304,7 @@ export class DeviceInbox extends DurableObject<Env> {
     const retentionMs = loadConfig(this.env).inboxRetentionDays * 24 * 3600 * 1000;
     let messageAdded = false;
     this.ctx.storage.transactionSync(() => {
-      this.deleteAckedReceipts();
+      this.settleAcks();
       for (const entry of entries) {
         if (entry.kind === "receipt") {
           this.insertReceipt(entry, now + retentionMs);
@@ -503,7 +516,7 @@ export class DeviceInbox extends DurableObject<Env> {
     if (this.removed) return "removed";
     if (this.hasLiveSocket()) return "online";
     if (Number(this.meta("pushed_seq") ?? 0) >= upToSeq) return "already_pushed";
-    const pending = this.sql.exec(`SELECT 1 FROM entries WHERE seq <= ? AND kind = 'message' LIMIT 1`, upToSeq).toArray().length > 0;
+    const pending = this.sql.exec(`SELECT 1 FROM entries WHERE seq > ? AND seq <= ? AND kind = 'message' LIMIT 1`, this.ackedUpTo, upToSeq).toArray().length > 0;
     return pending ? "push" : "acknowledged";
   }
 
@@ -534,6 +547,8 @@ export class DeviceInbox extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     this.alarmAt = null; // This alarm has fired; whatever is needed next is armed below.
     const now = Date.now();
+    // ACKed entries first, so none of them expires into a gap marker for what the device has.
+    this.ctx.storage.transactionSync(() => this.settleAcks(this.highestAcked()));
     const expired = this.sql
       .exec<{ seq: number; kind: string; chat_id: string; sender_account: string; sender_device: number; bytes: number }>(
         `SELECT seq, kind, chat_id, sender_account, sender_device, bytes FROM entries WHERE expires_at IS NOT NULL AND expires_at <= ? ORDER BY seq`,
@@ -548,14 +563,13 @@ export class DeviceInbox extends DurableObject<Env> {
       this.pumpAll();
     }
     this.sql.exec(`DELETE FROM group_seen WHERE expires_at <= ?`, now);
-    this.deleteAckedReceipts();
     await this.flushReceipts();
     const foreground = this.checkLiveness(now);
     const nextEntry = this.sql.exec<{ t: number | null }>(`SELECT MIN(expires_at) AS t FROM entries WHERE expires_at IS NOT NULL`).one().t;
     const nextSeen = this.sql.exec<{ t: number | null }>(`SELECT MIN(expires_at) AS t FROM group_seen`).one().t;
     const next = Math.min(nextEntry ?? Infinity, nextSeen ?? Infinity);
     this.dropConfirmedReceipts();
-    const receiptsOwed = this.sql.exec(`SELECT 1 FROM outgoing_receipts LIMIT 1`).toArray().length > 0;
+    const receiptsOwed = this.owedReceipts.size > 0 || this.sql.exec(`SELECT 1 FROM outgoing_receipts LIMIT 1`).toArray().length > 0;
     const at = Math.min(next, receiptsOwed ? now + RECEIPT_BACKSTOP_MS : Infinity, foreground ? now + LIVENESS_CHECK_MS : Infinity);
     if (at !== Infinity) await this.ensureAlarm(at);
   }
@@ -584,7 +598,9 @@ export class DeviceInbox extends DurableObject<Env> {
     for (const ws of this.ctx.getWebSockets()) this.closeSocket(ws, CLOSE_REPLACED, "replaced by a newer connection");
 
     const address = { account_id: account, device_id: device };
+    // This upgrade writes anyway (the address above): the cursor's ACK is settled in the same commit.
     this.acknowledge(cursor, address);
+    this.ctx.storage.transactionSync(() => this.settleAcks());
     const pair = new WebSocketPair();
     const server = pair[1];
     this.ctx.acceptWebSocket(server);
@@ -657,9 +673,13 @@ export class DeviceInbox extends DurableObject<Env> {
     this.closeSocket(ws, 1011, "socket error");
   }
 
-  /** Closes a socket; if it made the device online, tells the account's presence object. */
+  /**
+   * Closes a socket, settling what it ACKed (its attachment is the one record of that which
+   * outlives a restart); if it made the device online, tells the account's presence object.
+   */
   private closeSocket(ws: WebSocket, code: number, reason: string): void {
     const state = ws.deserializeAttachment() as SocketState | null;
+    if (state && state.acked > 0 && !this.removed) this.ctx.storage.transactionSync(() => this.settleAcks(state.acked));
     if (state?.foreground) {
       state.foreground = false;
       ws.serializeAttachment(state);
@@ -721,69 +741,84 @@ export class DeviceInbox extends DurableObject<Env> {
   }
 
   /**
-   * Deletes every entry up to `cursor` and owes a "delivered" receipt to each chat whose messages
-   * (from other accounts) were among them. One synchronous transaction: the receipts owed and the
-   * deletion commit together, so a crash can neither lose the receipt nor deliver twice.
+   * The device has every entry up to `cursor`: remembered (ackedUpTo), and each chat whose messages
+   * from other accounts were among them owes a "delivered" receipt, kept in memory and sent after
+   * DELIVERED_RECEIPT_DELAY_MS. Reads only: the entries go with the next write (settleAcks).
    */
   private acknowledge(cursor: number, self: Address): void {
-    if (cursor <= 0) return;
-    if (this.onlyReceiptsUpTo(cursor)) {
-      // Nothing owed and nothing to lose: the delete waits for the next write (receiptsAckedUpTo).
-      this.receiptsAckedUpTo = Math.max(this.receiptsAckedUpTo, cursor);
-      return;
+    if (cursor <= this.ackedUpTo) return;
+    const from = this.ackedUpTo;
+    this.ackedUpTo = cursor;
+    let owed = false;
+    const covered = this.sql.exec<{ chat_id: string; up_to: number }>(
+      `SELECT chat_id, MAX(chat_seq) AS up_to FROM entries
+       WHERE seq > ? AND seq <= ? AND kind = 'message' AND chat_seq IS NOT NULL AND sender_account <> ? GROUP BY chat_id`,
+      from,
+      cursor,
+      self.account_id,
+    );
+    for (const { chat_id, up_to } of covered) {
+      if (up_to <= Math.max(this.owedReceipts.get(chat_id) ?? 0, this.receiptsTaken.get(chat_id) ?? 0)) continue;
+      this.owedReceipts.set(chat_id, up_to);
+      owed = true;
     }
-    // One statement deletes the entries and says what they were (receipts owed, count and bytes).
-    const covered = new Map<string, number>();
-    let removedCount = 0;
-    let removedBytes = 0;
-    this.ctx.storage.transactionSync(() => {
-      const removed = this.sql.exec<{ kind: string; chat_id: string; chat_seq: number | null; sender_account: string | null; bytes: number }>(
-        `DELETE FROM entries WHERE seq <= ? RETURNING kind, chat_id, chat_seq, sender_account, bytes`,
-        cursor,
-      );
-      this.dropConfirmedReceipts();
-      for (const row of removed) {
-        removedCount++;
-        removedBytes += row.bytes;
-        if (row.kind !== "message" || row.sender_account === self.account_id || row.chat_seq === null) continue;
-        covered.set(row.chat_id, Math.max(covered.get(row.chat_id) ?? 0, row.chat_seq));
-      }
-      for (const [chatId, upTo] of covered) {
-        this.sql.exec(
-          `INSERT INTO outgoing_receipts (chat_id, up_to_seq) VALUES (?, ?)
-           ON CONFLICT (chat_id) DO UPDATE SET up_to_seq = MAX(up_to_seq, excluded.up_to_seq)`,
-          chatId,
-          upTo,
-        );
-      }
-    });
-    this.count -= removedCount;
-    this.bytes -= removedBytes;
-    if (covered.size > 0) this.scheduleReceiptFlush();
+    if (owed) this.scheduleReceiptFlush();
   }
 
-  /** Whether every entry up to `cursor` still stored is a receipt (an ACK over them owes nothing). */
-  private onlyReceiptsUpTo(cursor: number): boolean {
-    return this.sql.exec(`SELECT 1 FROM entries WHERE seq <= ? AND kind <> 'receipt' LIMIT 1`, cursor).toArray().length === 0;
+  /** The highest cursor any open socket ACKed (its attachment survives a restart; 0 without one). */
+  private highestAcked(): number {
+    let acked = 0;
+    for (const ws of this.ctx.getWebSockets()) {
+      const state = ws.deserializeAttachment() as SocketState | null;
+      if (state) acked = Math.max(acked, state.acked);
+    }
+    return acked;
   }
 
-  /** Deletes the receipts ACKed without a write of their own (see receiptsAckedUpTo); call where this inbox writes anyway. */
-  private deleteAckedReceipts(): void {
-    if (this.receiptsAckedUpTo === 0) return;
-    const removed = this.sql
-      .exec<{ bytes: number }>(`DELETE FROM entries WHERE seq <= ? AND kind = 'receipt' RETURNING bytes`, this.receiptsAckedUpTo)
-      .toArray();
+  /**
+   * Deletes the entries ACKed up to `ackedUpTo` (or `alsoUpTo`, a socket's own record) and writes
+   * down the "delivered" receipts they owe that no ChatRoom has taken yet, so deleting never loses
+   * one. Call inside a transaction this inbox commits anyway. The taken owed receipts whose rows
+   * the ChatRoom confirmed go too (dropConfirmedReceipts).
+   */
+  private settleAcks(alsoUpTo = 0): void {
+    this.dropConfirmedReceipts();
+    const upTo = Math.max(this.ackedUpTo, alsoUpTo);
+    if (upTo <= 0) return;
+    const rawAddress = this.meta("address");
+    const self = rawAddress ? (JSON.parse(rawAddress) as Address).account_id : null;
+    const owed = new Map(this.owedReceipts);
+    const removed = this.sql.exec<{ kind: string; chat_id: string; chat_seq: number | null; sender_account: string | null; bytes: number }>(
+      `DELETE FROM entries WHERE seq <= ? RETURNING kind, chat_id, chat_seq, sender_account, bytes`,
+      upTo,
+    );
     for (const row of removed) {
       this.count--;
       this.bytes -= row.bytes;
+      if (row.kind !== "message" || row.sender_account === self || row.chat_seq === null) continue;
+      owed.set(row.chat_id, Math.max(owed.get(row.chat_id) ?? 0, row.chat_seq));
     }
-    this.receiptsAckedUpTo = 0;
+    let written = false;
+    for (const [chatId, upToSeq] of owed) {
+      if (upToSeq <= (this.receiptsTaken.get(chatId) ?? 0)) continue;
+      this.sql.exec(
+        `INSERT INTO outgoing_receipts (chat_id, up_to_seq) VALUES (?, ?)
+         ON CONFLICT (chat_id) DO UPDATE SET up_to_seq = MAX(up_to_seq, excluded.up_to_seq)`,
+        chatId,
+        upToSeq,
+      );
+      written = true;
+    }
+    this.ackedUpTo = 0;
+    this.owedReceipts.clear();
+    if (written) this.scheduleReceiptFlush();
   }
 
   /**
    * Hands the owed receipts over after DELIVERED_RECEIPT_DELAY_MS, so the ACKs of that window share
-   * one round (one RPC per chat instead of one per ACK). The rows are durable already; the alarm
-   * is armed as a backstop in case this object restarts before the timer fires.
+   * one round (one RPC per chat instead of one per ACK). The alarm is armed as a backstop in case
+   * this object restarts before the timer fires: it sends the rows written down, and settles what
+   * an open socket's attachment says was ACKed (which writes down the receipts it owes).
    */
   private scheduleReceiptFlush(): void {
     const delayMs = loadConfig(this.env).deliveredReceiptDelayMs;
@@ -813,18 +848,26 @@ export class DeviceInbox extends DurableObject<Env> {
     const rawAddress = this.meta("address");
     if (!rawAddress) return;
     const reader = JSON.parse(rawAddress) as Address;
-    const owed = this.sql
-      .exec<{ chat_id: string; up_to_seq: number }>(`SELECT chat_id, up_to_seq FROM outgoing_receipts`)
-      .toArray()
-      .filter((o) => this.confirmedReceipts.get(o.chat_id) !== o.up_to_seq);
+    // Per chat, the highest receipt owed: written down (a row, `stored`) or only in memory.
+    const owed = new Map<string, { upTo: number; stored: number | null }>();
+    for (const row of this.sql.exec<{ chat_id: string; up_to_seq: number }>(`SELECT chat_id, up_to_seq FROM outgoing_receipts`)) {
+      if (this.confirmedReceipts.get(row.chat_id) !== row.up_to_seq) owed.set(row.chat_id, { upTo: row.up_to_seq, stored: row.up_to_seq });
+    }
+    for (const [chatId, upTo] of this.owedReceipts) {
+      const known = owed.get(chatId);
+      if (known) known.upTo = Math.max(known.upTo, upTo);
+      else owed.set(chatId, { upTo, stored: null });
+    }
     let failed = false;
     await Promise.all(
-      owed.map(async ({ chat_id, up_to_seq }) => {
+      [...owed].map(async ([chat_id, { upTo: up_to_seq, stored }]) => {
         try {
           await chatRoomStub(this.env, chat_id).recordReceipt({ reader, status: "delivered", up_to_seq });
-          // Deleted with the next write (dropConfirmedReceipts), not in a commit of its own: if
+          // A row goes with the next write (dropConfirmedReceipts), not in a commit of its own: if
           // this object restarts first, the receipt is sent again and the ChatRoom ignores it.
-          this.confirmedReceipts.set(chat_id, up_to_seq);
+          if (stored !== null) this.confirmedReceipts.set(chat_id, stored);
+          this.receiptsTaken.set(chat_id, Math.max(this.receiptsTaken.get(chat_id) ?? 0, up_to_seq));
+          if ((this.owedReceipts.get(chat_id) ?? Infinity) <= up_to_seq) this.owedReceipts.delete(chat_id);
         } catch (err) {
           failed = true;
           logEvent("warn", "receipt_flush_failed", { chat_id, error: describeError(err) });

@@ -3,7 +3,9 @@
  * bytes are exactly what it sees), sends over HTTP, and a WebSocket client for a device's inbox
  * that collects frames and can wait for them.
  */
-import { exports } from "cloudflare:workers";
+import { runInDurableObject } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
+import type { DeviceInbox } from "../../durable-objects/device-inbox";
 import { toBase64 } from "../../src/protocol/encoding";
 import type { ServerFrameBody } from "../../src/protocol/frames";
 import type { InboxEntryBody } from "../../src/protocol/messages";
@@ -53,6 +55,14 @@ export async function send(from: Addressable, to: string, recipients: Recipient[
 }
 
 /** A WebSocket to the Worker that records every JSON frame it receives and can wait for them. */
+/**
+ * The cursor a device's inbox has taken an ACK for and not settled yet (an ACK writes nothing; its
+ * entries go with the inbox's next write: device-inbox.ts `ackedUpTo`), 0 when none is pending.
+ */
+export function ackTakenUpTo(device: { accountId: string; deviceId: number }): Promise<number> {
+  return runInDurableObject(env.DEVICE_INBOX.getByName(`${device.accountId}.${device.deviceId}`), (instance: DeviceInbox) => (instance as unknown as { ackedUpTo: number }).ackedUpTo);
+}
+
 export class TestSocket<F> {
   readonly frames: F[] = [];
   closed: { code: number; reason: string } | null = null;

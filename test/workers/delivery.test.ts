@@ -67,9 +67,10 @@ describe("offline backlog", () => {
     const lastEntriesFrame = socket.frames.findLastIndex((f) => f.type === "entries");
     expect(socket.frames.findIndex((f) => f.type === "queue_empty")).toBeGreaterThan(lastEntriesFrame);
 
+    // An ACK writes nothing by itself; its entries go with the inbox's next write, here the close.
     socket.ack(messages.at(-1)!.seq);
-    await expect.poll(() => inboxSize(bob), { timeout: 30_000 }).toBe(0);
     socket.close();
+    await expect.poll(() => inboxSize(bob), { timeout: 30_000 }).toBe(0);
   });
 
   it("resumes from the cursor after a reconnect mid-replay: no gap, duplicates only of un-ACKed entries", async () => {
@@ -81,8 +82,8 @@ describe("offline backlog", () => {
     const seen = first.messages().slice(0, 120);
     const ackedCursor = seen[99]!.seq;
     first.ack(ackedCursor);
-    await expect.poll(() => inboxSize(bob), { timeout: 30_000 }).toBe(100);
     first.close();
+    await expect.poll(() => inboxSize(bob), { timeout: 30_000 }).toBe(100);
 
     const second = await InboxSocket.open(bob, ackedCursor);
     await second.drain();
@@ -172,12 +173,12 @@ describe("restarts", () => {
     await again.drain();
     expect(again.messages().map((m) => m.msg_id)).toEqual(ids);
     again.ack(again.messages().at(-1)!.seq);
+    again.close();
     await expect.poll(() => inboxSize(bob), { timeout: 30_000 }).toBe(0);
 
     // The chat's order survives the restart too.
     const next = await send(alice, bob.accountId, [asRecipient(bob)]);
     expect(next.body.chat_seq).toBe(11);
-    again.close();
   });
 });
 
@@ -189,6 +190,7 @@ describe("fanout rows taken but not yet deleted", () => {
     await socket.drain();
     expect(socket.messages().map((m) => m.msg_id)).toEqual(ids);
     socket.ack(socket.messages().at(-1)!.seq);
+    socket.close();
     await expect.poll(() => inboxSize(bob), { timeout: 30_000 }).toBe(0);
 
     // The room deletes what an inbox took with its next write: the last message's row is still there.

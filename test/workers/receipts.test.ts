@@ -3,14 +3,14 @@
  * both travelling through the sender's inbox (so an offline sender gets them later), coalesced,
  * and per-message state, in 1:1 chats and groups; sends over the socket; the overflow cap.
  */
-import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { abortAllDurableObjects, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { type DeviceInbox, RECEIPT_BACKSTOP_MS } from "../../durable-objects/device-inbox";
+import type { DeviceInbox } from "../../durable-objects/device-inbox";
 import { addCompanionDevice } from "../support/companions";
 import { createGroup, groupSend } from "../support/groups";
 import { call, login, register } from "../support/identity";
-import { asRecipient, envelopesFor, InboxSocket, newMsgId, send } from "../support/messaging";
+import { ackTakenUpTo, asRecipient, envelopesFor, InboxSocket, newMsgId, send } from "../support/messaging";
 
 describe("receipts", () => {
   it("delivered on ACK and read on request reach an online sender, with per-message state", async () => {
@@ -166,7 +166,7 @@ describe("group receipts", () => {
 });
 
 describe("delivered receipts window (DELIVERED_RECEIPT_DELAY_MS)", () => {
-  it("ACKs within the window share one receipt, and a receipt owed when the inbox restarts still arrives (alarm)", async () => {
+  it("ACKs within the window share one receipt, and a receipt owed when the inbox restarts arrives once the device reconnects", async () => {
     const alice = await register();
     const bob = await register();
     const acks: { chat_id: string; msg_id: string; chat_seq: number }[] = [];
@@ -189,72 +189,60 @@ describe("delivered receipts window (DELIVERED_RECEIPT_DELAY_MS)", () => {
       expect.objectContaining({ up_to_seq: 3, msg_ids: acks.map((a) => a.msg_id) }),
     ]);
 
-    // The ACK of a fourth message commits the owed receipt; the inbox restarts before the window ends.
+    // The ACK of a fourth message owes a receipt, held in memory (an ACK writes nothing), and the
+    // inbox restarts before the window ends. The entry is still stored, so connecting with the
+    // cursor owes the receipt again; the entry itself is not sent again.
     await send(alice, bob.accountId, [asRecipient(bob)]);
     await bobSocket.until(() => bobSocket.messages().length === 4, "fourth message");
     await withDelay(5000);
-    bobSocket.ack(bobSocket.messages()[3]!.seq);
-    await expect
-      .poll(() =>
-        runInDurableObject(bobInbox, async (_instance: DeviceInbox, state) => ({
-          owed: state.storage.sql.exec<{ up_to_seq: number }>(`SELECT up_to_seq FROM outgoing_receipts`).toArray(),
-          backstop: ((await state.storage.getAlarm()) ?? Infinity) <= Date.now() + RECEIPT_BACKSTOP_MS,
-        })),
-        { timeout: 30_000 },
-      )
-      .toEqual({ owed: [{ up_to_seq: 4 }], backstop: true });
+    const fourth = bobSocket.messages()[3]!.seq;
+    bobSocket.ack(fourth);
+    await expect.poll(() => ackTakenUpTo(bob), { timeout: 30_000 }).toBe(fourth);
+    aliceSocket.close();
     await abortAllDurableObjects();
-    // A stub from before the restart is broken by it: address the inbox again.
-    expect(await runDurableObjectAlarm(env.DEVICE_INBOX.getByName(`${bob.accountId}.1`))).toBe(true);
+    const bobAgain = await InboxSocket.open(bob, fourth);
+    await bobAgain.drain();
+    expect(bobAgain.messages()).toEqual([]);
     const again = await InboxSocket.open(alice);
     await again.until(() => again.receipts().some((r) => r.status === "delivered" && r.up_to_seq === 4), "delivered receipt after the restart");
     again.close();
+    bobAgain.close();
   });
 
-  it("an ACK over receipts alone waits for the inbox's next write; a reconnect with the cursor never sees them again, a restart at worst repeats them", async () => {
+  it("an ACK writes nothing: its receipt goes from memory and its entries with the inbox's next write, never to be replayed", async () => {
     const alice = await register();
     const bob = await register();
-    const aliceInbox = () => env.DEVICE_INBOX.getByName(`${alice.accountId}.1`);
-    const receiptsStoredUpTo = (cursor: number) =>
-      runInDurableObject(aliceInbox(), (_instance: DeviceInbox, state) =>
-        state.storage.sql.exec(`SELECT seq FROM entries WHERE kind = 'receipt' AND seq <= ?`, cursor).toArray().length,
+    const stored = () =>
+      runInDurableObject(env.DEVICE_INBOX.getByName(`${bob.accountId}.1`), (_instance: DeviceInbox, state) =>
+        state.storage.sql.exec<{ seq: number }>(`SELECT seq FROM entries ORDER BY seq`).toArray().map((r) => r.seq),
       );
+    const aliceSocket = await InboxSocket.open(alice);
+    await aliceSocket.drain();
     await send(alice, bob.accountId, [asRecipient(bob)]);
     const bobSocket = await InboxSocket.open(bob);
     await bobSocket.drain();
-    bobSocket.ack(bobSocket.messages()[0]!.seq);
+    const first = bobSocket.messages()[0]!.seq;
+    bobSocket.ack(first);
+    // The receipt reaches alice while the ACKed entry is still stored: nothing was written for it.
+    await aliceSocket.until(() => aliceSocket.receipts().some((r) => r.status === "delivered" && r.up_to_seq === 1), "delivered receipt");
+    expect(await stored()).toEqual([first]);
 
-    const aliceSocket = await InboxSocket.open(alice);
-    await aliceSocket.until(() => aliceSocket.receipts().some((r) => r.status === "delivered"), "delivered receipt");
-    const receiptSeq = aliceSocket.receipts()[0]!.seq;
-    aliceSocket.ack(receiptSeq);
-    aliceSocket.close();
-    // Connecting with the cursor ACKs it too, so the inbox has taken the ACK by now; the row waits:
-    // it owes nothing, and the device is not sent it again.
-    const resumed = await InboxSocket.open(alice, receiptSeq);
-    await resumed.drain();
-    expect(resumed.receipts()).toEqual([]);
-    expect(await receiptsStoredUpTo(receiptSeq)).toBe(1);
-    resumed.close();
+    // The next message is the inbox's next write, and the ACKed entry goes with it.
+    await send(alice, bob.accountId, [asRecipient(bob)]);
+    await bobSocket.until(() => bobSocket.messages().length === 2, "second message");
+    const second = bobSocket.messages()[1]!.seq;
+    expect(await stored()).toEqual([second]);
 
-    // A restart forgets the ACK: a device without its cursor gets the receipt again (at least once).
-    await abortAllDurableObjects();
-    const fresh = await InboxSocket.open(alice);
-    await fresh.drain();
-    expect(fresh.receipts().map((r) => r.seq)).toContain(receiptSeq);
-    const cursor = fresh.entries().at(-1)!.seq;
-    fresh.ack(cursor);
-    fresh.close();
-
-    // The inbox's next write (a message from bob) deletes what was ACKed with it.
-    expect((await send(bob, alice.accountId, [asRecipient(alice)])).status).toBe(200);
-    await expect.poll(() => receiptsStoredUpTo(cursor), { timeout: 10_000 }).toBe(0);
-    const after = await InboxSocket.open(alice, cursor);
-    await after.drain();
-    expect(after.messages()).toHaveLength(1);
-    expect(after.receipts().filter((r) => r.seq <= cursor)).toEqual([]);
-    after.close();
+    // Closing settles what the socket ACKed: a reconnect without a cursor gets nothing again.
+    bobSocket.ack(second);
     bobSocket.close();
+    await expect.poll(stored, { timeout: 10_000 }).toEqual([]);
+    const fresh = await InboxSocket.open(bob);
+    await fresh.drain();
+    expect(fresh.entries()).toEqual([]);
+    await aliceSocket.until(() => aliceSocket.receipts().some((r) => r.status === "delivered" && r.up_to_seq === 2), "second delivered receipt");
+    fresh.close();
+    aliceSocket.close();
   });
 });
 
