@@ -4,9 +4,10 @@
  *
  * Owns: the queue (SQLite `entries`, each with an inbox `seq` that only grows), the device's one
  * hibernated WebSocket, cursor ACKs (acknowledged entries become "delivered" receipts for their
- * senders and are deleted with the inbox's next write: see ackedUpTo), retention (expired or overflowing entries become gap markers), the
- * record of used authentication challenges, whether the device is still active, and whether it is
- * online for presence (a live socket with the app in the foreground; reported to PresenceRoom).
+ * senders and are deleted with the inbox's next write: see ackedUpTo), retention (expired or
+ * overflowing entries become gap markers), the record of used authentication challenges, whether
+ * the device is still active, and whether it is online for presence (a live socket with the app in
+ * the foreground; reported to PresenceRoom).
  * Does not own: accounts, keys or chat order (D1 and ChatRoom). It never reads the ciphertext.
  *
  * Push (src/push/): when a message arrives and no socket is open, the inbox puts one job on the
@@ -851,7 +852,10 @@ export class DeviceInbox extends DurableObject<Env> {
     // Per chat, the highest receipt owed: written down (a row, `stored`) or only in memory.
     const owed = new Map<string, { upTo: number; stored: number | null }>();
     for (const row of this.sql.exec<{ chat_id: string; up_to_seq: number }>(`SELECT chat_id, up_to_seq FROM outgoing_receipts`)) {
-      if (this.confirmedReceipts.get(row.chat_id) !== row.up_to_seq) owed.set(row.chat_id, { upTo: row.up_to_seq, stored: row.up_to_seq });
+      if (this.confirmedReceipts.get(row.chat_id) === row.up_to_seq) continue;
+      // Written down while the same receipt was on its way from memory: already taken.
+      if (row.up_to_seq <= (this.receiptsTaken.get(row.chat_id) ?? 0)) this.confirmedReceipts.set(row.chat_id, row.up_to_seq);
+      else owed.set(row.chat_id, { upTo: row.up_to_seq, stored: row.up_to_seq });
     }
     for (const [chatId, upTo] of this.owedReceipts) {
       const known = owed.get(chatId);
