@@ -445,7 +445,7 @@ export class DeviceInbox extends DurableObject<Env> {
         });
       }
     }
-    const sent = this.highestSent();
+    const sent = this.highestOnSocket("sent");
     for (const [coalesceKey, gap] of gaps) {
       // Merge into an earlier marker for the same chat and sender if the device has not seen it yet.
       const unsent = this.sql
@@ -549,7 +549,7 @@ export class DeviceInbox extends DurableObject<Env> {
     this.alarmAt = null; // This alarm has fired; whatever is needed next is armed below.
     const now = Date.now();
     // ACKed entries first, so none of them expires into a gap marker for what the device has.
-    this.ctx.storage.transactionSync(() => this.settleAcks(this.highestAcked()));
+    this.ctx.storage.transactionSync(() => this.settleAcks(this.highestOnSocket("acked")));
     const expired = this.sql
       .exec<{ seq: number; kind: string; chat_id: string; sender_account: string; sender_device: number; bytes: number }>(
         `SELECT seq, kind, chat_id, sender_account, sender_device, bytes FROM entries WHERE expires_at IS NOT NULL AND expires_at <= ? ORDER BY seq`,
@@ -766,16 +766,6 @@ export class DeviceInbox extends DurableObject<Env> {
     if (owed) this.scheduleReceiptFlush();
   }
 
-  /** The highest cursor any open socket ACKed (its attachment survives a restart; 0 without one). */
-  private highestAcked(): number {
-    let acked = 0;
-    for (const ws of this.ctx.getWebSockets()) {
-      const state = ws.deserializeAttachment() as SocketState | null;
-      if (state) acked = Math.max(acked, state.acked);
-    }
-    return acked;
-  }
-
   /**
    * Deletes the entries ACKed up to `ackedUpTo` (or `alsoUpTo`, a socket's own record) and writes
    * down the "delivered" receipts they owe that no ChatRoom has taken yet, so deleting never loses
@@ -893,14 +883,17 @@ export class DeviceInbox extends DurableObject<Env> {
     return this.sql.exec<{ seq: number }>(`SELECT seq FROM sqlite_sequence WHERE name = 'entries'`).toArray()[0]?.seq ?? 0;
   }
 
-  /** The highest seq sent on the live connection (0 without one). */
-  private highestSent(): number {
-    let sent = 0;
+  /**
+   * The highest seq the live connection was sent, or has ACKed (0 without one). Read from the
+   * socket's attachment, which survives a restart of this object.
+   */
+  private highestOnSocket(position: "sent" | "acked"): number {
+    let highest = 0;
     for (const ws of this.ctx.getWebSockets()) {
       const state = ws.deserializeAttachment() as SocketState | null;
-      if (state) sent = Math.max(sent, state.sent);
+      if (state) highest = Math.max(highest, state[position]);
     }
-    return sent;
+    return highest;
   }
 
   /** The oldest entry of a frame entered the inbox one retention period before it expires. */
