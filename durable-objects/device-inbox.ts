@@ -159,8 +159,11 @@ export class DeviceInbox extends DurableObject<Env> {
    * ChatRoom has taken yet. Memory only: after a restart the entries are still stored and the
    * socket's attachment (or the device's connect cursor) still says what was ACKed, so they are
    * settled then and their receipts sent again (a ChatRoom ignores an up_to_seq it has). What a
-   * restart can cost is a replay of ACKed entries to a device that connects without its cursor
-   * (the SDK always sends it; clients deduplicate), never a lost entry or receipt.
+   * restart can cost: a replay of ACKed entries to a device that connects without its cursor (the
+   * SDK always sends it; clients deduplicate); and if the restart also dropped the socket, until
+   * the device reconnects its ACKed entries count toward the caps and retention as unACKed ones (an
+   * overflow or expiry before then reports them as a gap and their receipt is not sent). Never a
+   * lost entry.
    */
   private ackedUpTo = 0;
   /** "delivered" receipts owed by ACKs not settled yet (chat -> up_to_seq), until a ChatRoom takes them; memory only. */
@@ -214,7 +217,7 @@ export class DeviceInbox extends DurableObject<Env> {
 
   /** The device was removed: close its socket, drop everything stored, refuse it from now on. */
   async deactivate(): Promise<void> {
-    for (const ws of this.ctx.getWebSockets()) this.closeSocket(ws, CLOSE_DEVICE_REMOVED, "device removed");
+    for (const ws of this.ctx.getWebSockets()) this.closeSocket(ws, CLOSE_DEVICE_REMOVED, "device removed", false);
     this.ctx.storage.transactionSync(() => {
       this.sql.exec(`DELETE FROM entries`);
       this.sql.exec(`DELETE FROM auth_nonces`);
@@ -248,7 +251,7 @@ export class DeviceInbox extends DurableObject<Env> {
    * unless a fanout queued before the deletion still arrives (see docs/OPERATIONS.md).
    */
   async purge(): Promise<void> {
-    for (const ws of this.ctx.getWebSockets()) this.closeSocket(ws, CLOSE_DEVICE_REMOVED, "account deleted");
+    for (const ws of this.ctx.getWebSockets()) this.closeSocket(ws, CLOSE_DEVICE_REMOVED, "account deleted", false);
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
     this.addressCache = null;
@@ -305,7 +308,9 @@ export class DeviceInbox extends DurableObject<Env> {
     const retentionMs = loadConfig(this.env).inboxRetentionDays * 24 * 3600 * 1000;
     let messageAdded = false;
     this.ctx.storage.transactionSync(() => {
-      this.settleAcks();
+      // The socket's record too: after a restart it is the only one of what was ACKed, and the
+      // caps below must not drop ACKed entries as overflow.
+      this.settleAcks(this.highestOnSocket("acked"));
       for (const entry of entries) {
         if (entry.kind === "receipt") {
           this.insertReceipt(entry, now + retentionMs);
@@ -676,11 +681,12 @@ export class DeviceInbox extends DurableObject<Env> {
 
   /**
    * Closes a socket, settling what it ACKed (its attachment is the one record of that which
-   * outlives a restart); if it made the device online, tells the account's presence object.
+   * outlives a restart) unless everything stored is about to go (`settle` false: removal, purge);
+   * if it made the device online, tells the account's presence object.
    */
-  private closeSocket(ws: WebSocket, code: number, reason: string): void {
+  private closeSocket(ws: WebSocket, code: number, reason: string, settle = true): void {
     const state = ws.deserializeAttachment() as SocketState | null;
-    if (state && state.acked > 0 && !this.removed) this.ctx.storage.transactionSync(() => this.settleAcks(state.acked));
+    if (settle && state && state.acked > 0 && !this.removed) this.ctx.storage.transactionSync(() => this.settleAcks(state.acked));
     if (state?.foreground) {
       state.foreground = false;
       ws.serializeAttachment(state);

@@ -126,13 +126,23 @@ export class MediaCipherRanges {
   }
 
   /**
-   * The transport has written `piece` of the latest `stream()` and holds no reference to it: its
-   * chunk buffer may be sealed into again, unless the next range starts with it (the straddling
-   * chunk) or it belongs to a range given up on.
+   * An upload body for ciphertext bytes [start, end): `stream(start, end)`, its length, and the
+   * transport's `written` hook bound to that stream, so a late report about an earlier range's
+   * piece can never release a buffer the current one still sends from.
    */
-  written(piece: Uint8Array): void {
+  body(start: number, end: number): { stream: ReadableStream<Uint8Array>; length: number; written: (piece: Uint8Array) => void } {
+    const stream = this.stream(start, end);
     const lent = this.lent;
-    const at = lent ? lent.findIndex((buffer) => buffer.buffer === piece.buffer) : -1;
+    return { stream, length: end - start, written: (piece) => this.written(piece, lent) };
+  }
+
+  /**
+   * The transport has written `piece` of the stream that lent `lent` and holds no reference to it:
+   * its chunk buffer may be sealed into again, if that stream is still the latest, unless the next
+   * range starts with it (the straddling chunk) or it belongs to a range given up on.
+   */
+  private written(piece: Uint8Array, lent: Uint8Array[] | null): void {
+    const at = lent && lent === this.lent ? lent.findIndex((buffer) => buffer.buffer === piece.buffer) : -1;
     if (!lent || at < 0) return;
     const buffer = lent[at]!;
     if (buffer === this.straddling?.buffer || this.abandoned.has(buffer)) return;

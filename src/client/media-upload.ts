@@ -143,7 +143,7 @@ export async function uploadRanges(
         slot,
         unit.part,
         length,
-        () => ({ stream: cipher.stream(unit.start, unit.end), length, written: (piece) => cipher.written(piece) }),
+        () => cipher.body(unit.start, unit.end),
         () => cipher.sent(),
       );
     } catch (err) {

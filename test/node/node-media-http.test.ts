@@ -137,10 +137,6 @@ describe("media downloads through node:http", () => {
   });
 });
 
-/** A part upload the way media-upload.ts makes it: sealed while sent, chunk buffers reused once written. */
-function partBody(cipher: MediaCipherRanges, start: number, end: number) {
-  return { stream: cipher.stream(start, end), length: end - start, written: (piece: Uint8Array) => cipher.written(piece) };
-}
 
 describe("media uploads through node:http", () => {
   it("streams a 48 MiB part byte-equal, resealing into each chunk's buffer once it is written", async () => {
@@ -175,7 +171,7 @@ describe("media uploads through node:http", () => {
     const before = process.memoryUsage().arrayBuffers;
     const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().arrayBuffers - before)), 5);
     try {
-      expect(await new ApiClient(base).putMediaPart("m_1", "1.c", 1, partBody(cipher, 0, cipher.cipherSize))).toEqual({ part_number: 1, size: cipher.cipherSize });
+      expect(await new ApiClient(base).putMediaPart("m_1", "1.c", 1, cipher.body(0, cipher.cipherSize))).toEqual({ part_number: 1, size: cipher.cipherSize });
     } finally {
       clearInterval(sampler);
     }
@@ -192,7 +188,7 @@ describe("media uploads through node:http", () => {
       res.writeHead(413, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: "payload_too_large", message: "too big" } }));
     });
     const cipher = await MediaCipherRanges.create(new Uint8Array(8 * MIB), new Uint8Array(32).fill(1));
-    const err = await new ApiClient(base).putMediaPart("m_1", "1.c", 1, partBody(cipher, 0, cipher.cipherSize)).catch((e: unknown) => e);
+    const err = await new ApiClient(base).putMediaPart("m_1", "1.c", 1, cipher.body(0, cipher.cipherSize)).catch((e: unknown) => e);
     // Either the answer arrives first, or the connection closes under the remaining body first.
     expect(err instanceof ParleyApiError ? err.status : err).toSatisfy((v: unknown) => v === 413 || v instanceof TransportError);
     expect(requests).toBe(1);

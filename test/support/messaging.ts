@@ -54,15 +54,37 @@ export async function send(from: Addressable, to: string, recipients: Recipient[
   return call("POST", "/v1/messages", { token: from.token, body: { to, msg_id: msgId, envelopes: envelopesFor(msgId, recipients), ...extra } });
 }
 
-/** A WebSocket to the Worker that records every JSON frame it receives and can wait for them. */
 /**
  * The cursor a device's inbox has taken an ACK for and not settled yet (an ACK writes nothing; its
  * entries go with the inbox's next write: device-inbox.ts `ackedUpTo`), 0 when none is pending.
  */
 export function ackTakenUpTo(device: { accountId: string; deviceId: number }): Promise<number> {
-  return runInDurableObject(env.DEVICE_INBOX.getByName(`${device.accountId}.${device.deviceId}`), (instance: DeviceInbox) => (instance as unknown as { ackedUpTo: number }).ackedUpTo);
+  return runInDurableObject(inboxOf(device), (instance: DeviceInbox) => (instance as unknown as InboxAckMemory).ackedUpTo);
 }
 
+/** What an inbox keeps of unsettled ACKs in memory only (device-inbox.ts), for tests that play a restart. */
+interface InboxAckMemory {
+  ackedUpTo: number;
+  owedReceipts: Map<string, number>;
+}
+
+/**
+ * Forgets what the inbox holds in memory about ACKs, as an eviction does, while its socket stays
+ * open (abortAllDurableObjects would drop the socket too).
+ */
+export function forgetInboxAcks(device: { accountId: string; deviceId: number }): Promise<void> {
+  return runInDurableObject(inboxOf(device), (instance: DeviceInbox) => {
+    const memory = instance as unknown as InboxAckMemory;
+    memory.ackedUpTo = 0;
+    memory.owedReceipts.clear();
+  });
+}
+
+function inboxOf(device: { accountId: string; deviceId: number }) {
+  return env.DEVICE_INBOX.getByName(`${device.accountId}.${device.deviceId}`);
+}
+
+/** A WebSocket to the Worker that records every JSON frame it receives and can wait for them. */
 export class TestSocket<F> {
   readonly frames: F[] = [];
   closed: { code: number; reason: string } | null = null;

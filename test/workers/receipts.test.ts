@@ -10,7 +10,7 @@ import type { DeviceInbox } from "../../durable-objects/device-inbox";
 import { addCompanionDevice } from "../support/companions";
 import { createGroup, groupSend } from "../support/groups";
 import { call, login, register } from "../support/identity";
-import { ackTakenUpTo, asRecipient, envelopesFor, InboxSocket, newMsgId, send } from "../support/messaging";
+import { ackTakenUpTo, asRecipient, envelopesFor, forgetInboxAcks, InboxSocket, newMsgId, send } from "../support/messaging";
 
 describe("receipts", () => {
   it("delivered on ACK and read on request reach an online sender, with per-message state", async () => {
@@ -242,6 +242,33 @@ describe("delivered receipts window (DELIVERED_RECEIPT_DELAY_MS)", () => {
     expect(fresh.entries()).toEqual([]);
     await aliceSocket.until(() => aliceSocket.receipts().some((r) => r.status === "delivered" && r.up_to_seq === 2), "second delivered receipt");
     fresh.close();
+    aliceSocket.close();
+  });
+
+  it("an ACK the inbox forgot (a restart that kept the socket) is settled from the socket's record with the next write", async () => {
+    const alice = await register();
+    const bob = await register();
+    const stored = () =>
+      runInDurableObject(env.DEVICE_INBOX.getByName(`${bob.accountId}.1`), (_instance: DeviceInbox, state) =>
+        state.storage.sql.exec<{ seq: number }>(`SELECT seq FROM entries ORDER BY seq`).toArray().map((r) => r.seq),
+      );
+    await send(alice, bob.accountId, [asRecipient(bob)]);
+    await send(alice, bob.accountId, [asRecipient(bob)]);
+    const bobSocket = await InboxSocket.open(bob);
+    await bobSocket.drain();
+    const acked = bobSocket.messages()[1]!.seq;
+    bobSocket.ack(acked);
+    await expect.poll(() => ackTakenUpTo(bob), { timeout: 30_000 }).toBe(acked);
+    await forgetInboxAcks(bob);
+
+    // The next message is the next write: the socket's attachment says what was ACKed.
+    const aliceSocket = await InboxSocket.open(alice);
+    await aliceSocket.drain();
+    await send(alice, bob.accountId, [asRecipient(bob)]);
+    await bobSocket.until(() => bobSocket.messages().length === 3, "third message");
+    expect(await stored()).toEqual([bobSocket.messages()[2]!.seq]);
+    await aliceSocket.until(() => aliceSocket.receipts().some((r) => r.status === "delivered" && r.up_to_seq === 2), "delivered receipt");
+    bobSocket.close();
     aliceSocket.close();
   });
 });
