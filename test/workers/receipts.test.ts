@@ -12,6 +12,13 @@ import { createGroup, groupSend } from "../support/groups";
 import { call, login, register } from "../support/identity";
 import { ackTakenUpTo, asRecipient, envelopesFor, forgetInboxAcks, InboxSocket, newMsgId, send } from "../support/messaging";
 
+/** The seqs of the entries a device's inbox still stores. */
+function storedSeqs(device: { accountId: string; deviceId: number }): Promise<number[]> {
+  return runInDurableObject(env.DEVICE_INBOX.getByName(`${device.accountId}.${device.deviceId}`), (_instance: DeviceInbox, state) =>
+    state.storage.sql.exec<{ seq: number }>(`SELECT seq FROM entries ORDER BY seq`).toArray().map((r) => r.seq),
+  );
+}
+
 describe("receipts", () => {
   it("delivered on ACK and read on request reach an online sender, with per-message state", async () => {
     const alice = await register();
@@ -212,10 +219,7 @@ describe("delivered receipts window (DELIVERED_RECEIPT_DELAY_MS)", () => {
   it("an ACK writes nothing: its receipt goes from memory and its entries with the inbox's next write, never to be replayed", async () => {
     const alice = await register();
     const bob = await register();
-    const stored = () =>
-      runInDurableObject(env.DEVICE_INBOX.getByName(`${bob.accountId}.1`), (_instance: DeviceInbox, state) =>
-        state.storage.sql.exec<{ seq: number }>(`SELECT seq FROM entries ORDER BY seq`).toArray().map((r) => r.seq),
-      );
+    const stored = () => storedSeqs(bob);
     const aliceSocket = await InboxSocket.open(alice);
     await aliceSocket.drain();
     await send(alice, bob.accountId, [asRecipient(bob)]);
@@ -248,10 +252,7 @@ describe("delivered receipts window (DELIVERED_RECEIPT_DELAY_MS)", () => {
   it("an ACK the inbox forgot (a restart that kept the socket) is settled from the socket's record with the next write", async () => {
     const alice = await register();
     const bob = await register();
-    const stored = () =>
-      runInDurableObject(env.DEVICE_INBOX.getByName(`${bob.accountId}.1`), (_instance: DeviceInbox, state) =>
-        state.storage.sql.exec<{ seq: number }>(`SELECT seq FROM entries ORDER BY seq`).toArray().map((r) => r.seq),
-      );
+    const stored = () => storedSeqs(bob);
     await send(alice, bob.accountId, [asRecipient(bob)]);
     await send(alice, bob.accountId, [asRecipient(bob)]);
     const bobSocket = await InboxSocket.open(bob);
