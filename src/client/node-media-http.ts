@@ -95,8 +95,7 @@ export function nodeMediaHttp(): MediaTransport | null {
 /** Sends the request; resolves with the response head, rejects (as fetch: TypeError) if none came. */
 function send(mod: HttpModule, url: URL, method: MediaRequest["method"], headers: Record<string, string>, body: MediaBody | undefined): Promise<IncomingMessage> {
   if (url.protocol !== "http:" && url.protocol !== "https:") return Promise.reject(new TypeError("fetch failed", { cause: new Error(`unsupported protocol ${url.protocol}`) }));
-  const length = body === undefined ? null : body.length;
-  const sentHeaders = length === null ? headers : { ...headers, "content-length": String(length) };
+  const sentHeaders = body === undefined ? headers : { ...headers, "content-length": String(body.length) };
   return new Promise((resolve, reject) => {
     const req = mod.request(url, { method, headers: sentHeaders, agent: false }, resolve);
     const connecting = setTimeout(() => req.destroy(new Error(`connect timeout after ${CONNECT_TIMEOUT_MS} ms`)), CONNECT_TIMEOUT_MS);
