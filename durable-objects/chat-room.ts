@@ -117,6 +117,11 @@ const QUEUE_SEND_BATCH_MESSAGES = 100;
 const QUEUE_SEND_BATCH_CHARS = 200_000;
 /** A receipt names at most this many of the sender's msg_ids (up_to_seq is authoritative). */
 const MAX_RECEIPT_MSG_IDS = 100;
+/**
+ * How long a receipt position may wait in memory for this object's next write before it is
+ * written on its own (see unsavedPositions). Well under workerd's eviction of an idle object.
+ */
+const RECEIPT_POSITION_SAVE_MS = 2000;
 
 type Address = { account_id: string; device_id: number };
 type RegisteredDevice = Address & { registration_id: number; suspended: number };
@@ -168,6 +173,17 @@ export class ChatRoom extends DurableObject<Env> {
   private readonly metaCache = new Map<string, string | null>();
   /** `receipts` rows read or written since this wake, by reader device (the room is their only writer). */
   private readonly receiptPositions = new Map<string, { delivered_up_to: number; read_up_to: number }>();
+  /**
+   * Reader devices whose position in `receiptPositions` is newer than their `receipts` row. A receipt
+   * is not a commit of its own here: its entries go straight to the senders' inboxes (which commit
+   * them) and the position goes with this object's next write, or after RECEIPT_POSITION_SAVE_MS
+   * (savePositionsSoon). What a crash in that window costs: the per-message receipt state
+   * (messageReceipts) goes back to the last written position until the device's next receipt in
+   * this chat, which covers the same messages again; the senders' devices already have the receipts.
+   */
+  private readonly unsavedPositions = new Map<string, Address>();
+  /** A deferred position write is waiting (savePositionsSoon); memory only. */
+  private positionSaveScheduled = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -198,19 +214,22 @@ export class ChatRoom extends DurableObject<Env> {
   }
 
   /**
-   * transactionSync that forgets the meta cache if it rolls back (the cache may hold its writes),
-   * and then remembers again the taken rows whose deletes rolled back with it.
+   * transactionSync that also writes what waits for this object's next write (writeDeferred), forgets
+   * the meta cache if it rolls back (the cache may hold its writes), and then remembers again the
+   * taken rows and receipt positions whose writes rolled back with it.
    */
   private transaction(run: () => void): void {
     const taken = this.delivered.size === 0 ? null : new Map(this.delivered);
+    const unsaved = this.unsavedPositions.size === 0 ? null : new Map(this.unsavedPositions);
     try {
       this.ctx.storage.transactionSync(() => {
-        this.dropDelivered();
+        this.writeDeferred();
         run();
       });
     } catch (err) {
       this.metaCache.clear();
       for (const [device, rows] of taken ?? []) if (!this.delivered.has(device)) this.delivered.set(device, rows);
+      for (const [device, reader] of unsaved ?? []) this.unsavedPositions.set(device, reader);
       throw err;
     }
   }
@@ -446,41 +465,66 @@ export class ChatRoom extends DurableObject<Env> {
     const serverTs = Date.now();
     const delivered = Math.max(current.delivered_up_to, upTo);
     const read = input.status === "read" ? upTo : current.read_up_to;
+    const readerKey = deviceKey(input.reader);
+    this.receiptPositions.set(readerKey, { delivered_up_to: delivered, read_up_to: read });
+    this.unsavedPositions.set(readerKey, input.reader);
+    this.savePositionsSoon();
+
+    const batches = new Map<string, { address: Address; entries: InboxEntryInputBody[] }>();
+    for (const group of bySender.values()) {
+      const entry: InboxEntryInputBody = {
+        kind: "receipt",
+        chat_id: chatId,
+        status: input.status,
+        reader: input.reader,
+        up_to_seq: upTo,
+        msg_ids: group.msgIds,
+        server_ts: serverTs,
+      };
+      for (const device of group.devices.values()) {
+        const key = deviceKey(device);
+        const batch = batches.get(key);
+        if (batch) batch.entries.push(entry);
+        else batches.set(key, { address: device, entries: [entry] });
+      }
+    }
+    await this.sendReceipts([...batches.values()]);
+    return { ok: true, value: null };
+  }
+
+  /**
+   * Hands receipt entries straight to the senders' inboxes: their commit makes a receipt durable, so
+   * it needs no `pending` row of its own here (that outbox's commit, and its flush, were one of the
+   * four commits a message with its receipt cost). Only a device whose inbox call failed gets
+   * pending rows, in one commit before this returns, and the alarm retries them like any fanout.
+   * Receipts are facts ("delivered up to"), so one retried later may arrive after a newer one: the
+   * inbox merges them while both are queued, and the SDK reports each as it comes.
+   */
+  private async sendReceipts(batches: { address: Address; entries: InboxEntryInputBody[] }[]): Promise<void> {
+    const results = await Promise.allSettled(
+      batches.map((b) => inboxStub(this.env, { accountId: b.address.account_id, deviceId: b.address.device_id }).enqueue(b.entries, b.address)),
+    );
+    const failed = batches.filter((batch, i) => {
+      const result = results[i]!;
+      if (result.status === "fulfilled") return false;
+      logEvent("warn", "fanout_failed", { device: deviceKey(batch.address), error: describeError(result.reason) });
+      return true;
+    });
+    if (failed.length === 0) return;
+    this.fanoutFailures++;
     this.transaction(() => {
-      this.sql.exec(
-        `INSERT OR REPLACE INTO receipts (account_id, device_id, delivered_up_to, read_up_to) VALUES (?, ?, ?, ?)`,
-        input.reader.account_id,
-        input.reader.device_id,
-        delivered,
-        read,
-      );
-      for (const group of bySender.values()) {
-        const entry: InboxEntryInputBody = {
-          kind: "receipt",
-          chat_id: chatId,
-          status: input.status,
-          reader: input.reader,
-          up_to_seq: upTo,
-          msg_ids: group.msgIds,
-          server_ts: serverTs,
-        };
-        for (const device of group.devices.values()) {
+      for (const { address, entries } of failed) {
+        for (const entry of entries) {
           this.sql.exec(
             `INSERT INTO pending (seq, account_id, device_id, entry) VALUES (NULL, ?, ?, ?)`,
-            device.account_id,
-            device.device_id,
+            address.account_id,
+            address.device_id,
             JSON.stringify(entry),
           );
         }
       }
     });
-    this.receiptPositions.set(deviceKey(input.reader), { delivered_up_to: delivered, read_up_to: read });
-    if (bySender.size > 0) {
-      await this.ensureAlarm(Date.now() + FANOUT_BACKSTOP_MS);
-      // Receipts are best-effort fast: no caller waits on them, and the alarm retries failures.
-      this.ctx.waitUntil(this.flush());
-    }
-    return { ok: true, value: null };
+    await this.armRetry();
   }
 
   /** What a reader device has received and read up to (0 before its first receipt). */
@@ -534,12 +578,12 @@ export class ChatRoom extends DurableObject<Env> {
       .exec<StoredMessage>(`SELECT seq, msg_id, sender_account, sender_device, recipients FROM messages WHERE seq = ?`, seq)
       .toArray()[0];
     if (!message) return { ok: false, code: "not_found", message: "no such message (never sent, or older than the retention window)" };
-    const state = new Map(
-      this.sql
-        .exec<{ account_id: string; device_id: number; delivered_up_to: number; read_up_to: number }>(`SELECT * FROM receipts`)
-        .toArray()
-        .map((r) => [`${r.account_id}.${r.device_id}`, r] as const),
-    );
+    const state = new Map<string, { delivered_up_to: number; read_up_to: number }>();
+    for (const r of this.sql.exec<{ account_id: string; device_id: number; delivered_up_to: number; read_up_to: number }>(`SELECT * FROM receipts`)) {
+      state.set(deviceKey(r), r);
+    }
+    // Positions recorded since this wake are at least as new as their rows (unsavedPositions).
+    for (const [key, position] of this.receiptPositions) state.set(key, position);
     const currentGroup = this.groupState();
     const sender = { account_id: message.sender_account, device_id: message.sender_device };
     const recipientDevices: Address[] =
@@ -880,7 +924,7 @@ export class ChatRoom extends DurableObject<Env> {
     );
     await this.flush();
     await this.sendJobs();
-    this.dropDelivered();
+    this.writeDeferred();
     const retentionMs = loadConfig(this.env).inboxRetentionDays * 24 * 3600 * 1000;
     this.sql.exec(`DELETE FROM messages WHERE server_ts < ? AND seq NOT IN (SELECT seq FROM pending WHERE seq IS NOT NULL)`, Date.now() - retentionMs);
     this.sql.exec(`DELETE FROM fanout_payloads WHERE seq NOT IN (SELECT seq FROM messages) AND seq NOT IN (SELECT seq FROM fanout_jobs)`);
@@ -986,6 +1030,41 @@ export class ChatRoom extends DurableObject<Env> {
    */
   private async armRetry(): Promise<void> {
     await this.ensureAlarm(Date.now() + FANOUT_RETRY_MS).catch(() => undefined);
+  }
+
+  /** Writes what waits for this object's next write: taken pending rows and receipt positions. */
+  private writeDeferred(): void {
+    this.dropDelivered();
+    this.savePositions();
+  }
+
+  /** Writes the receipt positions newer than their rows (see unsavedPositions). */
+  private savePositions(): void {
+    for (const [key, reader] of this.unsavedPositions) {
+      const position = this.receiptPositions.get(key)!;
+      this.sql.exec(
+        `INSERT OR REPLACE INTO receipts (account_id, device_id, delivered_up_to, read_up_to) VALUES (?, ?, ?, ?)`,
+        reader.account_id,
+        reader.device_id,
+        position.delivered_up_to,
+        position.read_up_to,
+      );
+    }
+    this.unsavedPositions.clear();
+  }
+
+  /**
+   * Writes the unsaved receipt positions after RECEIPT_POSITION_SAVE_MS unless a write of this
+   * object took them first (in a busy chat, the next send's). One timer at a time.
+   */
+  private savePositionsSoon(): void {
+    if (this.positionSaveScheduled) return;
+    this.positionSaveScheduled = true;
+    const saved = new Promise((resolve) => setTimeout(resolve, RECEIPT_POSITION_SAVE_MS)).then(() => {
+      this.positionSaveScheduled = false;
+      if (this.unsavedPositions.size > 0) this.transaction(() => undefined);
+    });
+    this.ctx.waitUntil(saved.catch((err: unknown) => logEvent("warn", "receipt_positions_save_failed", { error: describeError(err) })));
   }
 
   /** Deletes the pending rows inboxes have taken (see `delivered`); call where this object writes anyway. */

@@ -3,9 +3,10 @@
  * both travelling through the sender's inbox (so an offline sender gets them later), coalesced,
  * and per-message state, in 1:1 chats and groups; sends over the socket; the overflow cap.
  */
-import { abortAllDurableObjects, runInDurableObject } from "cloudflare:test";
+import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import type { ChatRoom } from "../../durable-objects/chat-room";
 import type { DeviceInbox } from "../../durable-objects/device-inbox";
 import { addCompanionDevice } from "../support/companions";
 import { createGroup, groupSend } from "../support/groups";
@@ -270,6 +271,81 @@ describe("delivered receipts window (DELIVERED_RECEIPT_DELAY_MS)", () => {
     expect(await stored()).toEqual([bobSocket.messages()[2]!.seq]);
     await aliceSocket.until(() => aliceSocket.receipts().some((r) => r.status === "delivered" && r.up_to_seq === 2), "delivered receipt");
     bobSocket.close();
+    aliceSocket.close();
+  });
+});
+
+describe("receipts through the ChatRoom", () => {
+  /** The room's stored receipt positions and outbox rows (what its commits wrote). */
+  const roomRows = (chatId: string) =>
+    runInDurableObject(env.CHAT_ROOM.getByName(chatId), (_instance: ChatRoom, state) => ({
+      positions: state.storage.sql.exec<{ account_id: string; delivered_up_to: number }>(`SELECT account_id, delivered_up_to FROM receipts`).toArray(),
+      pending: state.storage.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM pending`).one().n,
+    }));
+
+  it("a receipt is not a commit of the room: it goes straight to the sender's inbox, and its position with the room's next write", async () => {
+    const alice = await register();
+    const bob = await register();
+    const first = (await send(alice, bob.accountId, [asRecipient(bob)])).body;
+    const aliceSocket = await InboxSocket.open(alice);
+    await aliceSocket.drain();
+    const bobSocket = await InboxSocket.open(bob);
+    await bobSocket.drain();
+    bobSocket.ack(bobSocket.messages()[0]!.seq);
+    await aliceSocket.until(() => aliceSocket.receipts().some((r) => r.status === "delivered" && r.up_to_seq === 1), "delivered receipt");
+
+    // The room wrote neither the position nor an outbox row, yet reports the receipt from memory.
+    // (Its first send's rows are deleted only with its next write, so none of alice's are pending.)
+    expect(await roomRows(first.chat_id)).toMatchObject({ positions: [] });
+    const state = await call("GET", `/v1/chats/${first.chat_id}/messages/1/receipts`, { token: alice.token });
+    expect(state.body.recipients).toEqual([{ account_id: bob.accountId, device_id: 1, delivered: true, read: false }]);
+
+    // The room's next write takes the position with it: it survives a restart from then on.
+    await send(alice, bob.accountId, [asRecipient(bob)]);
+    expect(await roomRows(first.chat_id)).toMatchObject({ positions: [{ account_id: bob.accountId, delivered_up_to: 1 }] });
+    await abortAllDurableObjects();
+    const after = await call("GET", `/v1/chats/${first.chat_id}/messages/1/receipts`, { token: alice.token });
+    expect(after.body.recipients).toEqual([{ account_id: bob.accountId, device_id: 1, delivered: true, read: false }]);
+    aliceSocket.close();
+    bobSocket.close();
+  });
+
+  it("without a next write the position is written on its own soon after", async () => {
+    const alice = await register();
+    const bob = await register();
+    const first = (await send(alice, bob.accountId, [asRecipient(bob)])).body;
+    const read = await call("POST", "/v1/receipts/read", { token: bob.token, body: { chat_id: first.chat_id, up_to_seq: 1 } });
+    expect(read.status).toBe(204);
+    await expect.poll(async () => (await roomRows(first.chat_id)).positions, { timeout: 10_000 }).toEqual([{ account_id: bob.accountId, delivered_up_to: 1 }]);
+    await abortAllDurableObjects();
+    const after = await call("GET", `/v1/chats/${first.chat_id}/messages/1/receipts`, { token: alice.token });
+    expect(after.body.recipients).toEqual([{ account_id: bob.accountId, device_id: 1, delivered: true, read: true }]);
+  });
+
+  it("a receipt the sender's inbox refuses waits in the room's outbox and the alarm delivers it", async () => {
+    const alice = await register();
+    const bob = await register();
+    const first = (await send(alice, bob.accountId, [asRecipient(bob)])).body;
+    // RPC finds methods on the class, not the instance: alice's inbox refuses through the prototype.
+    const aliceInbox = env.DEVICE_INBOX.getByName(`${alice.accountId}.1`);
+    const prototype = await runInDurableObject(aliceInbox, (instance: DeviceInbox) => Object.getPrototypeOf(instance) as DeviceInbox);
+    const enqueue = prototype.enqueue;
+    prototype.enqueue = function (this: DeviceInbox, raw, address) {
+      if (address?.account_id === alice.accountId) throw new Error("inbox unavailable");
+      return enqueue.call(this, raw, address);
+    };
+    try {
+      const read = await call("POST", "/v1/receipts/read", { token: bob.token, body: { chat_id: first.chat_id, up_to_seq: 1 } });
+      expect(read.status).toBe(204);
+      // Accepted: the refused receipt is durable in the room's outbox (with the position) before the answer.
+      expect(await roomRows(first.chat_id)).toMatchObject({ pending: 1, positions: [{ account_id: bob.accountId, delivered_up_to: 1 }] });
+    } finally {
+      prototype.enqueue = enqueue;
+    }
+    expect(await runDurableObjectAlarm(env.CHAT_ROOM.getByName(first.chat_id))).toBe(true);
+    const aliceSocket = await InboxSocket.open(alice);
+    await aliceSocket.drain();
+    expect(aliceSocket.receipts()).toEqual([expect.objectContaining({ status: "read", up_to_seq: 1, msg_ids: [first.msg_id] })]);
     aliceSocket.close();
   });
 });
