@@ -184,6 +184,8 @@ export class ChatRoom extends DurableObject<Env> {
   private readonly unsavedPositions = new Map<string, Address>();
   /** A deferred position write is waiting (savePositionsSoon); memory only. */
   private positionSaveScheduled = false;
+  /** RECEIPT_POSITION_SAVE_MS; a field so that a test can widen it. */
+  private readonly positionSaveMs = RECEIPT_POSITION_SAVE_MS;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -463,13 +465,6 @@ export class ChatRoom extends DurableObject<Env> {
     }
 
     const serverTs = Date.now();
-    const delivered = Math.max(current.delivered_up_to, upTo);
-    const read = input.status === "read" ? upTo : current.read_up_to;
-    const readerKey = deviceKey(input.reader);
-    this.receiptPositions.set(readerKey, { delivered_up_to: delivered, read_up_to: read });
-    this.unsavedPositions.set(readerKey, input.reader);
-    this.savePositionsSoon();
-
     const batches = new Map<string, { address: Address; entries: InboxEntryInputBody[] }>();
     for (const group of bySender.values()) {
       const entry: InboxEntryInputBody = {
@@ -488,32 +483,21 @@ export class ChatRoom extends DurableObject<Env> {
         else batches.set(key, { address: device, entries: [entry] });
       }
     }
-    await this.sendReceipts([...batches.values()]);
-    return { ok: true, value: null };
-  }
+    const refused = await this.sendReceipts([...batches.values()]);
 
-  /**
-   * Hands receipt entries straight to the senders' inboxes: their commit makes a receipt durable, so
-   * it needs no `pending` row of its own here (that outbox's commit, and its flush, were one of the
-   * four commits a message with its receipt cost). Only a device whose inbox call failed gets
-   * pending rows, in one commit before this returns, and the alarm retries them like any fanout.
-   * Receipts are facts ("delivered up to"), so one retried later may arrive after a newer one: the
-   * inbox merges them while both are queued, and the SDK reports each as it comes.
-   */
-  private async sendReceipts(batches: { address: Address; entries: InboxEntryInputBody[] }[]): Promise<void> {
-    const results = await Promise.allSettled(
-      batches.map((b) => inboxStub(this.env, { accountId: b.address.account_id, deviceId: b.address.device_id }).enqueue(b.entries, b.address)),
-    );
-    const failed = batches.filter((batch, i) => {
-      const result = results[i]!;
-      if (result.status === "fulfilled") return false;
-      logEvent("warn", "fanout_failed", { device: deviceKey(batch.address), error: describeError(result.reason) });
-      return true;
-    });
-    if (failed.length === 0) return;
+    // The position moves only now that every receipt is durable (in its inbox, or below in
+    // `pending`): a receipt repeated meanwhile (a retry, the inbox's alarm) is sent again and merged
+    // by the inbox, never answered as already recorded while this one could still fail.
+    const position = this.positionAfter(input.reader, input.status, upTo);
+    if (refused.length === 0) {
+      this.receiptPositions.set(deviceKey(input.reader), position);
+      this.unsavedPositions.set(deviceKey(input.reader), input.reader);
+      this.savePositionsSoon();
+      return { ok: true, value: null };
+    }
     this.fanoutFailures++;
     this.transaction(() => {
-      for (const { address, entries } of failed) {
+      for (const { address, entries } of refused) {
         for (const entry of entries) {
           this.sql.exec(
             `INSERT INTO pending (seq, account_id, device_id, entry) VALUES (NULL, ?, ?, ?)`,
@@ -523,8 +507,40 @@ export class ChatRoom extends DurableObject<Env> {
           );
         }
       }
+      this.writePosition(input.reader, position);
     });
+    this.receiptPositions.set(deviceKey(input.reader), position);
     await this.armRetry();
+    return { ok: true, value: null };
+  }
+
+  /**
+   * Hands receipt entries straight to the senders' inboxes: their commit makes a receipt durable, so
+   * it needs no `pending` row here (that outbox's commit, and its flush, were one of the four
+   * commits a message with its receipt cost). Returns the batches whose inbox call failed: the
+   * caller stores them in `pending`, and the alarm retries them like any fanout. Receipts are facts
+   * ("delivered up to"), so one retried later may arrive after a newer one: the inbox merges them
+   * while both are queued, and the SDK reports each as it comes.
+   */
+  private async sendReceipts(batches: { address: Address; entries: InboxEntryInputBody[] }[]): Promise<{ address: Address; entries: InboxEntryInputBody[] }[]> {
+    const results = await Promise.allSettled(
+      batches.map((b) => inboxStub(this.env, { accountId: b.address.account_id, deviceId: b.address.device_id }).enqueue(b.entries, b.address)),
+    );
+    return batches.filter((batch, i) => {
+      const result = results[i]!;
+      if (result.status === "fulfilled") return false;
+      logEvent("warn", "fanout_failed", { device: deviceKey(batch.address), error: describeError(result.reason) });
+      return true;
+    });
+  }
+
+  /** A reader's position after its receipt up to `upTo` (never lower than it was; read implies delivered). */
+  private positionAfter(reader: Address, status: "delivered" | "read", upTo: number): { delivered_up_to: number; read_up_to: number } {
+    const current = this.receiptPosition(reader);
+    return {
+      delivered_up_to: Math.max(current.delivered_up_to, upTo),
+      read_up_to: status === "read" ? Math.max(current.read_up_to, upTo) : current.read_up_to,
+    };
   }
 
   /** What a reader device has received and read up to (0 before its first receipt). */
@@ -1040,17 +1056,18 @@ export class ChatRoom extends DurableObject<Env> {
 
   /** Writes the receipt positions newer than their rows (see unsavedPositions). */
   private savePositions(): void {
-    for (const [key, reader] of this.unsavedPositions) {
-      const position = this.receiptPositions.get(key)!;
-      this.sql.exec(
-        `INSERT OR REPLACE INTO receipts (account_id, device_id, delivered_up_to, read_up_to) VALUES (?, ?, ?, ?)`,
-        reader.account_id,
-        reader.device_id,
-        position.delivered_up_to,
-        position.read_up_to,
-      );
-    }
+    for (const [key, reader] of this.unsavedPositions) this.writePosition(reader, this.receiptPositions.get(key)!);
     this.unsavedPositions.clear();
+  }
+
+  private writePosition(reader: Address, position: { delivered_up_to: number; read_up_to: number }): void {
+    this.sql.exec(
+      `INSERT OR REPLACE INTO receipts (account_id, device_id, delivered_up_to, read_up_to) VALUES (?, ?, ?, ?)`,
+      reader.account_id,
+      reader.device_id,
+      position.delivered_up_to,
+      position.read_up_to,
+    );
   }
 
   /**
@@ -1060,7 +1077,7 @@ export class ChatRoom extends DurableObject<Env> {
   private savePositionsSoon(): void {
     if (this.positionSaveScheduled) return;
     this.positionSaveScheduled = true;
-    const saved = new Promise((resolve) => setTimeout(resolve, RECEIPT_POSITION_SAVE_MS)).then(() => {
+    const saved = new Promise((resolve) => setTimeout(resolve, this.positionSaveMs)).then(() => {
       this.positionSaveScheduled = false;
       if (this.unsavedPositions.size > 0) this.transaction(() => undefined);
     });

@@ -6,7 +6,6 @@
 import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { ChatRoom } from "../../durable-objects/chat-room";
 import type { DeviceInbox } from "../../durable-objects/device-inbox";
 import { addCompanionDevice } from "../support/companions";
 import { createGroup, groupSend } from "../support/groups";
@@ -278,7 +277,7 @@ describe("delivered receipts window (DELIVERED_RECEIPT_DELAY_MS)", () => {
 describe("receipts through the ChatRoom", () => {
   /** The room's stored receipt positions and outbox rows (what its commits wrote). */
   const roomRows = (chatId: string) =>
-    runInDurableObject(env.CHAT_ROOM.getByName(chatId), (_instance: ChatRoom, state) => ({
+    runInDurableObject(env.CHAT_ROOM.getByName(chatId), (_instance, state) => ({
       positions: state.storage.sql.exec<{ account_id: string; delivered_up_to: number }>(`SELECT account_id, delivered_up_to FROM receipts`).toArray(),
       pending: state.storage.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM pending`).one().n,
     }));
@@ -287,6 +286,8 @@ describe("receipts through the ChatRoom", () => {
     const alice = await register();
     const bob = await register();
     const first = (await send(alice, bob.accountId, [asRecipient(bob)])).body;
+    // However slow the machine, the room's own deferred write must not come first in this test.
+    await runInDurableObject(env.CHAT_ROOM.getByName(first.chat_id), (instance) => void Object.assign(instance, { positionSaveMs: 120_000 }));
     const aliceSocket = await InboxSocket.open(alice);
     await aliceSocket.drain();
     const bobSocket = await InboxSocket.open(bob);
@@ -320,6 +321,38 @@ describe("receipts through the ChatRoom", () => {
     await abortAllDurableObjects();
     const after = await call("GET", `/v1/chats/${first.chat_id}/messages/1/receipts`, { token: alice.token });
     expect(after.body.recipients).toEqual([{ account_id: bob.accountId, device_id: 1, delivered: true, read: true }]);
+  });
+
+  it("the position moves only once the receipt is in the sender's inbox", async () => {
+    const alice = await register();
+    const bob = await register();
+    const first = (await send(alice, bob.accountId, [asRecipient(bob)])).body;
+    const recipients = async () => (await call("GET", `/v1/chats/${first.chat_id}/messages/1/receipts`, { token: alice.token })).body.recipients;
+    // Alice's inbox takes the receipt only when the test lets it (RPC finds methods on the class).
+    const prototype = await runInDurableObject(env.DEVICE_INBOX.getByName(`${alice.accountId}.1`), (instance: DeviceInbox) => Object.getPrototypeOf(instance) as DeviceInbox);
+    const enqueue = prototype.enqueue;
+    let arrived = false;
+    let letIn!: () => void;
+    const gate = new Promise<void>((resolve) => (letIn = resolve));
+    prototype.enqueue = async function (this: DeviceInbox, raw, address) {
+      if (address?.account_id === alice.accountId) {
+        arrived = true;
+        await gate;
+      }
+      return enqueue.call(this, raw, address);
+    };
+    try {
+      const reading = call("POST", "/v1/receipts/read", { token: bob.token, body: { chat_id: first.chat_id, up_to_seq: 1 } });
+      await expect.poll(() => arrived, { timeout: 10_000 }).toBe(true);
+      // Not recorded while it could still fail: a repeat now would be sent again, not skipped.
+      expect(await recipients()).toEqual([{ account_id: bob.accountId, device_id: 1, delivered: false, read: false }]);
+      letIn();
+      expect((await reading).status).toBe(204);
+    } finally {
+      prototype.enqueue = enqueue;
+      letIn();
+    }
+    expect(await recipients()).toEqual([{ account_id: bob.accountId, device_id: 1, delivered: true, read: true }]);
   });
 
   it("a receipt the sender's inbox refuses waits in the room's outbox and the alarm delivers it", async () => {
