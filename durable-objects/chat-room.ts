@@ -119,9 +119,10 @@ const QUEUE_SEND_BATCH_CHARS = 200_000;
 const MAX_RECEIPT_MSG_IDS = 100;
 /**
  * How long a receipt position may wait in memory for this object's next write before it is
- * written on its own (see unsavedPositions). Well under workerd's eviction of an idle object.
+ * written on its own (see unsavedPositions). Under local workerd's eviction of an idle object
+ * (10 s after its last request; the pending timer counts as one, as waitUntil work).
  */
-const RECEIPT_POSITION_SAVE_MS = 2000;
+const RECEIPT_POSITION_SAVE_MS = 5000;
 
 type Address = { account_id: string; device_id: number };
 type RegisteredDevice = Address & { registration_id: number; suspended: number };
@@ -182,8 +183,8 @@ export class ChatRoom extends DurableObject<Env> {
    * this chat, which covers the same messages again; the senders' devices already have the receipts.
    */
   private readonly unsavedPositions = new Map<string, Address>();
-  /** A deferred position write is waiting (savePositionsSoon); memory only. */
-  private positionSaveScheduled = false;
+  /** The deferred position write waiting (savePositionsSoon), cancelled when a write takes them first. */
+  private positionSave: { timer: ReturnType<typeof setTimeout>; done: () => void } | null = null;
   /** RECEIPT_POSITION_SAVE_MS; a field so that a test can widen it. */
   private readonly positionSaveMs = RECEIPT_POSITION_SAVE_MS;
 
@@ -232,6 +233,7 @@ export class ChatRoom extends DurableObject<Env> {
       this.metaCache.clear();
       for (const [device, rows] of taken ?? []) if (!this.delivered.has(device)) this.delivered.set(device, rows);
       for (const [device, reader] of unsaved ?? []) this.unsavedPositions.set(device, reader);
+      if (unsaved) this.savePositionsSoon();
       throw err;
     }
   }
@@ -1056,8 +1058,10 @@ export class ChatRoom extends DurableObject<Env> {
 
   /** Writes the receipt positions newer than their rows (see unsavedPositions). */
   private savePositions(): void {
+    if (this.unsavedPositions.size === 0) return;
     for (const [key, reader] of this.unsavedPositions) this.writePosition(reader, this.receiptPositions.get(key)!);
     this.unsavedPositions.clear();
+    this.cancelPositionSave();
   }
 
   private writePosition(reader: Address, position: { delivered_up_to: number; read_up_to: number }): void {
@@ -1072,16 +1076,33 @@ export class ChatRoom extends DurableObject<Env> {
 
   /**
    * Writes the unsaved receipt positions after RECEIPT_POSITION_SAVE_MS unless a write of this
-   * object took them first (in a busy chat, the next send's). One timer at a time.
+   * object takes them first (in a busy chat, the next send's), which cancels the timer: a timer
+   * that fires is one more event, so only a quiet chat pays for one. One timer at a time.
    */
   private savePositionsSoon(): void {
-    if (this.positionSaveScheduled) return;
-    this.positionSaveScheduled = true;
-    const saved = new Promise((resolve) => setTimeout(resolve, this.positionSaveMs)).then(() => {
-      this.positionSaveScheduled = false;
-      if (this.unsavedPositions.size > 0) this.transaction(() => undefined);
-    });
-    this.ctx.waitUntil(saved.catch((err: unknown) => logEvent("warn", "receipt_positions_save_failed", { error: describeError(err) })));
+    if (this.positionSave) return;
+    this.ctx.waitUntil(
+      new Promise<void>((done) => {
+        const timer = setTimeout(() => {
+          this.positionSave = null;
+          done();
+          try {
+            if (this.unsavedPositions.size > 0) this.transaction(() => undefined);
+          } catch (err) {
+            logEvent("warn", "receipt_positions_save_failed", { error: describeError(err) });
+          }
+        }, this.positionSaveMs);
+        this.positionSave = { timer, done };
+      }),
+    );
+  }
+
+  /** The unsaved positions were written: the deferred write has nothing left to do. */
+  private cancelPositionSave(): void {
+    if (!this.positionSave) return;
+    clearTimeout(this.positionSave.timer);
+    this.positionSave.done();
+    this.positionSave = null;
   }
 
   /** Deletes the pending rows inboxes have taken (see `delivered`); call where this object writes anyway. */

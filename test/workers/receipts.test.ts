@@ -315,6 +315,7 @@ describe("receipts through the ChatRoom", () => {
     const alice = await register();
     const bob = await register();
     const first = (await send(alice, bob.accountId, [asRecipient(bob)])).body;
+    await runInDurableObject(env.CHAT_ROOM.getByName(first.chat_id), (instance) => void Object.assign(instance, { positionSaveMs: 100 }));
     const read = await call("POST", "/v1/receipts/read", { token: bob.token, body: { chat_id: first.chat_id, up_to_seq: 1 } });
     expect(read.status).toBe(204);
     await expect.poll(async () => (await roomRows(first.chat_id)).positions, { timeout: 10_000 }).toEqual([{ account_id: bob.accountId, delivered_up_to: 1 }]);
