@@ -13,6 +13,8 @@
  * in id order (so every inbox receives the chat in `chat_seq` order) and deletes what landed. The
  * "sent" ack returns only after every entry of the message is durable in its inbox. If an inbox
  * call fails the rows stay, an alarm retries, and a client retry with the same msg_id waits for them.
+ * Receipts skip the outbox: they go straight to the senders' inboxes, and only a refused one is
+ * written to `pending` (recordReceipt).
  *
  * Groups (g_ chats, issue 6): the room keeps a snapshot of the members and roles (D1 is the source
  * of truth; every change goes through `changeGroup`, which writes D1 and then the snapshot plus an

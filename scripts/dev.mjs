@@ -51,14 +51,22 @@ if (!args.includes("--skip-web-build")) {
 
 const wrangler = join(root, "node_modules", ".bin", "wrangler");
 if (!args.includes("--skip-migrations")) {
-  const migrate = spawnSync(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo, ...configArgs], {
-    cwd: root,
-    env,
-    stdio: ["ignore", "inherit", "inherit"],
-  });
-  if (migrate.status !== 0) {
-    console.error("applying D1 migrations failed");
-    process.exit(migrate.status ?? 1);
+  // Applied migrations are recorded (d1_migrations), so a second attempt applies only the rest. It
+  // is for the local runtime's own rare failures mid-way (seen: an internal "false == true"
+  // assertion after some migrations applied); a migration that is itself wrong fails every time.
+  const MIGRATION_ATTEMPTS = 3;
+  for (let attempt = 1; ; attempt++) {
+    const migrate = spawnSync(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo, ...configArgs], {
+      cwd: root,
+      env,
+      stdio: ["ignore", "inherit", "inherit"],
+    });
+    if (migrate.status === 0) break;
+    if (attempt >= MIGRATION_ATTEMPTS) {
+      console.error("applying D1 migrations failed");
+      process.exit(migrate.status ?? 1);
+    }
+    console.error(`applying D1 migrations failed (attempt ${attempt} of ${MIGRATION_ATTEMPTS}); trying again`);
   }
 }
 
