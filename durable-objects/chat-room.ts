@@ -432,8 +432,9 @@ export class ChatRoom extends DurableObject<Env> {
    */
   async recordReceipt(raw: ReceiptInputBody): Promise<RoomResult<null>> {
     const input = parseReceiptInput(raw);
-    // A group's device snapshot first (cached; D1 at most once per cache period): everything after
-    // it runs without an await, so no other receipt of this reader interleaves.
+    // A group's device snapshot first (cached; D1 at most once per cache period): from here to
+    // sendReceipts nothing awaits. Two receipts of one reader in flight together both send what
+    // they cover (the inbox merges repeats); the position then takes the higher of them.
     const group = this.groupState();
     const groupSnapshot = group && group.members.has(input.reader.account_id) ? await this.groupDevices(group, false) : null;
     const chatId = this.meta("chat_id");
