@@ -237,10 +237,12 @@ describe("delivered receipts window (DELIVERED_RECEIPT_DELAY_MS)", () => {
     const second = bobSocket.messages()[1]!.seq;
     expect(await stored()).toEqual([second]);
 
-    // Closing settles what the socket ACKed: a reconnect without a cursor gets nothing again.
+    // Closing settles what the socket ACKed: a reconnect without a cursor gets nothing again. (The
+    // close only once the inbox has the ACK: a close that overtook it would settle less, by design.)
     bobSocket.ack(second);
+    await expect.poll(() => ackTakenUpTo(bob), { timeout: 30_000 }).toBe(second);
     bobSocket.close();
-    await expect.poll(stored, { timeout: 10_000 }).toEqual([]);
+    await expect.poll(stored, { timeout: 30_000 }).toEqual([]);
     const fresh = await InboxSocket.open(bob);
     await fresh.drain();
     expect(fresh.entries()).toEqual([]);
