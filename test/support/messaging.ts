@@ -84,6 +84,29 @@ function inboxOf(device: { accountId: string; deviceId: number }) {
   return env.DEVICE_INBOX.getByName(`${device.accountId}.${device.deviceId}`);
 }
 
+/**
+ * Runs `body` while calls to `device`'s inbox `enqueue` go through `intercept`, which may refuse
+ * (throw), hold, or `proceed` with the real call; other inboxes are untouched. RPC finds methods on
+ * the class, not the instance, so this patches DeviceInbox's prototype (and restores it).
+ */
+export async function withInboxEnqueue<T>(
+  device: { accountId: string; deviceId: number },
+  intercept: (proceed: () => Promise<void>) => Promise<void>,
+  body: () => Promise<T>,
+): Promise<T> {
+  const prototype = await runInDurableObject(inboxOf(device), (instance: DeviceInbox) => Object.getPrototypeOf(instance) as DeviceInbox);
+  const enqueue = prototype.enqueue;
+  prototype.enqueue = function (this: DeviceInbox, raw, address) {
+    const proceed = () => enqueue.call(this, raw, address);
+    return address?.account_id === device.accountId && address.device_id === device.deviceId ? intercept(proceed) : proceed();
+  };
+  try {
+    return await body();
+  } finally {
+    prototype.enqueue = enqueue;
+  }
+}
+
 /** A WebSocket to the Worker that records every JSON frame it receives and can wait for them. */
 export class TestSocket<F> {
   readonly frames: F[] = [];

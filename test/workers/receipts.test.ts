@@ -10,7 +10,7 @@ import type { DeviceInbox } from "../../durable-objects/device-inbox";
 import { addCompanionDevice } from "../support/companions";
 import { createGroup, groupSend } from "../support/groups";
 import { call, login, register } from "../support/identity";
-import { ackTakenUpTo, asRecipient, envelopesFor, forgetInboxAcks, InboxSocket, newMsgId, send } from "../support/messaging";
+import { ackTakenUpTo, asRecipient, envelopesFor, forgetInboxAcks, InboxSocket, newMsgId, send, withInboxEnqueue } from "../support/messaging";
 
 /** The seqs of the entries a device's inbox still stores. */
 function storedSeqs(device: { accountId: string; deviceId: number }): Promise<number[]> {
@@ -331,28 +331,25 @@ describe("receipts through the ChatRoom", () => {
     const bob = await register();
     const first = (await send(alice, bob.accountId, [asRecipient(bob)])).body;
     const recipients = async () => (await call("GET", `/v1/chats/${first.chat_id}/messages/1/receipts`, { token: alice.token })).body.recipients;
-    // Alice's inbox takes the receipt only when the test lets it (RPC finds methods on the class).
-    const prototype = await runInDurableObject(env.DEVICE_INBOX.getByName(`${alice.accountId}.1`), (instance: DeviceInbox) => Object.getPrototypeOf(instance) as DeviceInbox);
-    const enqueue = prototype.enqueue;
+    // Alice's inbox takes the receipt only when the test lets it.
     let arrived = false;
     let letIn!: () => void;
     const gate = new Promise<void>((resolve) => (letIn = resolve));
-    prototype.enqueue = async function (this: DeviceInbox, raw, address) {
-      if (address?.account_id === alice.accountId) {
-        arrived = true;
-        await gate;
-      }
-      return enqueue.call(this, raw, address);
+    const hold = async (proceed: () => Promise<void>) => {
+      arrived = true;
+      await gate;
+      return proceed();
     };
     try {
-      const reading = call("POST", "/v1/receipts/read", { token: bob.token, body: { chat_id: first.chat_id, up_to_seq: 1 } });
-      await expect.poll(() => arrived, { timeout: 10_000 }).toBe(true);
-      // Not recorded while it could still fail: a repeat now would be sent again, not skipped.
-      expect(await recipients()).toEqual([{ account_id: bob.accountId, device_id: 1, delivered: false, read: false }]);
-      letIn();
-      expect((await reading).status).toBe(204);
+      await withInboxEnqueue(alice, hold, async () => {
+        const reading = call("POST", "/v1/receipts/read", { token: bob.token, body: { chat_id: first.chat_id, up_to_seq: 1 } });
+        await expect.poll(() => arrived, { timeout: 10_000 }).toBe(true);
+        // Not recorded while it could still fail: a repeat now would be sent again, not skipped.
+        expect(await recipients()).toEqual([{ account_id: bob.accountId, device_id: 1, delivered: false, read: false }]);
+        letIn();
+        expect((await reading).status).toBe(204);
+      });
     } finally {
-      prototype.enqueue = enqueue;
       letIn();
     }
     expect(await recipients()).toEqual([{ account_id: bob.accountId, device_id: 1, delivered: true, read: true }]);
@@ -362,22 +359,15 @@ describe("receipts through the ChatRoom", () => {
     const alice = await register();
     const bob = await register();
     const first = (await send(alice, bob.accountId, [asRecipient(bob)])).body;
-    // RPC finds methods on the class, not the instance: alice's inbox refuses through the prototype.
-    const aliceInbox = env.DEVICE_INBOX.getByName(`${alice.accountId}.1`);
-    const prototype = await runInDurableObject(aliceInbox, (instance: DeviceInbox) => Object.getPrototypeOf(instance) as DeviceInbox);
-    const enqueue = prototype.enqueue;
-    prototype.enqueue = function (this: DeviceInbox, raw, address) {
-      if (address?.account_id === alice.accountId) throw new Error("inbox unavailable");
-      return enqueue.call(this, raw, address);
+    const refuse = () => {
+      throw new Error("inbox unavailable");
     };
-    try {
+    await withInboxEnqueue(alice, refuse, async () => {
       const read = await call("POST", "/v1/receipts/read", { token: bob.token, body: { chat_id: first.chat_id, up_to_seq: 1 } });
       expect(read.status).toBe(204);
       // Accepted: the refused receipt is durable in the room's outbox (with the position) before the answer.
       expect(await roomRows(first.chat_id)).toMatchObject({ pending: 1, positions: [{ account_id: bob.accountId, delivered_up_to: 1 }] });
-    } finally {
-      prototype.enqueue = enqueue;
-    }
+    });
     expect(await runDurableObjectAlarm(env.CHAT_ROOM.getByName(first.chat_id))).toBe(true);
     const aliceSocket = await InboxSocket.open(alice);
     await aliceSocket.drain();
