@@ -494,9 +494,10 @@ export class ChatRoom extends DurableObject<Env> {
     // `pending`): a receipt repeated meanwhile (a retry, the inbox's alarm) is sent again and merged
     // by the inbox, never answered as already recorded while this one could still fail.
     const position = this.positionAfter(input.reader, input.status, upTo);
+    const readerKey = deviceKey(input.reader);
     if (refused.length === 0) {
-      this.receiptPositions.set(deviceKey(input.reader), position);
-      this.unsavedPositions.set(deviceKey(input.reader), input.reader);
+      this.receiptPositions.set(readerKey, position);
+      this.unsavedPositions.set(readerKey, input.reader);
       this.savePositionsSoon();
       return { ok: true, value: null };
     }
@@ -514,7 +515,7 @@ export class ChatRoom extends DurableObject<Env> {
       }
       this.writePosition(input.reader, position);
     });
-    this.receiptPositions.set(deviceKey(input.reader), position);
+    this.receiptPositions.set(readerKey, position);
     await this.armRetry();
     return { ok: true, value: null };
   }
