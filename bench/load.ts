@@ -2,7 +2,8 @@
  * Load benchmark (`npm run bench:load`, issue 12): latency and throughput of the real delivery path
  * (device socket -> sender's DeviceInbox -> ChatRoom -> recipient's DeviceInbox -> socket) against
  * a floor measured in the same run with the same client code (bench/floor: one DO relaying in
- * memory, and two DOs with one SQLite insert). Starts every server itself (wrangler dev, fresh
+ * memory; two DOs with one SQLite insert; and the room floor, Parley's own steps for a message and
+ * its receipt with nothing else). Starts every server itself (wrangler dev, fresh
  * state in a temporary directory), stops them at the end, and prints a table plus a JSON file in
  * bench/results/. Results and how to read them: docs/PERFORMANCE.md.
  *
@@ -522,6 +523,8 @@ interface Results {
   sizes: typeof SIZES;
   memoryFloor?: Omit<ServerResults, "drain">;
   durableFloor?: ServerResults;
+  /** The room floor (bench/floor `/room`): three DOs, three commits and four RPCs per message and receipt. */
+  roomFloor?: Omit<ServerResults, "drain">;
   parley?: ServerResults & { setup: { registerPerSecond: number }; idle: IdleResult[]; profile?: HotFunction[] };
 }
 
@@ -557,6 +560,12 @@ async function main(): Promise<void> {
       const durable = await connectAll({ label: "two-DO floor", server: floor, socketBase: `${floor.workerUrl}/durable`, devices: floorDevices });
       results.durableFloor = await runPhases(durable, true);
       await closeAll(durable.sockets);
+      // New devices: the two-DO floor's Boxes hold its rows, which a connect at cursor 0 would replay.
+      const roomDevices = Array.from({ length: SIZES.devices }, floorDevice);
+      const room = await connectAll({ label: "room floor", server: floor, socketBase: `${floor.workerUrl}/room`, devices: roomDevices });
+      const { latency: rLat, throughput: rThr } = await runPhases(room, false);
+      results.roomFloor = { latency: rLat, throughput: rThr };
+      await closeAll(room.sockets);
       await floor.server.stop();
       running.splice(running.indexOf(floor), 1);
     }
@@ -624,40 +633,44 @@ async function main(): Promise<void> {
 function printTable(r: Results): void {
   const p = r.parley;
   const d = r.durableFloor;
+  const o = r.roomFloor;
   const m = r.memoryFloor;
   const fmt = (x: number | undefined, digits = 2) => (x === undefined || Number.isNaN(x) ? "-" : x >= 1000 ? Math.round(x).toLocaleString("en-US") : x.toFixed(digits));
   const ratio = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined || !b ? "-" : `${(a / b).toFixed(2)}x`);
-  const rows: [string, number | undefined, number | undefined, number | undefined][] = [];
-  const pct = (name: string, get: (s: ServerResults | Omit<ServerResults, "drain">) => Percentiles) => {
-    for (const q of ["p50", "p90", "p99", "max"] as const) {
-      rows.push([`${name} ${q} (ms)`, p && get(p)[q], d && get(d)[q], m && get(m)[q]]);
-    }
+  // Each row: Parley, two-DO floor, room floor, memory floor.
+  const rows: [string, number | undefined, number | undefined, number | undefined, number | undefined][] = [];
+  type Phases = ServerResults | Omit<ServerResults, "drain">;
+  const each = <T>(get: (s: Phases) => T | undefined) => [p && get(p), d && get(d), o && get(o), m && get(m)] as const;
+  const pct = (name: string, get: (s: Phases) => Percentiles) => {
+    for (const q of ["p50", "p90", "p99", "max"] as const) rows.push([`${name} ${q} (ms)`, ...each((s) => get(s)[q])]);
   };
   pct("1:1 latency, send->ack", (s) => s.latency.ack);
   pct("1:1 latency, send->deliver", (s) => s.latency.deliver);
-  rows.push(["1:1 latency, server CPU/msg (µs)", p?.latency.cost.serverUs, d?.latency.cost.serverUs, m?.latency.cost.serverUs]);
-  rows.push(["1:1 latency, client CPU/msg (µs)", p?.latency.cost.clientUs, d?.latency.cost.clientUs, m?.latency.cost.clientUs]);
-  const stepRows = (phase: string, get: (s: ServerResults | Omit<ServerResults, "drain">) => Cost) => {
+  rows.push(["1:1 latency, server CPU/msg (µs)", ...each((s) => s.latency.cost.serverUs)]);
+  rows.push(["1:1 latency, client CPU/msg (µs)", ...each((s) => s.latency.cost.clientUs)]);
+  const stepRows = (phase: string, get: (s: Phases) => Cost) => {
     const steps: [keyof Steps, string][] = [["runs", "JS runs"], ["rpcs", "incoming RPCs"], ["commits", "write commits"], ["fsyncs", "fsyncs"], ["pwrites", "pwrite calls"]];
-    if (![p, d, m].some((s) => s && get(s).steps)) return;
-    for (const [key, name] of steps) rows.push([`${phase}, workerd ${name}/msg`, p && get(p).steps?.[key], d && get(d).steps?.[key], m && get(m).steps?.[key]]);
+    if (![p, d, o, m].some((s) => s && get(s).steps)) return;
+    for (const [key, name] of steps) rows.push([`${phase}, workerd ${name}/msg`, ...each((s) => get(s).steps?.[key])]);
   };
   stepRows("1:1 latency", (s) => s.latency.cost);
-  rows.push(["throughput (msgs/s)", p?.throughput.msgsPerSecond, d?.throughput.msgsPerSecond, m?.throughput.msgsPerSecond]);
+  rows.push(["throughput (msgs/s)", ...each((s) => s.throughput.msgsPerSecond)]);
   pct("under load, send->ack", (s) => s.throughput.ack);
   pct("under load, send->deliver", (s) => s.throughput.deliver);
-  rows.push(["under load, server CPU/msg (µs)", p?.throughput.cost.serverUs, d?.throughput.cost.serverUs, m?.throughput.cost.serverUs]);
-  rows.push(["under load, client CPU/msg (µs)", p?.throughput.cost.clientUs, d?.throughput.cost.clientUs, m?.throughput.cost.clientUs]);
+  rows.push(["under load, server CPU/msg (µs)", ...each((s) => s.throughput.cost.serverUs)]);
+  rows.push(["under load, client CPU/msg (µs)", ...each((s) => s.throughput.cost.clientUs)]);
   stepRows("under load", (s) => s.throughput.cost);
-  rows.push([`after the throughput phase: server CPU in the next ${DEFERRED_WORK_MS / 1000} s (ms)`, p?.drain?.deferredCpuMs, d?.drain?.deferredCpuMs, undefined]);
-  rows.push(["offline: queueing (msgs/s)", p?.drain?.fillPerSecond, d?.drain?.fillPerSecond, undefined]);
-  rows.push(["offline: of which busy after the last ack (ms)", p?.drain?.settleMs, d?.drain?.settleMs, undefined]);
-  rows.push(["offline: server CPU after the last ack (ms)", p?.drain?.settleCpuMs, d?.drain?.settleCpuMs, undefined]);
-  rows.push([`offline: drain ${SIZES.drainCount} on connect (ms)`, p?.drain?.drainMs, d?.drain?.drainMs, undefined]);
-  rows.push(["offline: of which the upgrade (ms)", p?.drain?.upgradeMs, d?.drain?.upgradeMs, undefined]);
+  const drainRow = (name: string, get: (dr: DrainResult) => number) => rows.push([name, p?.drain ? get(p.drain) : undefined, d?.drain ? get(d.drain) : undefined, undefined, undefined]);
+  drainRow(`after the throughput phase: server CPU in the next ${DEFERRED_WORK_MS / 1000} s (ms)`, (dr) => dr.deferredCpuMs);
+  drainRow("offline: queueing (msgs/s)", (dr) => dr.fillPerSecond);
+  drainRow("offline: of which busy after the last ack (ms)", (dr) => dr.settleMs);
+  drainRow("offline: server CPU after the last ack (ms)", (dr) => dr.settleCpuMs);
+  drainRow(`offline: drain ${SIZES.drainCount} on connect (ms)`, (dr) => dr.drainMs);
+  drainRow("offline: of which the upgrade (ms)", (dr) => dr.upgradeMs);
 
-  const header = ["", "Parley", "two-DO floor", "ratio", "memory floor", "ratio"];
-  const lines = rows.map(([name, a, b, c]) => [name, fmt(a), fmt(b), ratio(a, b), fmt(c), ratio(a, c)]);
+  // Ratios are Parley's to each floor; the room floor's own ratio to the two-DO floor is printed below the table.
+  const header = ["", "Parley", "two-DO floor", "ratio", "room floor", "ratio", "memory floor", "ratio"];
+  const lines = rows.map(([name, a, b, c, e]) => [name, fmt(a), fmt(b), ratio(a, b), fmt(c), ratio(a, c), fmt(e), ratio(a, e)]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(" | ")} |`;
   console.log(`\n${r.machine.cores} x ${r.machine.cpus}, Node ${r.machine.node}, wrangler ${r.versions.wrangler}, workerd ${r.versions.workerd}`);
@@ -666,6 +679,13 @@ function printTable(r: Results): void {
   console.log(line(header));
   console.log(`|${widths.map((w, i) => (i === 0 ? "-".repeat(w + 2) : `${"-".repeat(w + 1)}:`)).join("|")}|`);
   for (const l of lines) console.log(line(l));
+  if (o && d) {
+    const t = (s: Phases) => s.throughput;
+    console.log(
+      `\nroom floor / two-DO floor: throughput ${ratio(t(o).msgsPerSecond, t(d).msgsPerSecond)}, ` +
+        `under load send->ack p99 ${ratio(t(o).ack.p99, t(d).ack.p99)}, send->deliver p99 ${ratio(t(o).deliver.p99, t(d).deliver.p99)}`,
+    );
+  }
   if (stepCountingProblem) console.log(`\n--count-steps: ${stepCountingProblem}`);
   if (p?.throughput.failed) console.log(`\nParley: ${p.throughput.failed} sends failed under load`);
   if (p) console.log(`\nregistration: ${fmt(p.setup.registerPerSecond)} accounts/s`);
