@@ -32,6 +32,7 @@ import { inboxStub } from "../src/inbox";
 import { blockKey, blocksAmongStatement, toBlockSet } from "../src/db/blocks";
 import { recordMetric } from "../src/metrics";
 import { SingleFlight } from "../src/single-flight";
+import { TablesOnDemand } from "../src/tables-on-demand";
 import { groupChangeStatements, runStatements } from "../src/db/groups";
 import { database } from "../src/db/client";
 import {
@@ -77,16 +78,6 @@ const SCHEMA = [
      device_id INTEGER NOT NULL,
      entry TEXT NOT NULL)`,
   `CREATE INDEX IF NOT EXISTS pending_seq ON pending (seq)`,
-  // Groups: the membership snapshot (D1 is the source of truth; see changeGroup).
-  `CREATE TABLE IF NOT EXISTS group_members (
-     account_id TEXT PRIMARY KEY,
-     role TEXT NOT NULL,
-     joined_seq INTEGER NOT NULL)`,
-  // Large-group fanout waiting to be handed to the fanout queue (one row per queue message), and
-  // entries too large to ride in a queue message, read back by the consumer.
-  `CREATE TABLE IF NOT EXISTS fanout_jobs (id INTEGER PRIMARY KEY AUTOINCREMENT, seq INTEGER NOT NULL, body TEXT NOT NULL)`,
-  `CREATE INDEX IF NOT EXISTS fanout_jobs_seq ON fanout_jobs (seq)`,
-  `CREATE TABLE IF NOT EXISTS fanout_payloads (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS receipts (
      account_id TEXT NOT NULL,
      device_id INTEGER NOT NULL,
@@ -94,6 +85,24 @@ const SCHEMA = [
      read_up_to INTEGER NOT NULL DEFAULT 0,
      PRIMARY KEY (account_id, device_id))`,
 ];
+
+/** Tables only groups use, created when first written (src/tables-on-demand.ts). */
+const TABLES_ON_DEMAND = {
+  // The membership snapshot (D1 is the source of truth; see changeGroup).
+  group_members: [
+    `CREATE TABLE IF NOT EXISTS group_members (
+       account_id TEXT PRIMARY KEY,
+       role TEXT NOT NULL,
+       joined_seq INTEGER NOT NULL)`,
+  ],
+  // Large-group fanout waiting to be handed to the fanout queue (one row per queue message), and
+  // entries too large to ride in a queue message, read back by the consumer (fanout_payloads).
+  fanout_jobs: [
+    `CREATE TABLE IF NOT EXISTS fanout_jobs (id INTEGER PRIMARY KEY AUTOINCREMENT, seq INTEGER NOT NULL, body TEXT NOT NULL)`,
+    `CREATE INDEX IF NOT EXISTS fanout_jobs_seq ON fanout_jobs (seq)`,
+    `CREATE TABLE IF NOT EXISTS fanout_payloads (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL)`,
+  ],
+} as const;
 
 /** Pending rows handed to inboxes per flush round; bounds one round's memory and RPC size. */
 const FLUSH_BATCH_ROWS = 2000;
@@ -150,6 +159,7 @@ function deviceKey(a: Address): string {
 
 export class ChatRoom extends DurableObject<Env> {
   private readonly sql: SqlStorage;
+  private readonly tables: TablesOnDemand<keyof typeof TABLES_ON_DEMAND>;
   /** When the alarm is armed (null: not armed; undefined: not read since this wake). */
   private alarmAt: number | null | undefined = undefined;
   private readonly flusher = new SingleFlight(() => this.flushRound());
@@ -194,6 +204,7 @@ export class ChatRoom extends DurableObject<Env> {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     for (const statement of SCHEMA) this.sql.exec(statement);
+    this.tables = new TablesOnDemand(this.sql, TABLES_ON_DEMAND);
   }
 
   /**
@@ -220,8 +231,8 @@ export class ChatRoom extends DurableObject<Env> {
 
   /**
    * transactionSync that also writes what waits for this object's next write (writeDeferred), forgets
-   * the meta cache if it rolls back (the cache may hold its writes), and then remembers again the
-   * taken rows and receipt positions whose writes rolled back with it.
+   * the meta cache and the tables created if it rolls back (the caches may hold its writes), and then
+   * remembers again the taken rows and receipt positions whose writes rolled back with it.
    */
   private transaction(run: () => void): void {
     const taken = this.delivered.size === 0 ? null : new Map(this.delivered);
@@ -233,6 +244,7 @@ export class ChatRoom extends DurableObject<Env> {
       });
     } catch (err) {
       this.metaCache.clear();
+      this.tables.forget();
       for (const [device, rows] of taken ?? []) if (!this.delivered.has(device)) this.delivered.set(device, rows);
       for (const [device, reader] of unsaved ?? []) this.unsavedPositions.set(device, reader);
       if (unsaved) this.savePositionsSoon();
@@ -627,10 +639,10 @@ export class ChatRoom extends DurableObject<Env> {
     const raw = this.meta("group");
     if (!raw) return (this.group = null);
     const stored = JSON.parse(raw) as Omit<StoredGroupState, "members">;
-    const members = this.sql
-      .exec<{ account_id: string; role: "admin" | "member"; joined_seq: number }>(`SELECT account_id, role, joined_seq FROM group_members`)
-      .toArray()
-      .map((m) => [m.account_id, { role: m.role, joined_seq: m.joined_seq }] as [string, { role: "admin" | "member"; joined_seq: number }]);
+    const rows = this.tables.exists("group_members")
+      ? this.sql.exec<{ account_id: string; role: "admin" | "member"; joined_seq: number }>(`SELECT account_id, role, joined_seq FROM group_members`).toArray()
+      : [];
+    const members = rows.map((m) => [m.account_id, { role: m.role, joined_seq: m.joined_seq }] as [string, { role: "admin" | "member"; joined_seq: number }]);
     this.group = loadGroupState({ ...stored, members });
     return this.group;
   }
@@ -703,6 +715,7 @@ export class ChatRoom extends DurableObject<Env> {
       if (!this.meta("chat_id")) this.setMeta("chat_id", after.chat_id);
       const { members, ...rest } = storeGroupState(after);
       this.setMeta("group", JSON.stringify(rest));
+      this.tables.create("group_members");
       this.sql.exec(`DELETE FROM group_members`);
       for (const [account, m] of members) {
         this.sql.exec(`INSERT INTO group_members (account_id, role, joined_seq) VALUES (?, ?, ?)`, account, m.role, m.joined_seq);
@@ -883,6 +896,7 @@ export class ChatRoom extends DurableObject<Env> {
       );
     }
     if (queued.length === 0) return;
+    this.tables.create("fanout_jobs");
     const inline = entryJson.length <= MAX_INLINE_JOB_ENTRY_CHARS;
     if (!inline) this.sql.exec(`INSERT OR REPLACE INTO fanout_payloads (seq, entry) VALUES (?, ?)`, entry.chat_seq, entryJson);
     for (let i = 0; i < queued.length; i += groupFanoutBatchDevices) {
@@ -893,6 +907,7 @@ export class ChatRoom extends DurableObject<Env> {
 
   /** A group entry too large for a queue message, for the fanout consumer (null once pruned). */
   fanoutEntry(seq: number): InboxEntryInputBody | null {
+    if (!this.tables.exists("fanout_jobs")) return null;
     const row = this.sql.exec<{ entry: string }>(`SELECT entry FROM fanout_payloads WHERE seq = ?`, seq).toArray()[0];
     return row ? InboxEntryInput.parse(JSON.parse(row.entry)) : null;
   }
@@ -903,6 +918,7 @@ export class ChatRoom extends DurableObject<Env> {
 
   /** Hands waiting fanout jobs to the queue; rows go only once the queue accepted them. */
   private async sendJobsRound(): Promise<void> {
+    if (!this.tables.exists("fanout_jobs")) return;
     const rows = this.sql.exec<{ id: number; body: string }>(`SELECT id, body FROM fanout_jobs ORDER BY id LIMIT 500`).toArray();
     if (rows.length === 0) return;
     const chunks: { id: number; body: string }[][] = [];
@@ -949,11 +965,12 @@ export class ChatRoom extends DurableObject<Env> {
     this.writeDeferred();
     const retentionMs = loadConfig(this.env).inboxRetentionDays * 24 * 3600 * 1000;
     this.sql.exec(`DELETE FROM messages WHERE server_ts < ? AND seq NOT IN (SELECT seq FROM pending WHERE seq IS NOT NULL)`, Date.now() - retentionMs);
-    this.sql.exec(`DELETE FROM fanout_payloads WHERE seq NOT IN (SELECT seq FROM messages) AND seq NOT IN (SELECT seq FROM fanout_jobs)`);
+    const jobs = this.tables.exists("fanout_jobs");
+    if (jobs) this.sql.exec(`DELETE FROM fanout_payloads WHERE seq NOT IN (SELECT seq FROM messages) AND seq NOT IN (SELECT seq FROM fanout_jobs)`);
     // Rows still pending were either refused just now (the failed round armed FANOUT_RETRY_MS) or
     // committed by sends in flight meanwhile (their own calls deliver them): the backstop suffices.
     const pendingLeft =
-      this.sql.exec(`SELECT 1 FROM pending LIMIT 1`).toArray().length > 0 || this.sql.exec(`SELECT 1 FROM fanout_jobs LIMIT 1`).toArray().length > 0;
+      this.sql.exec(`SELECT 1 FROM pending LIMIT 1`).toArray().length > 0 || (jobs && this.sql.exec(`SELECT 1 FROM fanout_jobs LIMIT 1`).toArray().length > 0);
     const messagesLeft = this.sql.exec(`SELECT 1 FROM messages LIMIT 1`).toArray().length > 0;
     if (intentLeft) await this.ensureAlarm(Date.now() + FANOUT_RETRY_MS);
     else if (pendingLeft) await this.ensureAlarm(Date.now() + FANOUT_BACKSTOP_MS);
@@ -990,7 +1007,7 @@ export class ChatRoom extends DurableObject<Env> {
       if (!group && this.fanoutFailures === failuresBefore) return true;
       this.dropDelivered();
       let left = this.sql.exec(`SELECT 1 FROM pending WHERE seq IS NOT NULL AND seq <= ? LIMIT 1`, seq).toArray().length;
-      if (group) left += this.sql.exec(`SELECT 1 FROM fanout_jobs WHERE seq <= ? LIMIT 1`, seq).toArray().length;
+      if (group && this.tables.exists("fanout_jobs")) left += this.sql.exec(`SELECT 1 FROM fanout_jobs WHERE seq <= ? LIMIT 1`, seq).toArray().length;
       if (left === 0) return true;
       await new Promise((resolve) => setTimeout(resolve, 50 * (attempt + 1)));
     }

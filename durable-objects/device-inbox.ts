@@ -27,6 +27,7 @@ import { ApiError, errorBody, toApiError } from "../src/errors";
 import { recordRead, sendDirectMessage, sendGroupMessage } from "../src/messaging/send";
 import { recordMetric } from "../src/metrics";
 import { SingleFlight } from "../src/single-flight";
+import { TablesOnDemand } from "../src/tables-on-demand";
 import { ClientFrame, MAX_FRAME_BYTES, PING_FRAME, PONG_FRAME, type ServerFrameBody } from "../src/protocol/frames";
 import { PUSH_COALESCE_WINDOW_MS } from "../src/limits";
 import { chatRoomStub, presenceRoomStub } from "../src/placement";
@@ -46,7 +47,6 @@ export type PushDecision = "push" | "removed" | "online" | "acknowledged" | "alr
 
 const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
-  `CREATE TABLE IF NOT EXISTS auth_nonces (nonce TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)`,
   // AUTOINCREMENT: a seq is never reused, even after the newest entries are deleted, so a cursor
   // always means the same position.
   `CREATE TABLE IF NOT EXISTS entries (
@@ -63,25 +63,35 @@ const SCHEMA = [
      expires_at INTEGER)`,
   `CREATE INDEX IF NOT EXISTS entries_expiry ON entries (expires_at) WHERE expires_at IS NOT NULL`,
   `CREATE INDEX IF NOT EXISTS entries_coalesce ON entries (coalesce_key) WHERE coalesce_key IS NOT NULL`,
-  // Group chat positions this inbox has ever taken (until retention ends): a fanout batch redelivered
-  // after the device ACKed (and so deleted) the entry must not queue it again.
-  `CREATE TABLE IF NOT EXISTS group_seen (
-     chat_id TEXT NOT NULL,
-     chat_seq INTEGER NOT NULL,
-     expires_at INTEGER NOT NULL,
-     PRIMARY KEY (chat_id, chat_seq)) WITHOUT ROWID`,
-  `CREATE INDEX IF NOT EXISTS group_seen_expiry ON group_seen (expires_at)`,
   // The highest position of each 1:1 chat this inbox has taken. A ChatRoom hands a device its
   // entries in seq order and deletes what an inbox took only with its next write, so after a
   // restart it sends some again, possibly after the device ACKed (and so deleted) them.
   `CREATE TABLE IF NOT EXISTS direct_seen (chat_id TEXT PRIMARY KEY, up_to_seq INTEGER NOT NULL) WITHOUT ROWID`,
   // "delivered" receipts owed to chats, kept until their ChatRoom has them.
   `CREATE TABLE IF NOT EXISTS outgoing_receipts (chat_id TEXT PRIMARY KEY, up_to_seq INTEGER NOT NULL)`,
+];
+
+/** Tables only some devices use, created when first written (src/tables-on-demand.ts). */
+const TABLES_ON_DEMAND = {
+  // Auth challenge nonces seen (consumeAuthNonce).
+  auth_nonces: [`CREATE TABLE IF NOT EXISTS auth_nonces (nonce TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)`],
+  // Group chat positions this inbox has ever taken (until retention ends): a fanout batch redelivered
+  // after the device ACKed (and so deleted) the entry must not queue it again.
+  group_seen: [
+    `CREATE TABLE IF NOT EXISTS group_seen (
+       chat_id TEXT NOT NULL,
+       chat_seq INTEGER NOT NULL,
+       expires_at INTEGER NOT NULL,
+       PRIMARY KEY (chat_id, chat_seq)) WITHOUT ROWID`,
+    `CREATE INDEX IF NOT EXISTS group_seen_expiry ON group_seen (expires_at)`,
+  ],
   // Exact per-device abuse counters (consumeQuota): one fixed window per quota, and for distinct
   // counting the targets seen in the current window.
-  `CREATE TABLE IF NOT EXISTS quotas (name TEXT PRIMARY KEY, window_start INTEGER NOT NULL, used INTEGER NOT NULL)`,
-  `CREATE TABLE IF NOT EXISTS quota_targets (name TEXT NOT NULL, target TEXT NOT NULL, PRIMARY KEY (name, target))`,
-];
+  quotas: [
+    `CREATE TABLE IF NOT EXISTS quotas (name TEXT PRIMARY KEY, window_start INTEGER NOT NULL, used INTEGER NOT NULL)`,
+    `CREATE TABLE IF NOT EXISTS quota_targets (name TEXT NOT NULL, target TEXT NOT NULL, PRIMARY KEY (name, target))`,
+  ],
+} as const;
 
 /** Close codes: 4000 replaced by a newer connection of the same device; 4403 device removed. */
 export const CLOSE_REPLACED = 4000;
@@ -136,6 +146,7 @@ interface Address {
 
 export class DeviceInbox extends DurableObject<Env> {
   private readonly sql: SqlStorage;
+  private readonly tables: TablesOnDemand<keyof typeof TABLES_ON_DEMAND>;
   /** When the alarm is armed (null: not armed; undefined: not read since this wake). */
   private alarmAt: number | null | undefined = undefined;
   /** Entry count and byte total, rebuilt from storage on every wake. */
@@ -182,6 +193,7 @@ export class DeviceInbox extends DurableObject<Env> {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     for (const statement of SCHEMA) this.sql.exec(statement);
+    this.tables = new TablesOnDemand(this.sql, TABLES_ON_DEMAND);
     const totals = this.sql.exec<{ n: number; b: number }>(`SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b FROM entries`).one();
     this.count = totals.n;
     this.bytes = totals.b;
@@ -211,6 +223,7 @@ export class DeviceInbox extends DurableObject<Env> {
   /** Records an auth challenge nonce; false if seen before (replay) or the device was removed. */
   consumeAuthNonce(nonce: string, expiresAt: number): boolean {
     if (this.removed) return false;
+    this.tables.create("auth_nonces");
     this.sql.exec(`DELETE FROM auth_nonces WHERE expires_at <= ?`, Date.now());
     return this.sql.exec(`INSERT OR IGNORE INTO auth_nonces (nonce, expires_at) VALUES (?, ?)`, nonce, expiresAt).rowsWritten > 0;
   }
@@ -220,9 +233,9 @@ export class DeviceInbox extends DurableObject<Env> {
     for (const ws of this.ctx.getWebSockets()) this.closeSocket(ws, CLOSE_DEVICE_REMOVED, "device removed", false);
     this.ctx.storage.transactionSync(() => {
       this.sql.exec(`DELETE FROM entries`);
-      this.sql.exec(`DELETE FROM auth_nonces`);
+      if (this.tables.exists("auth_nonces")) this.sql.exec(`DELETE FROM auth_nonces`);
       this.sql.exec(`DELETE FROM outgoing_receipts`);
-      this.sql.exec(`DELETE FROM group_seen`);
+      if (this.tables.exists("group_seen")) this.sql.exec(`DELETE FROM group_seen`);
       this.sql.exec(`DELETE FROM direct_seen`);
       this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('removed', ?)`, String(Date.now()));
     });
@@ -254,6 +267,7 @@ export class DeviceInbox extends DurableObject<Env> {
     for (const ws of this.ctx.getWebSockets()) this.closeSocket(ws, CLOSE_DEVICE_REMOVED, "account deleted", false);
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
+    this.tables.forget();
     this.addressCache = null;
     this.confirmedReceipts.clear();
     this.ackedUpTo = 0;
@@ -277,6 +291,7 @@ export class DeviceInbox extends DurableObject<Env> {
     const now = Date.now();
     const windowStart = now - (now % input.window_ms);
     const retryAfterMs = windowStart + input.window_ms - now;
+    this.tables.create("quotas");
     const row = this.sql.exec<{ window_start: number; used: number }>(`SELECT window_start, used FROM quotas WHERE name = ?`, input.name).toArray()[0];
     let used = row && row.window_start === windowStart ? row.used : 0;
     if (row && row.window_start !== windowStart) this.sql.exec(`DELETE FROM quota_targets WHERE name = ?`, input.name);
@@ -307,6 +322,8 @@ export class DeviceInbox extends DurableObject<Env> {
     const now = Date.now();
     const retentionMs = loadConfig(this.env).inboxRetentionDays * 24 * 3600 * 1000;
     let messageAdded = false;
+    // Before the transaction: a CREATE that rolled back with it would leave `tables` wrong.
+    if (entries.some((e) => e.kind !== "receipt" && isGroupChat(e.chat_id))) this.tables.create("group_seen");
     this.ctx.storage.transactionSync(() => {
       // The socket's record too: after a restart it is the only one of what was ACKed, and the
       // caps below must not drop ACKed entries as overflow.
@@ -568,11 +585,12 @@ export class DeviceInbox extends DurableObject<Env> {
       });
       this.pumpAll();
     }
-    this.sql.exec(`DELETE FROM group_seen WHERE expires_at <= ?`, now);
+    const groupSeen = this.tables.exists("group_seen");
+    if (groupSeen) this.sql.exec(`DELETE FROM group_seen WHERE expires_at <= ?`, now);
     await this.flushReceipts();
     const foreground = this.checkLiveness(now);
     const nextEntry = this.sql.exec<{ t: number | null }>(`SELECT MIN(expires_at) AS t FROM entries WHERE expires_at IS NOT NULL`).one().t;
-    const nextSeen = this.sql.exec<{ t: number | null }>(`SELECT MIN(expires_at) AS t FROM group_seen`).one().t;
+    const nextSeen = groupSeen ? this.sql.exec<{ t: number | null }>(`SELECT MIN(expires_at) AS t FROM group_seen`).one().t : null;
     const next = Math.min(nextEntry ?? Infinity, nextSeen ?? Infinity);
     this.dropConfirmedReceipts();
     const receiptsOwed = this.owedReceipts.size > 0 || this.sql.exec(`SELECT 1 FROM outgoing_receipts LIMIT 1`).toArray().length > 0;
