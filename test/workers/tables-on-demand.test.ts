@@ -41,12 +41,15 @@ describe("tables created on demand", () => {
     bobSocket.ack((await bobSocket.drain()).at(-1)!.seq);
     await aliceSocket.until(() => aliceSocket.receipts().some((r) => r.status === "delivered"), "delivered receipt");
 
-    for (const stub of [room, inboxOf(alice), inboxOf(bob)]) {
-      expect(await runDurableObjectAlarm(stub)).toBe(true);
-      const tables = await tablesOf(stub);
-      expect(tables).not.toContain("group_members");
-      expect(tables).not.toContain("fanout_jobs");
-      expect(tables).not.toContain("fanout_payloads");
+    // Their alarms (retention, backstops) read the group tables only where they exist. An alarm
+    // that already fired on its own ran the same code, so whether this call ran it is not asserted.
+    for (const stub of [room, inboxOf(alice), inboxOf(bob)]) await runDurableObjectAlarm(stub);
+    const roomTables = await tablesOf(room);
+    expect(roomTables).toContain("messages");
+    for (const table of ["group_members", "fanout_jobs", "fanout_payloads"]) expect(roomTables).not.toContain(table);
+    for (const inbox of [inboxOf(alice), inboxOf(bob)]) {
+      const tables = await tablesOf(inbox);
+      expect(tables).toContain("entries");
       expect(tables).not.toContain("group_seen");
     }
     aliceSocket.close();
