@@ -76,6 +76,21 @@ describe("tables created on demand", () => {
     expect(await tablesOf(inboxOf(member))).toContain("group_seen");
   });
 
+  it("a ChatRoom forgets a table created in a transaction that rolled back", async () => {
+    const room = env.CHAT_ROOM.getByName(`d_${crypto.randomUUID().replaceAll("-", "")}`);
+    await runInDurableObject(room, (instance) => {
+      // The room's own transaction wrapper, as a group change or group send uses it.
+      const internals = instance as unknown as { transaction(run: () => void): void; tables: TablesOnDemand<"group_members"> };
+      expect(() =>
+        internals.transaction(() => {
+          internals.tables.create("group_members");
+          throw new Error("rolled back");
+        }),
+      ).toThrow("rolled back");
+      expect(internals.tables.exists("group_members")).toBe(false);
+    });
+  });
+
   it("a creation rolled back with its transaction is looked up again after forget()", async () => {
     const stub = env.DEVICE_INBOX.getByName(`tables-on-demand-${crypto.randomUUID()}`);
     await runInDurableObject(stub, (_instance, state) => {
