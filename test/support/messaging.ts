@@ -80,7 +80,8 @@ export function forgetInboxAcks(device: { accountId: string; deviceId: number })
   });
 }
 
-function inboxOf(device: { accountId: string; deviceId: number }) {
+/** A device's inbox object (its name as src/inbox.ts gives it). */
+export function inboxOf(device: { accountId: string; deviceId: number }) {
   return env.DEVICE_INBOX.getByName(`${device.accountId}.${device.deviceId}`);
 }
 

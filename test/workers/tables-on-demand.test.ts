@@ -10,7 +10,7 @@ import { describe, expect, it } from "vitest";
 import { TablesOnDemand } from "../../src/tables-on-demand";
 import { createGroup } from "../support/groups";
 import { register } from "../support/identity";
-import { asRecipient, InboxSocket, send } from "../support/messaging";
+import { asRecipient, inboxOf, InboxSocket, send } from "../support/messaging";
 
 type Stub = DurableObjectStub<Rpc.DurableObjectBranded>;
 
@@ -22,8 +22,6 @@ function tablesOf(stub: Stub): Promise<string[]> {
       .map((r) => r.name),
   );
 }
-
-const inboxOf = (device: { accountId: string; deviceId: number }): Stub => env.DEVICE_INBOX.getByName(`${device.accountId}.${device.deviceId}`);
 
 describe("tables created on demand", () => {
   it("a 1:1 chat's room and inboxes never create the group tables, and work without them across alarms and a restart", async () => {
